@@ -1,0 +1,186 @@
+// segqat-worker: the QAT engine on the command line, as PaddleSeg's
+// slim/quantization scripts are used:
+//   segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]
+//                       [--log_steps N] [--use_gpu] [KEY VALUE ...]
+//   segqat-worker eval --cfg FILE [--convert] [--metrics-json FILE] TEST.TEST_MODEL DIR [KEY VALUE ...]
+//   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
+#include <ATen/Parallel.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/cli/flags.h"
+#include "worker/config/config.h"
+#include "worker/data/synthetic.h"
+#include "worker/train/dataset.h"
+#include "worker/train/evaluator.h"
+#include "worker/train/model_loader.h"
+#include "worker/train/trainer.h"
+
+namespace segqat {
+namespace {
+
+constexpr char kUsage[] =
+    "usage:\n"
+    "  segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]\n"
+    "                      [--log_steps N] [--use_gpu] [KEY VALUE ...]\n"
+    "  segqat-worker eval --cfg FILE [--convert] [--metrics-json FILE] TEST.TEST_MODEL DIR\n"
+    "                      [KEY VALUE ...]\n"
+    "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
+    "                      [--seed S]\n";
+
+int Fail(const absl::Status& st) {
+  spdlog::error("{}", st.message());
+  return 1;
+}
+
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu) {
+  if (!use_gpu) return c10::Device(c10::kCPU);
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this build");
+  }
+  return c10::Device(c10::kCUDA, 0);
+}
+
+absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
+  if (!flags.Has("--cfg")) return absl::InvalidArgumentError("--cfg FILE is required");
+  std::vector<std::string> overrides = flags.overrides;
+  if (flags.Has("--not_quant_pattern")) {
+    const auto& p = flags.values.at("--not_quant_pattern");
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(p, ","), "]"));
+  }
+  return Config::Load(flags.Get("--cfg"), overrides);
+}
+
+int RunTrain(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true},
+                                 {"--quant", false},
+                                 {"--not_quant_pattern", true, true},
+                                 {"--do_eval", false},
+                                 {"--log_steps", true},
+                                 {"--use_gpu", false},
+                                 {"--use_mpio", false}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  TrainOptions opt;
+  opt.quant = flags->Has("--quant");
+  opt.do_eval = flags->Has("--do_eval");
+  if (flags->Has("--log_steps") && !absl::SimpleAtoi(flags->Get("--log_steps"), &opt.log_steps)) {
+    return Fail(absl::InvalidArgumentError("--log_steps: expects an integer"));
+  }
+  auto device = PickDevice(flags->Has("--use_gpu"));
+  if (!device.ok()) return Fail(device.status());
+  opt.device = *device;
+  auto result = Train(*cfg, opt, nullptr);
+  if (!result.ok()) return Fail(result.status());
+  if (result->best_miou) spdlog::info("best mIoU {:.4f}", *result->best_miou);
+  spdlog::info("training done: {} steps, last checkpoint {}", result->steps_completed,
+               result->final_dir);
+  return 0;
+}
+
+int RunEval(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true},
+                                 {"--convert", false},
+                                 {"--metrics-json", true},
+                                 {"--not_quant_pattern", true, true},
+                                 {"--use_gpu", false},
+                                 {"--use_mpio", false}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  auto device = PickDevice(flags->Has("--use_gpu"));
+  if (!device.ok()) return Fail(device.status());
+  auto loaded = LoadCheckpointModel(*cfg, "TEST.TEST_MODEL", cfg->Str("TEST.TEST_MODEL"),
+                                    flags->Has("--convert"));
+  if (!loaded.ok()) return Fail(loaded.status());
+  if (flags->Has("--not_quant_pattern") && loaded->checkpoint.meta.quantized &&
+      loaded->checkpoint.config.Strs("SLIM.not_quant_pattern") !=
+          cfg->Strs("SLIM.not_quant_pattern")) {
+    spdlog::warn("--not_quant_pattern differs from the checkpoint's {}; the checkpoint's is used",
+                 loaded->checkpoint.config.Text("SLIM.not_quant_pattern"));
+  }
+  spdlog::info("evaluating {} ({}{})", cfg->Str("TEST.TEST_MODEL"),
+               loaded->checkpoint.meta.quantized ? "quantized" : "float",
+               flags->Has("--convert") ? ", converted to int8" : "");
+  auto entries = SplitEntries(*cfg, Split::kVal);
+  if (!entries.ok()) return Fail(entries.status());
+  loaded->model->to(*device);
+  auto metrics = Evaluate(loaded->model, *cfg, *entries, *device);
+  if (!metrics.ok()) return Fail(metrics.status());
+  LogProgressSink().OnEval({loaded->checkpoint.meta.epoch, *metrics});
+  if (flags->Has("--metrics-json")) {
+    std::ofstream out(flags->Get("--metrics-json"));
+    out << metrics->ToJson();
+    if (!out) {
+      return Fail(absl::InternalError(
+          absl::StrCat("--metrics-json: cannot write ", flags->Get("--metrics-json"))));
+    }
+  }
+  return 0;
+}
+
+int RunMakeDataset(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--out", true},
+                                 {"--train", true},
+                                 {"--val", true},
+                                 {"--height", true},
+                                 {"--width", true},
+                                 {"--seed", true}});
+  if (!flags.ok()) return Fail(flags.status());
+  data::SyntheticOptions o;
+  if (!flags->Has("--out")) return Fail(absl::InvalidArgumentError("--out DIR is required"));
+  o.out_dir = flags->Get("--out");
+  auto number = [&](const char* flag, auto* out) -> absl::Status {
+    if (flags->Has(flag) && !absl::SimpleAtoi(flags->Get(flag), out)) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": expects a number"));
+    }
+    return absl::OkStatus();
+  };
+  for (auto st : {number("--train", &o.train_images), number("--val", &o.val_images),
+                  number("--height", &o.height), number("--width", &o.width)}) {
+    if (!st.ok()) return Fail(st);
+  }
+  if (auto st = number("--seed", &o.seed); !st.ok()) return Fail(st);
+  if (o.train_images < 1 || o.val_images < 1 || o.height < 16 || o.width < 16) {
+    return Fail(absl::InvalidArgumentError(
+        "--train/--val must be >= 1 and --height/--width >= 16"));
+  }
+  if (auto st = data::MakeSyntheticDataset(o); !st.ok()) return Fail(st);
+  spdlog::info("wrote {} train and {} val images ({}x{}) to {}", o.train_images, o.val_images,
+               o.width, o.height, o.out_dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace segqat
+
+int main(int argc, char** argv) {
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  if (argc < 2) {
+    std::fputs(segqat::kUsage, stderr);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "train") return segqat::RunTrain(args);
+  if (cmd == "eval") return segqat::RunEval(args);
+  if (cmd == "make-dataset") return segqat::RunMakeDataset(args);
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::fputs(segqat::kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "segqat-worker: unknown command '%s'\n%s", cmd.c_str(), segqat::kUsage);
+  return 2;
+}

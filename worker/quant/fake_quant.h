@@ -1,0 +1,31 @@
+// Quantize-dequantize kernels with PaddleSlim 1.x semantics:
+//   q = round(clip(x, -s, s) * bin / s), x_hat = q * s / bin, bin = 2^(bits-1) - 1,
+// rounding half away from zero. A scale of 0 maps everything to 0.
+// The autograd versions pass the gradient through unchanged (identity
+// straight-through estimator, as PaddleSlim's rewired grad ops do).
+// All functions are thread-compatible and keep the input's device.
+#ifndef SEGQAT_WORKER_QUANT_FAKE_QUANT_H_
+#define SEGQAT_WORKER_QUANT_FAKE_QUANT_H_
+
+#include <ATen/core/Tensor.h>
+
+namespace segqat::quant {
+
+// max |x| over the whole tensor, as a float.
+float AbsMax(const at::Tensor& x);
+// max |w[c]| for each slice c of dimension 0; a float tensor of size(0).
+at::Tensor ChannelAbsMax(const at::Tensor& w);
+
+// Integer codes q (as float values) for a per-tensor scale. No autograd.
+at::Tensor QuantizeToInt(const at::Tensor& x, float scale, int bits);
+// Integer codes per slice of dimension 0 with scales (size(0)). No autograd.
+at::Tensor QuantizeToIntPerChannel(const at::Tensor& w, const at::Tensor& scales, int bits);
+
+// x_hat for a per-tensor scale, differentiable w.r.t. x (identity STE).
+at::Tensor FakeQuant(const at::Tensor& x, float scale, int bits);
+// x_hat per slice of dimension 0, differentiable w.r.t. w (identity STE).
+at::Tensor FakeQuantPerChannel(const at::Tensor& w, const at::Tensor& scales, int bits);
+
+}  // namespace segqat::quant
+
+#endif  // SEGQAT_WORKER_QUANT_FAKE_QUANT_H_

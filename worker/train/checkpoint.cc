@@ -1,0 +1,253 @@
+#include "worker/train/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <torch/serialize.h>
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/models/deeplab.h"
+
+namespace segqat {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kModelFile[] = "model.pt";
+constexpr char kOptimizerFile[] = "optimizer.pt";
+constexpr char kConfigFile[] = "config.yaml";
+constexpr char kMetaFile[] = "checkpoint.yaml";
+
+absl::Status WriteFile(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.flush();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path.string()));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+absl::Status SaveTensors(const fs::path& path, const std::map<std::string, at::Tensor>& tensors) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(at::kCPU).contiguous());
+  try {
+    std::vector<char> bytes = torch::pickle_save(dict);
+    return WriteFile(path, std::string(bytes.begin(), bytes.end()));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot serialize ", path.string(), ": ",
+                                            e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<std::map<std::string, at::Tensor>> LoadTensors(const fs::path& path) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  std::map<std::string, at::Tensor> out;
+  try {
+    c10::IValue v = torch::pickle_load(std::vector<char>(bytes->begin(), bytes->end()));
+    if (!v.isGenericDict()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path.string(), " is not a dict of tensors (a state dict)"));
+    }
+    for (const auto& kv : v.toGenericDict()) {
+      if (!kv.key().isString() || !kv.value().isTensor()) continue;
+      out[kv.key().toStringRef()] = kv.value().toTensor();
+    }
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not a readable tensor file: ",
+                                                   e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), " is not a readable tensor file: ", e.what()));
+  }
+  return out;
+}
+
+absl::Status CopyInto(at::Tensor& dst, const at::Tensor& src) {
+  at::NoGradGuard no_grad;
+  dst.copy_(src.to(dst.device(), dst.scalar_type()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::map<std::string, at::Tensor> NamedState(const torch::nn::Module& model) {
+  std::map<std::string, at::Tensor> state;
+  for (const auto& p : model.named_parameters()) state[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) state[b.key()] = b.value();
+  return state;
+}
+
+absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& model,
+                            const std::map<std::string, at::Tensor>& optimizer,
+                            const CheckpointMeta& meta, const Config& config) {
+  const fs::path target(dir);
+  std::error_code ec;
+  fs::create_directories(target.parent_path().empty() ? "." : target.parent_path(), ec);
+  const fs::path tmp = target.string() + ".tmp" + std::to_string(std::random_device{}());
+  fs::remove_all(tmp, ec);
+  if (!fs::create_directories(tmp, ec)) {
+    return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
+  }
+  YAML::Emitter m;
+  m << YAML::BeginMap << YAML::Key << "format" << YAML::Value << "segqat-checkpoint-1"
+    << YAML::Key << "epoch" << YAML::Value << meta.epoch << YAML::Key << "step" << YAML::Value
+    << meta.step << YAML::Key << "epoch_step" << YAML::Value << meta.epoch_step << YAML::Key
+    << "quantized" << YAML::Value << meta.quantized;
+  if (meta.miou) m << YAML::Key << "miou" << YAML::Value << *meta.miou;
+  m << YAML::EndMap;
+  absl::Status st = SaveTensors(tmp / kModelFile, NamedState(model));
+  if (st.ok() && !optimizer.empty()) st = SaveTensors(tmp / kOptimizerFile, optimizer);
+  if (st.ok()) st = WriteFile(tmp / kConfigFile, config.ToYaml());
+  if (st.ok()) st = WriteFile(tmp / kMetaFile, std::string(m.c_str()) + "\n");
+  if (!st.ok()) {
+    fs::remove_all(tmp, ec);
+    return st;
+  }
+  const fs::path old = target.string() + ".old";
+  fs::remove_all(old, ec);
+  if (fs::exists(target)) fs::rename(target, old, ec);
+  fs::rename(tmp, target, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot move checkpoint into ", dir, ": ", ec.message()));
+  fs::remove_all(old, ec);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
+  const fs::path meta_path = fs::path(dir) / kMetaFile;
+  if (!fs::exists(meta_path)) {
+    return absl::NotFoundError(absl::StrCat(
+        dir, " is not a segqat checkpoint (no ", kMetaFile, "; expected a directory written by "
+        "segqat-worker train)"));
+  }
+  Checkpoint ck;
+  try {
+    YAML::Node n = YAML::LoadFile(meta_path.string());
+    if (n["format"].as<std::string>("") != "segqat-checkpoint-1") {
+      return absl::InvalidArgumentError(absl::StrCat(meta_path.string(), ": unknown format"));
+    }
+    ck.meta.epoch = n["epoch"].as<int64_t>();
+    ck.meta.step = n["step"].as<int64_t>();
+    ck.meta.epoch_step = n["epoch_step"].as<int64_t>(0);
+    ck.meta.quantized = n["quantized"].as<bool>();
+    if (n["miou"]) ck.meta.miou = n["miou"].as<double>();
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(meta_path.string(), " is corrupt: ", e.what()));
+  }
+  auto text = ReadFile(fs::path(dir) / kConfigFile);
+  if (!text.ok()) return text.status();
+  auto cfg = Config::FromYamlText(*text, {});
+  if (!cfg.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, "/", kConfigFile, ": ",
+                                                   cfg.status().message()));
+  }
+  ck.config = *std::move(cfg);
+  return ck;
+}
+
+absl::Status CheckSameArchitecture(const std::string& dir, const Config& checkpoint_cfg,
+                                   const Config& cfg) {
+  std::vector<std::string> diffs;
+  for (const std::string& key : models::ArchitectureKeys()) {
+    const std::string have = checkpoint_cfg.Text(key), want = cfg.Text(key);
+    if (have != want) diffs.push_back(absl::StrCat(key, " ", have, " (config: ", want, ")"));
+  }
+  if (diffs.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("checkpoint ", dir,
+                                                 " is another architecture: it has ",
+                                                 absl::StrJoin(diffs, ", ")));
+}
+
+absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model) {
+  const fs::path file = fs::path(dir) / kModelFile;
+  auto tensors = LoadTensors(file);
+  if (!tensors.ok()) return tensors.status();
+  for (auto& [name, t] : NamedState(model)) {
+    auto it = tensors->find(name);
+    if (it == tensors->end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.string(), " does not fit this model: it has no ", name,
+          " (a checkpoint of another architecture or quantization setting?)"));
+    }
+    if (!it->second.sizes().equals(t.sizes())) {
+      return absl::InvalidArgumentError(absl::StrCat(file.string(), " does not fit this model: ",
+                                                     name, " has shape ", c10::str(it->second.sizes()),
+                                                     ", the model expects ", c10::str(t.sizes())));
+    }
+    at::Tensor dst = t;
+    if (auto st = CopyInto(dst, it->second); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, at::Tensor>> LoadOptimizerState(const std::string& dir) {
+  const fs::path file = fs::path(dir) / kOptimizerFile;
+  if (!fs::exists(file)) return std::map<std::string, at::Tensor>{};
+  return LoadTensors(file);
+}
+
+absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::nn::Module& model) {
+  fs::path file(path);
+  std::error_code ec;
+  if (!fs::exists(file, ec)) {
+    return absl::NotFoundError(absl::StrCat("TRAIN.PRETRAINED_MODEL_DIR: ", path, " does not exist"));
+  }
+  if (fs::is_directory(file)) {
+    if (fs::exists(file / kModelFile)) {
+      file /= kModelFile;
+    } else {
+      std::vector<fs::path> candidates;
+      for (const auto& e : fs::directory_iterator(file, ec)) {
+        const std::string ext = e.path().extension().string();
+        if (e.is_regular_file() && (ext == ".pt" || ext == ".pth")) candidates.push_back(e.path());
+      }
+      if (candidates.size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "TRAIN.PRETRAINED_MODEL_DIR: ", path,
+            " holds no segqat checkpoint and not exactly one .pt/.pth state dict"));
+      }
+      file = candidates[0];
+    }
+  }
+  auto tensors = LoadTensors(file);
+  if (!tensors.ok()) return tensors.status();
+  PretrainedReport report;
+  report.source = file.string();
+  std::map<std::string, at::Tensor> state = NamedState(model);
+  std::map<std::string, bool> filled;
+  for (const auto& [src_name, src] : *tensors) {
+    std::string name = src_name;
+    if (!state.count(name) && state.count("backbone." + name)) name = "backbone." + name;
+    auto it = state.find(name);
+    if (it == state.end() || !it->second.sizes().equals(src.sizes())) {
+      report.skipped.push_back(src_name);
+      continue;
+    }
+    if (auto st = CopyInto(it->second, src); !st.ok()) return st;
+    report.loaded.push_back(name);
+    filled[name] = true;
+  }
+  for (const auto& [name, t] : state) {
+    if (!filled.count(name)) report.missing.push_back(name);
+  }
+  if (report.loaded.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("TRAIN.PRETRAINED_MODEL_DIR: no tensor of ",
+                                                   report.source,
+                                                   " matches this model by name and shape"));
+  }
+  return report;
+}
+
+}  // namespace segqat

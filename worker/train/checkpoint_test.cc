@@ -1,0 +1,139 @@
+#include "worker/train/checkpoint.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/serialize.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "worker/models/deeplab.h"
+#include "worker/quant/quant_aware.h"
+
+namespace segqat {
+namespace {
+namespace fs = std::filesystem;
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("segqat_ckpt_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    ASSERT_TRUE(cfg_.SetFromString("DATASET.NUM_CLASSES", "5").ok());
+    ASSERT_TRUE(cfg_.SetFromString("MODEL.DEEPLAB.DEPTH_MULTIPLIER", "0.35").ok());
+    ASSERT_TRUE(cfg_.SetFromString("MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False").ok());
+    ASSERT_TRUE(cfg_.SetFromString("MODEL.DEEPLAB.ENABLE_DECODER", "False").ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  models::DeepLabV3Plus Model() {
+    return models::DeepLabV3Plus(models::DeepLabOptions::FromConfig(cfg_));
+  }
+  fs::path dir_;
+  Config cfg_;
+};
+
+TEST_F(CheckpointTest, QuantizedModelRoundTripsWithQuantizerState) {
+  at::manual_seed(1);
+  auto model = Model();
+  ASSERT_TRUE(quant::QuantAware(*model, quant::QuantConfig{}).ok());
+  at::Tensor x = at::randn({2, 3, 64, 64});
+  model->train();
+  model->forward(x);
+  model->forward(x * 2);
+  CheckpointMeta meta;
+  meta.epoch = 3;
+  meta.step = 42;
+  meta.quantized = true;
+  meta.miou = 0.5;
+  const std::string dir = (dir_ / "3").string();
+  ASSERT_TRUE(SaveCheckpoint(dir, *model, {{"last_conv.bias", at::ones({5})}}, meta, cfg_).ok());
+
+  auto ck = ReadCheckpoint(dir);
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  EXPECT_EQ(ck->meta.epoch, 3);
+  EXPECT_EQ(ck->meta.step, 42);
+  EXPECT_TRUE(ck->meta.quantized);
+  EXPECT_DOUBLE_EQ(*ck->meta.miou, 0.5);
+  EXPECT_TRUE(ck->config == cfg_) << ck->config.ToYaml() << "\n---\n" << cfg_.ToYaml();
+
+  auto restored = Model();
+  ASSERT_TRUE(quant::QuantAware(*restored, quant::QuantConfig{}).ok());
+  ASSERT_TRUE(LoadModelState(dir, *restored).ok());
+  auto a = NamedState(*model), b = NamedState(*restored);
+  const std::string scale = "backbone.features.0.0.input_quant.scale";
+  ASSERT_TRUE(b.count(scale));
+  EXPECT_NE(b[scale].item<float>(), 0.001f);  // moved from its initial value
+  for (const auto& [name, t] : a) EXPECT_TRUE(at::equal(t, b[name])) << name;
+  model->eval();
+  restored->eval();
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(at::equal(model->forward(x), restored->forward(x)));
+  auto momentum = LoadOptimizerState(dir);
+  ASSERT_TRUE(momentum.ok());
+  EXPECT_TRUE(at::equal(momentum->at("last_conv.bias"), at::ones({5})));
+}
+
+TEST_F(CheckpointTest, AnotherArchitectureIsRefusedByName) {
+  const std::string dir = (dir_ / "final").string();
+  auto model = Model();
+  ASSERT_TRUE(SaveCheckpoint(dir, *model, {}, {}, cfg_).ok());
+  Config other = cfg_;
+  ASSERT_TRUE(other.SetFromString("DATASET.NUM_CLASSES", "19").ok());
+  ASSERT_TRUE(other.SetFromString("MODEL.DEEPLAB.ENCODER_WITH_ASPP", "True").ok());
+  absl::Status st = CheckSameArchitecture(dir, cfg_, other);
+  ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("DATASET.NUM_CLASSES 5 (config: 19)"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("MODEL.DEEPLAB.ENCODER_WITH_ASPP False"), std::string::npos) << st;
+  // The tensors themselves do not fit either.
+  auto bigger = models::DeepLabV3Plus(models::DeepLabOptions::FromConfig(other));
+  st = LoadModelState(dir, *bigger);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("does not fit"), std::string::npos) << st;
+}
+
+TEST_F(CheckpointTest, CorruptFilesAreNamed) {
+  fs::create_directories(dir_ / "bad");
+  std::ofstream(dir_ / "bad" / "model.pt") << "not a tensor file";
+  auto model = Model();
+  absl::Status st = LoadModelState((dir_ / "bad").string(), *model);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("model.pt"), std::string::npos) << st;
+  EXPECT_EQ(ReadCheckpoint((dir_ / "bad").string()).status().code(), absl::StatusCode::kNotFound);
+  std::ofstream(dir_ / "bad" / "checkpoint.yaml") << "format: [";
+  EXPECT_EQ(ReadCheckpoint((dir_ / "bad").string()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CheckpointTest, PretrainedAcceptsTorchvisionNames) {
+  auto donor = Model();
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& p : donor->named_parameters()) {
+    std::string name = p.key();
+    if (name.rfind("backbone.", 0) == 0) name = name.substr(9);  // torchvision spelling
+    dict.insert(name, p.value().detach() + 1);
+  }
+  dict.insert("classifier.1.weight", at::zeros({1000, 1280}));
+  fs::create_directories(dir_ / "torchvision");
+  std::vector<char> bytes = torch::pickle_save(dict);
+  std::ofstream(dir_ / "torchvision" / "mobilenet_v2.pth", std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+
+  auto model = Model();
+  auto report = LoadPretrained((dir_ / "torchvision").string(), *model);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->skipped, std::vector<std::string>{"classifier.1.weight"});
+  EXPECT_TRUE(at::equal(model->named_parameters()["backbone.features.0.0.weight"],
+                        donor->named_parameters()["backbone.features.0.0.weight"] + 1));
+  EXPECT_TRUE(at::equal(model->named_parameters()["last_conv.weight"],
+                        donor->named_parameters()["last_conv.weight"] + 1));
+  // Buffers (BN statistics) were not in this dict and stay as initialised.
+  EXPECT_FALSE(report->missing.empty());
+
+  EXPECT_EQ(LoadPretrained((dir_ / "nowhere").string(), *model).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace segqat

@@ -1,0 +1,27 @@
+// Evaluation over a split: the model in eval mode, images padded to
+// EVAL_CROP_SIZE, argmax predictions against labels in a confusion matrix.
+#ifndef SEGQAT_WORKER_TRAIN_EVALUATOR_H_
+#define SEGQAT_WORKER_TRAIN_EVALUATOR_H_
+
+#include <c10/core/Device.h>
+
+#include <atomic>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/config/config.h"
+#include "worker/data/sample.h"
+#include "worker/models/deeplab.h"
+#include "worker/train/metrics.h"
+
+namespace segqat {
+
+// Restores the model's training mode afterwards. Cancelled when *stop
+// becomes true. Errors name the image that failed to load.
+absl::StatusOr<SegMetrics> Evaluate(models::DeepLabV3Plus& model, const Config& cfg,
+                                    const std::vector<data::ListEntry>& entries,
+                                    c10::Device device, const std::atomic<bool>* stop = nullptr);
+
+}  // namespace segqat
+
+#endif  // SEGQAT_WORKER_TRAIN_EVALUATOR_H_

@@ -1,0 +1,273 @@
+#include "worker/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/data/loader.h"
+#include "worker/models/deeplab.h"
+#include "worker/quant/quant_aware.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/dataset.h"
+#include "worker/train/evaluator.h"
+#include "worker/train/lr_schedule.h"
+#include "worker/train/sgd.h"
+
+namespace segqat {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class Run {
+ public:
+  Run(const Config& cfg, const TrainOptions& options, ProgressSink* sink)
+      : cfg_(cfg), opt_(options), sink_(sink) {}
+
+  absl::StatusOr<TrainResult> Execute();
+
+ private:
+  absl::Status Setup();
+  absl::Status Restore(const std::string& dir);
+  absl::Status TrainEpoch(int64_t epoch, int64_t skip_steps);
+  absl::Status Snapshot(const std::string& name, int64_t epoch, int64_t epoch_step,
+                        std::optional<double> miou);
+  absl::Status EndOfEpoch(int64_t epoch);
+  bool StopRequested() const { return opt_.stop != nullptr && opt_.stop->load(); }
+  std::string SaveDir(const std::string& name) const {
+    return (std::filesystem::path(cfg_.Str("TRAIN.MODEL_SAVE_DIR")) / name).string();
+  }
+
+  const Config& cfg_;
+  const TrainOptions& opt_;
+  ProgressSink* sink_;
+  models::DeepLabV3Plus model_{nullptr};
+  std::unique_ptr<MomentumSGD> sgd_;
+  std::vector<data::ListEntry> train_, val_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0, global_step_ = 0;
+  int64_t first_epoch_ = 1, skip_steps_ = 0;
+  TrainResult result_;
+};
+
+absl::Status Run::Setup() {
+  torch::manual_seed(static_cast<uint64_t>(cfg_.Int("TRAIN.SEED")));
+  model_ = models::DeepLabV3Plus(models::DeepLabOptions::FromConfig(cfg_));
+  if (opt_.quant) {
+    auto report = quant::QuantAware(*model_, quant::QuantConfig::FromConfig(cfg_));
+    if (!report.ok()) return report.status();
+    sink_->OnLog(absl::StrCat("quant_aware: ", report->quantized.size(), " layers quantized",
+                              report->skipped.empty() ? "" : ", kept float: ",
+                              absl::StrJoin(report->skipped, ", ")));
+  }
+  auto train = SplitEntries(cfg_, Split::kTrain);
+  if (!train.ok()) return train.status();
+  train_ = *std::move(train);
+  if (opt_.do_eval) {
+    auto val = SplitEntries(cfg_, Split::kVal);
+    if (!val.ok()) return val.status();
+    val_ = *std::move(val);
+  }
+  const int64_t batch = cfg_.Int("BATCH_SIZE");
+  steps_per_epoch_ = static_cast<int64_t>(train_.size()) / batch;
+  if (steps_per_epoch_ == 0) {
+    return absl::InvalidArgumentError(absl::StrCat("BATCH_SIZE: ", batch, " is larger than the ",
+                                                   train_.size(), " training images"));
+  }
+  total_steps_ = steps_per_epoch_ * cfg_.Int("SOLVER.NUM_EPOCHS");
+  first_epoch_ = cfg_.Int("SOLVER.BEGIN_EPOCH");
+
+  const std::string& resume = cfg_.Str("TRAIN.RESUME_MODEL_DIR");
+  const std::string& pretrained = cfg_.Str("TRAIN.PRETRAINED_MODEL_DIR");
+  if (!resume.empty()) {
+    if (auto st = Restore(resume); !st.ok()) return st;
+  } else if (!pretrained.empty()) {
+    auto report = LoadPretrained(pretrained, *model_);
+    if (!report.ok()) return report.status();
+    sink_->OnLog(absl::StrCat("load pretrained model from ", report->source, ": ",
+                              report->loaded.size(), " tensors loaded, ",
+                              report->skipped.size(), " skipped, ", report->missing.size(),
+                              " left initialised"));
+  }
+  model_->to(opt_.device);
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (const auto& p : model_->named_parameters()) params.emplace_back(p.key(), p.value());
+  auto buffers = sgd_ ? sgd_->momentum_buffers() : std::map<std::string, at::Tensor>{};
+  sgd_ = std::make_unique<MomentumSGD>(std::move(params), cfg_.Float("SOLVER.MOMENTUM"),
+                                       cfg_.Float("SOLVER.WEIGHT_DECAY"));
+  return sgd_->LoadMomentumBuffers(buffers);
+}
+
+absl::Status Run::Restore(const std::string& dir) {
+  auto prefixed = [&](const absl::Status& st) {
+    return absl::Status(st.code(), absl::StrCat("TRAIN.RESUME_MODEL_DIR: ", st.message()));
+  };
+  auto ck = ReadCheckpoint(dir);
+  if (!ck.ok()) return prefixed(ck.status());
+  if (auto st = CheckSameArchitecture(dir, ck->config, cfg_); !st.ok()) return prefixed(st);
+  if (ck->meta.quantized != opt_.quant) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TRAIN.RESUME_MODEL_DIR: ", dir, ck->meta.quantized ? " is a quantized checkpoint; add --quant"
+                                                            : " is a float checkpoint; drop --quant"));
+  }
+  if (auto st = LoadModelState(dir, *model_); !st.ok()) return prefixed(st);
+  auto momentum = LoadOptimizerState(dir);
+  if (!momentum.ok()) return prefixed(momentum.status());
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (const auto& p : model_->named_parameters()) params.emplace_back(p.key(), p.value());
+  sgd_ = std::make_unique<MomentumSGD>(std::move(params), 0, 0);
+  if (auto st = sgd_->LoadMomentumBuffers(*momentum); !st.ok()) return prefixed(st);
+  first_epoch_ = ck->meta.epoch + 1;
+  global_step_ = ck->meta.step;
+  skip_steps_ = ck->meta.epoch_step;
+  // Keep the best mIoU seen before the restart.
+  auto best = ReadCheckpoint(SaveDir("best_model"));
+  if (best.ok() && best->meta.miou) result_.best_miou = best->meta.miou;
+  sink_->OnLog(absl::StrCat("resume from ", dir, ": epoch ", first_epoch_, ", step ",
+                            global_step_));
+  return absl::OkStatus();
+}
+
+absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
+  model_->train();
+  data::BatchLoader loader(train_, LoaderFromConfig(cfg_, data::LoaderMode::kTrain),
+                           static_cast<int>(epoch));
+  const int ignore = static_cast<int>(cfg_.Int("DATASET.IGNORE_INDEX"));
+  const int log_steps = std::max(1, opt_.log_steps);
+  double loss_sum = 0;
+  int64_t loss_count = 0, epoch_step = 0, images = 0;
+  auto window_start = Clock::now();
+  const auto run_start = Clock::now();
+  const int64_t start_step = global_step_;
+  while (true) {
+    auto batch = loader.Next();
+    if (!batch.ok()) return batch.status();
+    if (!batch->has_value()) break;
+    if (epoch_step < skip_steps) {
+      ++epoch_step;
+      continue;
+    }
+    if (StopRequested()) {
+      if (auto st = Snapshot("interrupted", epoch - 1, epoch_step, std::nullopt); !st.ok()) return st;
+      result_.interrupted = true;
+      return absl::OkStatus();
+    }
+    const data::Batch& b = **batch;
+    const double lr = LearningRate(cfg_, global_step_, steps_per_epoch_, total_steps_);
+    at::Tensor logits = model_->forward(BatchImages(b).to(opt_.device));
+    at::Tensor loss = at::cross_entropy_loss(logits, BatchLabels(b).to(opt_.device), {},
+                                             at::Reduction::Mean, ignore);
+    sgd_->ZeroGrad();
+    loss.backward();
+    sgd_->Step(lr);
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "SOLVER.LR: loss became ", loss_value, " at step ", global_step_ + 1,
+          "; lower the learning rate (", cfg_.Float("SOLVER.LR"), ")"));
+    }
+    ++global_step_;
+    ++epoch_step;
+    loss_sum += loss_value;
+    ++loss_count;
+    images += b.n;
+    if (global_step_ % log_steps == 0 || global_step_ == total_steps_) {
+      const auto now = Clock::now();
+      const double window = std::chrono::duration<double>(now - window_start).count();
+      const double elapsed = std::chrono::duration<double>(now - run_start).count();
+      StepEvent e;
+      e.epoch = epoch;
+      e.step = global_step_;
+      e.total_steps = total_steps_;
+      e.lr = lr;
+      e.loss = loss_sum / loss_count;
+      e.steps_per_sec = window > 0 ? loss_count / window : 0;
+      e.images_per_sec = window > 0 ? images / window : 0;
+      const double per_step = elapsed / std::max<int64_t>(1, global_step_ - start_step);
+      e.eta_seconds = per_step * (total_steps_ - global_step_);
+      sink_->OnStep(e);
+      loss_sum = 0;
+      loss_count = images = 0;
+      window_start = now;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run::Snapshot(const std::string& name, int64_t epoch, int64_t epoch_step,
+                           std::optional<double> miou) {
+  CheckpointMeta meta;
+  meta.epoch = epoch;
+  meta.step = global_step_;
+  meta.epoch_step = epoch_step;
+  meta.quantized = opt_.quant;
+  meta.miou = miou;
+  const std::string dir = SaveDir(name);
+  // The checkpoint carries the config it was made with, so resume and eval
+  // rebuild the same model; RESUME/PRETRAINED are this run's, not the model's.
+  Config saved = cfg_;
+  (void)saved.Set("TRAIN.RESUME_MODEL_DIR", std::string());
+  if (auto st = SaveCheckpoint(dir, *model_, sgd_->momentum_buffers(), meta, saved); !st.ok()) {
+    return st;
+  }
+  result_.final_dir = dir;
+  sink_->OnSnapshot({epoch, name, dir});
+  return absl::OkStatus();
+}
+
+absl::Status Run::EndOfEpoch(int64_t epoch) {
+  const int64_t last = cfg_.Int("SOLVER.NUM_EPOCHS");
+  if (epoch % cfg_.Int("TRAIN.SNAPSHOT_EPOCH") != 0 && epoch != last) return absl::OkStatus();
+  std::optional<double> miou;
+  if (opt_.do_eval) {
+    auto metrics = Evaluate(model_, cfg_, val_, opt_.device, opt_.stop);
+    if (!metrics.ok()) {
+      if (absl::IsCancelled(metrics.status())) return absl::OkStatus();
+      return metrics.status();
+    }
+    miou = metrics->miou;
+    result_.last_miou = miou;
+    sink_->OnEval({epoch, *metrics});
+  }
+  if (auto st = Snapshot(std::to_string(epoch), epoch, 0, miou); !st.ok()) return st;
+  if (miou && (!result_.best_miou || *miou > *result_.best_miou)) {
+    result_.best_miou = miou;
+    if (auto st = Snapshot("best_model", epoch, 0, miou); !st.ok()) return st;
+    sink_->OnLog(absl::StrCat("best_model: mIoU ", *miou, " at epoch ", epoch));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainResult> Run::Execute() {
+  if (auto st = Setup(); !st.ok()) return st;
+  const int64_t last = cfg_.Int("SOLVER.NUM_EPOCHS");
+  for (int64_t epoch = first_epoch_; epoch <= last; ++epoch) {
+    if (auto st = TrainEpoch(epoch, epoch == first_epoch_ ? skip_steps_ : 0); !st.ok()) return st;
+    if (result_.interrupted) break;
+    result_.epochs_completed = epoch;
+    if (auto st = EndOfEpoch(epoch); !st.ok()) return st;
+  }
+  if (!result_.interrupted) {
+    if (auto st = Snapshot("final", last, 0, result_.last_miou); !st.ok()) return st;
+  }
+  result_.steps_completed = global_step_;
+  return result_;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> Train(const Config& cfg, const TrainOptions& options,
+                                  ProgressSink* sink) {
+  LogProgressSink log_sink;
+  Run run(cfg, options, sink != nullptr ? sink : &log_sink);
+  try {
+    return run.Execute();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("training failed: ", e.what_without_backtrace()));
+  }
+}
+
+}  // namespace segqat
