@@ -24,7 +24,23 @@ at::Tensor RoundHalfAway(const at::Tensor& v) {
   return at::where((v - t).abs() == 0.5, t + at::sign(v), at::round(v));
 }
 
-// Writes q * out_mul where q = round(clip(x, -s, s) * bin / s); out_mul = s/bin
+// round(clip(x, -s, s) * bin / s) * back for n floats. |v| <= bin < 2^31, so
+// truncation through int32 is exact and the loop vectorizes with plain SSE2;
+// the fraction test rounds halves away from zero, as std::round does.
+void QuantizeRow(const float* in, float* out, int64_t n, float s, float bin, float back) {
+  const float to_int = bin / s;
+  for (int64_t i = 0; i < n; ++i) {
+    float x = in[i];
+    x = x < -s ? -s : (x > s ? s : x);
+    const float v = x * to_int;
+    const float t = static_cast<float>(static_cast<int32_t>(v));
+    const float frac = v - t;
+    const float q = t + (frac >= 0.5f ? 1.f : 0.f) - (frac <= -0.5f ? 1.f : 0.f);
+    out[i] = q * back;
+  }
+}
+
+// Writes q * back where q = round(clip(x, -s, s) * bin / s); back = s/bin
 // for fake quantization or 1 for integer codes.
 at::Tensor PerTensorCpu(const at::Tensor& input, float s, float bin, bool dequantize) {
   at::Tensor x = input.contiguous();
@@ -32,15 +48,31 @@ at::Tensor PerTensorCpu(const at::Tensor& input, float s, float bin, bool dequan
   if (s <= 0.f) return out.zero_();
   const float* in = x.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  const float to_int = bin / s;
   const float back = dequantize ? s / bin : 1.f;
   at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      float v = std::min(std::max(in[i], -s), s);
-      o[i] = std::round(v * to_int) * back;
-    }
+    QuantizeRow(in + begin, o + begin, end - begin, s, bin, back);
   });
   return out;
+}
+
+// Per-channel fake quantization of a contiguous float weight, fused:
+// scales[c] = max|w[c]| and the quantized-dequantized weight in one pass each.
+void PerChannelCpu(const at::Tensor& w, const at::Tensor& scales, float bin, bool dequantize,
+                   at::Tensor* out) {
+  const int64_t channels = w.size(0), row = w.numel() / std::max<int64_t>(1, channels);
+  const float* in = w.data_ptr<float>();
+  const float* sc = scales.data_ptr<float>();
+  float* o = out->data_ptr<float>();
+  at::parallel_for(0, channels, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const float s = sc[c];
+      if (s <= 0.f) {
+        std::fill(o + c * row, o + (c + 1) * row, 0.f);
+        continue;
+      }
+      QuantizeRow(in + c * row, o + c * row, row, s, bin, dequantize ? s / bin : 1.f);
+    }
+  });
 }
 
 at::Tensor PerTensorGeneric(const at::Tensor& x, float s, float bin, bool dequantize) {
@@ -50,6 +82,12 @@ at::Tensor PerTensorGeneric(const at::Tensor& x, float s, float bin, bool dequan
 }
 
 at::Tensor PerChannel(const at::Tensor& w, const at::Tensor& scales, float bin, bool dequantize) {
+  if (FastPath(w) && scales.device().is_cpu() && scales.scalar_type() == at::kFloat) {
+    at::Tensor wc = w.contiguous(), sc = scales.contiguous();
+    at::Tensor out = at::empty_like(wc);
+    PerChannelCpu(wc, sc, bin, dequantize, &out);
+    return out;
+  }
   std::vector<int64_t> shape(w.dim(), 1);
   shape[0] = w.size(0);
   at::Tensor s = scales.to(w.options()).view(shape);
@@ -91,20 +129,15 @@ class FakeQuantPerChannelFn : public torch::autograd::Function<FakeQuantPerChann
 
 float AbsMax(const at::Tensor& input) {
   if (input.numel() == 0) return 0.f;
-  if (!FastPath(input)) return input.detach().abs().max().item<float>();
-  at::Tensor x = input.detach().contiguous();
-  const float* p = x.data_ptr<float>();
-  return at::parallel_reduce(
-      0, x.numel(), kGrain, 0.f,
-      [&](int64_t begin, int64_t end, float acc) {
-        for (int64_t i = begin; i < end; ++i) acc = std::max(acc, std::fabs(p[i]));
-        return acc;
-      },
-      [](float a, float b) { return std::max(a, b); });
+  // One vectorized pass for min and max, no temporary |x|.
+  auto [lo, hi] = at::aminmax(input.detach());
+  return std::max(std::fabs(lo.item<float>()), std::fabs(hi.item<float>()));
 }
 
 at::Tensor ChannelAbsMax(const at::Tensor& w) {
-  return w.detach().abs().reshape({w.size(0), -1}).amax(1).to(at::kFloat);
+  at::Tensor flat = w.detach().reshape({w.size(0), -1});
+  auto [lo, hi] = at::aminmax(flat, 1);
+  return at::maximum(lo.abs(), hi.abs()).to(at::kFloat);
 }
 
 at::Tensor QuantizeToInt(const at::Tensor& x, float scale, int bits) {
