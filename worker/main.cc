@@ -38,7 +38,7 @@ constexpr char kUsage[] =
     "                      [--seed S]\n";
 
 int Fail(const absl::Status& st) {
-  spdlog::error("{}", st.message());
+  spdlog::error("{}", std::string(st.message()));
   return 1;
 }
 

@@ -1,7 +1,7 @@
 #include "worker/models/deeplab.h"
 
 #include <ATen/ATen.h>
-#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/init.h>
 #include <torch/nn/modules/pooling.h>
 
 namespace segqat::models {
@@ -94,6 +94,8 @@ DeepLabV3PlusImpl::DeepLabV3PlusImpl(const DeepLabOptions& o) : options_(o) {
   }
   last_conv_ = register_module(
       "last_conv", quant::QConv2d(quant::QConv2dOptions(channels, o.num_classes, 1).bias(true)));
+  // Small logits at the start, as PaddleSeg initialises its classifier.
+  torch::nn::init::normal_(last_conv_->weight, 0.0, 0.01);
 }
 
 at::Tensor DeepLabV3PlusImpl::forward(const at::Tensor& x) {

@@ -1,0 +1,122 @@
+#include "worker/data/image_io.h"
+
+#include <array>
+#include <exception>
+#include <filesystem>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <system_error>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "worker/data/cityscapes.h"
+
+namespace segqat::data {
+namespace {
+
+constexpr absl::string_view kLabelIdsSuffix = "_labelIds.png";
+
+absl::Status CheckFile(absl::string_view what, const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::file_status status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    return absl::NotFoundError(absl::StrCat(what, " ", path, " does not exist"));
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " is not a regular file"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<cv::Mat> ReadImage(absl::string_view what, const std::string& path, int flags) {
+  if (absl::Status status = CheckFile(what, path); !status.ok()) return status;
+  cv::Mat mat = cv::imread(path, flags);
+  if (mat.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " ", path, " cannot be decoded (corrupt or not an image)"));
+  }
+  return mat;
+}
+
+// Maps label ids to train ids in place.
+void MapLabelIds(cv::Mat& label) {
+  const std::array<uint8_t, 256> lut = cityscapes::LabelIdToTrainIdLut();
+  const cv::Mat lut_mat(1, 256, CV_8UC1, const_cast<uint8_t*>(lut.data()));
+  cv::LUT(label, lut_mat, label);
+}
+
+absl::Status CheckLabelValues(const cv::Mat& label, const std::string& path, int num_classes,
+                              int ignore_index) {
+  std::array<bool, 256> allowed{};
+  for (int v = 0; v < 256; ++v) allowed[v] = v < num_classes || v == ignore_index;
+  for (int y = 0; y < label.rows; ++y) {
+    const uint8_t* row = label.ptr<uint8_t>(y);
+    for (int x = 0; x < label.cols; ++x) {
+      if (!allowed[row[x]]) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "label ", path, " has value ", static_cast<int>(row[x]), " at (x=", x, ", y=", y,
+            "), which is >= NUM_CLASSES ", num_classes, " and is not IGNORE_INDEX ", ignore_index));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Sample> LoadSampleOrThrow(const ListEntry& entry, int num_classes,
+                                         int ignore_index) {
+  absl::StatusOr<cv::Mat> bgr = ReadImage("image", entry.image_path, cv::IMREAD_COLOR);
+  if (!bgr.ok()) return bgr.status();
+  Sample sample;
+  sample.image_path = entry.image_path;
+  cv::cvtColor(*bgr, sample.image, cv::COLOR_BGR2RGB);
+
+  if (entry.label_path.empty()) {
+    sample.label = cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(ignore_index));
+    return sample;
+  }
+  absl::StatusOr<cv::Mat> label = ReadImage("label", entry.label_path, cv::IMREAD_UNCHANGED);
+  if (!label.ok()) return label.status();
+  if (label->type() != CV_8UC1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("label ", entry.label_path, " must be single-channel 8-bit, got ",
+                     label->channels(), " channel(s) of ", label->elemSize1() * 8, "-bit values"));
+  }
+  if (label->size() != sample.image.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("image ", entry.image_path, " is ", sample.image.cols, "x", sample.image.rows,
+                     " but label ", entry.label_path, " is ", label->cols, "x", label->rows));
+  }
+  if (absl::EndsWith(entry.label_path, kLabelIdsSuffix)) MapLabelIds(*label);
+  if (absl::Status status = CheckLabelValues(*label, entry.label_path, num_classes, ignore_index);
+      !status.ok()) {
+    return status;
+  }
+  sample.label = *std::move(label);
+  return sample;
+}
+
+}  // namespace
+
+absl::StatusOr<Sample> LoadSample(const ListEntry& entry, int num_classes, int ignore_index) {
+  if (num_classes < 1 || num_classes > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("NUM_CLASSES must be in [1, 256], got ", num_classes));
+  }
+  if (ignore_index < 0 || ignore_index > 255) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("IGNORE_INDEX must be in [0, 255], got ", ignore_index));
+  }
+  try {
+    return LoadSampleOrThrow(entry, num_classes, ignore_index);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("decoding ", entry.image_path, " / ", entry.label_path, ": ", e.what()));
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("decoding ", entry.image_path, " / ", entry.label_path, ": ", e.what()));
+  }
+}
+
+}  // namespace segqat::data
