@@ -19,10 +19,7 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (!absl::StartsWith(a, "--")) {
-      if (!IsConfigKey(a) && out.overrides.size() % 2 == 0) {
-        return absl::InvalidArgumentError(absl::StrCat(a, ": unknown config key"));
-      }
-      out.overrides.push_back(a);
+      out.overrides.push_back(a);  // KEY VALUE; the config checks the keys
       continue;
     }
     std::string name = a, inline_value;

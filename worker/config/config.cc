@@ -49,6 +49,10 @@ absl::Status UnknownKey(const std::string& key) {
                                     : absl::StrCat("unknown config key (did you mean ", best, "?)"));
 }
 
+const char* Article(const std::string& noun) {
+  return std::string("aeiou").find(noun[0]) != std::string::npos ? "an " : "a ";
+}
+
 // Removes Python-style quotes: 'x', "x", u"x", u'x'.
 std::string Unquote(std::string s) {
   if (s.size() >= 3 && s[0] == 'u' && (s[1] == '"' || s[1] == '\'') && s.back() == s[1]) {
@@ -108,7 +112,7 @@ std::vector<std::string> SplitList(const std::string& text) {
 absl::StatusOr<ConfigValue> ParseItems(const KeySpec& spec,
                                        const std::vector<std::string>& items) {
   auto bad = [&](const std::string& item) {
-    return KeyError(spec.key, absl::StrCat("expects a ", TypeName(spec), ", got '", item, "'"));
+    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got '", item, "'"));
   };
   switch (spec.type) {
     case ConfigType::kInts: {
@@ -182,7 +186,7 @@ absl::StatusOr<ConfigValue> ParseYamlNode(const KeySpec& spec, const YAML::Node&
   if (node.IsNull()) return ParseText(spec, "None");
   if (node.IsSequence()) {
     if (!IsListType(spec.type)) {
-      return KeyError(spec.key, absl::StrCat("expects a ", TypeName(spec), ", got a list"));
+      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got a list"));
     }
     std::vector<std::string> items;
     for (const auto& item : node) {
@@ -192,7 +196,7 @@ absl::StatusOr<ConfigValue> ParseYamlNode(const KeySpec& spec, const YAML::Node&
     return ParseItems(spec, items);
   }
   if (node.IsMap()) {
-    return KeyError(spec.key, absl::StrCat("expects a ", TypeName(spec), ", got a mapping"));
+    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got a mapping"));
   }
   return ParseText(spec, node.Scalar());
 }
@@ -217,7 +221,7 @@ absl::Status CheckBounds(const KeySpec& spec, const ConfigValue& v) {
   };
   auto check_len = [&](size_t n) -> absl::Status {
     if (spec.length && n != spec.length) {
-      return KeyError(spec.key, absl::StrCat("expects a ", TypeName(spec), ", got ", n,
+      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got ", n,
                                              n == 1 ? " value" : " values"));
     }
     return absl::OkStatus();
@@ -315,7 +319,7 @@ absl::Status Config::Set(const std::string& key, ConfigValue value) {
     }
   }
   if (value.index() != spec->default_value.index()) {
-    return KeyError(key, absl::StrCat("expects a ", TypeName(*spec)));
+    return KeyError(key, absl::StrCat("expects ", Article(TypeName(*spec)), TypeName(*spec)));
   }
   if (auto st = CheckBounds(*spec, value); !st.ok()) return st;
   values_[key] = std::move(value);

@@ -96,7 +96,7 @@ TEST(ConfigTest, UnknownOverrideKeyIsNamed) {
 
 TEST(ConfigTest, WrongTypeIsNamed) {
   ExpectError(Config::FromYamlText("", {"BATCH_SIZE", "sixteen"}).status(), "BATCH_SIZE",
-              "expects a int");
+              "expects an int");
   ExpectError(Config::FromYamlText("", {"AUG.MIRROR", "maybe"}).status(), "AUG.MIRROR", "bool");
   ExpectError(Config::FromYamlText("TRAIN_CROP_SIZE: (769, 769, 3)\n", {}).status(),
               "TRAIN_CROP_SIZE", "list of 2 ints");
@@ -160,8 +160,6 @@ TEST(FlagsTest, MultiValueFlagStopsAtConfigKeys) {
 TEST(FlagsTest, UnknownFlagAndKeyAreNamed) {
   EXPECT_NE(std::string(ParseFlags({"--quantize"}, {{"--quant", false}}).status().message())
                 .find("--quantize"),
-            std::string::npos);
-  EXPECT_NE(std::string(ParseFlags({"BATCH", "4"}, {}).status().message()).find("BATCH"),
             std::string::npos);
   EXPECT_FALSE(ParseFlags({"--cfg"}, {{"--cfg", true}}).ok());
 }
