@@ -12,7 +12,7 @@ packages=(
   libspdlog-dev libfmt-dev libyaml-cpp-dev libabsl-dev
   # service
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  libsqlite3-dev libcpp-httplib-dev
+  libsqlite3-dev libssl-dev libcpp-httplib-dev
   # exports
   libonnx-dev
   # tests and outside checks

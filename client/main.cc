@@ -1,0 +1,324 @@
+// segqat: the command-line client of segqatd.
+//   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY VALUE ...]
+//   segqat eval --cfg FILE [--convert] [KEY VALUE ...]
+//   segqat export --cfg FILE [KEY VALUE ...]
+//   segqat get|watch|logs|cancel JOB     segqat list [--state S]     segqat workers
+//   segqat download JOB [ARTIFACT ...] -o DIR
+// Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
+// (per call, default 30), --json (protobuf's JSON mapping, for pipelines).
+// Job submission also takes --wait (block until the job ends; exit 1 unless
+// it succeeded), --priority N, --label KEY=VALUE, --request-id ID.
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/client.h"
+#include "client/progress_printer.h"
+#include "worker/cli/flags.h"
+
+namespace segqat::client {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: segqat [--server HOST:PORT] COMMAND ...\n"
+    "  train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [--wait]\n"
+    "        [--log_steps N] [--priority N] [--label K=V] [--request-id ID] [KEY VALUE ...]\n"
+    "  eval --cfg FILE [--convert] [--wait] [KEY VALUE ...]\n"
+    "  export --cfg FILE [--wait] [KEY VALUE ...]\n"
+    "  get JOB | watch JOB [--after N] | logs [-f] JOB | cancel JOB\n"
+    "  list [--state S] [--kind K] [--label K=V] [--page-size N]\n"
+    "  workers\n"
+    "  download JOB [ARTIFACT ...] -o DIR\n"
+    "common flags: --timeout SECONDS, --json\n";
+
+const std::vector<FlagSpec> kCommon = {{"--server", true}, {"--timeout", true}, {"--json", false}};
+
+std::vector<FlagSpec> With(std::vector<FlagSpec> specs) {
+  specs.insert(specs.end(), kCommon.begin(), kCommon.end());
+  return specs;
+}
+
+int Fail(const absl::Status& st) {
+  std::fprintf(stderr, "segqat: %s: %s\n", absl::StatusCodeToString(st.code()).c_str(),
+               std::string(st.message()).c_str());
+  return 1;
+}
+
+std::string JobName(const std::string& arg) {
+  return arg.rfind("jobs/", 0) == 0 ? arg : "jobs/" + arg;
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions o;
+  o.add_whitespace = false;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
+  return out;
+}
+
+std::unique_ptr<Client> Connect(const ParsedFlags& f) {
+  int seconds = 30;
+  if (f.Has("--timeout")) (void)absl::SimpleAtoi(f.Get("--timeout"), &seconds);
+  return std::make_unique<Client>(f.Get("--server", "127.0.0.1:50051"),
+                                  std::chrono::seconds(std::max(1, seconds)));
+}
+
+void PrintJob(const v1::Job& job, bool json) {
+  if (json) {
+    std::cout << Json(job) << "\n";
+    return;
+  }
+  std::cout << job.name() << "  " << v1::JobKind_Name(job.kind()) << "  "
+            << v1::JobState_Name(job.state()) << "  attempt " << job.attempt();
+  const auto& p = job.progress();
+  if (p.step() > 0) {
+    std::cout << "  epoch " << p.epoch() << " step " << p.step() << "/" << p.total_steps()
+              << " loss " << p.last_loss();
+  }
+  if (p.best_miou() >= 0) std::cout << "  best mIoU " << p.best_miou();
+  std::cout << "\n";
+  if (!job.error().empty()) std::cout << "  error: " << job.error() << "\n";
+  for (const auto& a : job.artifacts()) {
+    std::cout << "  " << a.name() << "  " << a.size_bytes() << " bytes  sha256 " << a.sha256()
+              << "\n";
+  }
+}
+
+// Follows a job to its end; returns the exit code (0 when it succeeded).
+int WaitFor(Client& client, const std::string& name, int64_t after, bool json, bool logs_only,
+            bool summary = true) {
+  ProgressPrinter printer(json, logs_only, isatty(STDERR_FILENO) != 0);
+  absl::Status st = client.Watch(name, after, [&](const v1::JobEvent& e) {
+    printer.Print(e);
+    return true;
+  });
+  printer.Done();
+  if (!st.ok()) return Fail(st);
+  auto job = client.GetJob(name);
+  if (!job.ok()) return Fail(job.status());
+  if (summary && !json && !logs_only) PrintJob(*job, false);
+  return job->state() == v1::SUCCEEDED ? 0 : 1;
+}
+
+int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
+  auto f = ParseFlags(args, With({{"--cfg", true},
+                                  {"--quant", false},
+                                  {"--not_quant_pattern", true, true},
+                                  {"--do_eval", false},
+                                  {"--convert", false},
+                                  {"--use_gpu", false},
+                                  {"--use_mpio", false},
+                                  {"--log_steps", true},
+                                  {"--priority", true},
+                                  {"--label", true, true},
+                                  {"--request-id", true},
+                                  {"--wait", false}}));
+  if (!f.ok()) return Fail(f.status());
+  if (!f->Has("--cfg")) return Fail(absl::InvalidArgumentError("--cfg FILE is required"));
+  std::ifstream in(f->Get("--cfg"));
+  if (!in) return Fail(absl::NotFoundError(absl::StrCat("--cfg: cannot read ", f->Get("--cfg"))));
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::CreateJobRequest req;
+  v1::JobSpec* spec = req.mutable_spec();
+  spec->set_kind(kind == v1::TRAIN && f->Has("--quant") ? v1::QUANT_TRAIN : kind);
+  spec->set_config_yaml(text.str());
+  spec->set_config_path(f->Get("--cfg"));
+  for (const auto& o : f->overrides) spec->add_overrides(o);
+  if (f->Has("--not_quant_pattern")) {
+    for (const auto& p : f->values.at("--not_quant_pattern")) spec->add_not_quant_pattern(p);
+  }
+  spec->set_do_eval(f->Has("--do_eval"));
+  spec->set_convert(f->Has("--convert"));
+  spec->set_use_gpu(f->Has("--use_gpu"));
+  int n = 0;
+  if (f->Has("--log_steps") && absl::SimpleAtoi(f->Get("--log_steps"), &n)) spec->set_log_steps(n);
+  if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
+  if (f->Has("--label")) {
+    for (const auto& kv : f->values.at("--label")) {
+      std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      (*req.mutable_labels())[p.first] = p.second;
+    }
+  }
+  req.set_request_id(f->Get("--request-id"));
+  auto client = Connect(*f);
+  auto job = client->CreateJob(req);
+  if (!job.ok()) return Fail(job.status());
+  if (!f->Has("--wait")) {
+    PrintJob(*job, f->Has("--json"));
+    return 0;
+  }
+  if (!f->Has("--json")) std::cerr << "created " << job->name() << "\n";
+  int code = WaitFor(*client, job->name(), 0, false, false, !f->Has("--json"));
+  if (f->Has("--json")) {
+    auto final_job = client->GetJob(job->name());
+    if (final_job.ok()) PrintJob(*final_job, true);
+  }
+  return code;
+}
+
+// JOB [ARTIFACT ...] with flags anywhere: -o/--out DIR, --after N, -f/--follow.
+struct JobArgs {
+  std::vector<std::string> positional;
+  ParsedFlags flags;
+};
+
+absl::StatusOr<JobArgs> ParseJobArgs(const std::vector<std::string>& args) {
+  JobArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-f" || a == "--follow" || a == "--json") {
+      out.flags.values[a];
+    } else if (a == "-o" || a == "--out" || a == "--after" || a == "--server" || a == "--timeout") {
+      if (i + 1 >= args.size()) return absl::InvalidArgumentError(a + " needs a value");
+      out.flags.values[a == "--out" ? "-o" : a].push_back(args[++i]);
+    } else if (a.rfind("-", 0) == 0) {
+      return absl::InvalidArgumentError(a + ": unknown flag");
+    } else {
+      out.positional.push_back(a);
+    }
+  }
+  return out;
+}
+
+int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
+  auto parsed = ParseJobArgs(args);
+  if (!parsed.ok()) return Fail(parsed.status());
+  const ParsedFlags* f = &parsed->flags;
+  const std::vector<std::string>& pos = parsed->positional;
+  if (pos.empty()) return Fail(absl::InvalidArgumentError(cmd + ": JOB is required"));
+  const std::string name = JobName(pos[0]);
+  auto client = Connect(*f);
+  const bool json = f->Has("--json");
+  if (cmd == "get") {
+    auto job = client->GetJob(name);
+    if (!job.ok()) return Fail(job.status());
+    PrintJob(*job, json);
+    return 0;
+  }
+  if (cmd == "cancel") {
+    auto job = client->CancelJob(name);
+    if (!job.ok()) return Fail(job.status());
+    PrintJob(*job, json);
+    return 0;
+  }
+  if (cmd == "watch" || cmd == "logs") {
+    int64_t after = 0;
+    if (f->Has("--after")) (void)absl::SimpleAtoi(f->Get("--after"), &after);
+    return WaitFor(*client, name, after, json, cmd == "logs");
+  }
+  if (cmd == "download") {
+    const std::string out = f->Get("-o", ".");
+    auto listed = client->ListArtifacts(name);
+    if (!listed.ok()) return Fail(listed.status());
+    std::vector<std::string> wanted(pos.begin() + 1, pos.end());
+    int count = 0;
+    for (const auto& a : listed->artifacts()) {
+      bool match = wanted.empty();
+      for (const auto& w : wanted) match = match || a.name() == w || a.name().rfind(w + "/", 0) == 0;
+      if (!match) continue;
+      const std::string path = (std::filesystem::path(out) / a.name()).string();
+      if (auto st = client->Download(name, a, path); !st.ok()) return Fail(st);
+      std::cout << path << "  " << a.size_bytes() << " bytes  sha256 " << a.sha256() << "\n";
+      ++count;
+    }
+    if (count == 0) return Fail(absl::NotFoundError("no matching artifact"));
+    return 0;
+  }
+  return Fail(absl::InvalidArgumentError("unknown command " + cmd));
+}
+
+int List(const std::vector<std::string>& args) {
+  auto f = ParseFlags(args, With({{"--state", true}, {"--kind", true}, {"--label", true, true},
+                                  {"--page-size", true}, {"--page-token", true}}));
+  if (!f.ok()) return Fail(f.status());
+  v1::ListJobsRequest req;
+  if (f->Has("--state")) {
+    v1::JobState s;
+    if (!v1::JobState_Parse(f->Get("--state"), &s)) {
+      return Fail(absl::InvalidArgumentError("--state: one of QUEUED RUNNING SUCCEEDED FAILED "
+                                             "CANCELLING CANCELLED"));
+    }
+    req.set_state(s);
+  }
+  if (f->Has("--kind")) {
+    v1::JobKind k;
+    if (!v1::JobKind_Parse(f->Get("--kind"), &k)) {
+      return Fail(absl::InvalidArgumentError("--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT"));
+    }
+    req.set_kind(k);
+  }
+  if (f->Has("--label")) {
+    for (const auto& kv : f->values.at("--label")) {
+      std::pair<std::string, std::string> p = absl::StrSplit(kv, absl::MaxSplits('=', 1));
+      (*req.mutable_labels())[p.first] = p.second;
+    }
+  }
+  int n = 0;
+  if (f->Has("--page-size") && absl::SimpleAtoi(f->Get("--page-size"), &n)) req.set_page_size(n);
+  req.set_page_token(f->Get("--page-token"));
+  auto resp = Connect(*f)->ListJobs(req);
+  if (!resp.ok()) return Fail(resp.status());
+  if (f->Has("--json")) {
+    std::cout << Json(*resp) << "\n";
+    return 0;
+  }
+  for (const auto& job : resp->jobs()) PrintJob(job, false);
+  if (!resp->next_page_token().empty()) std::cout << "next page: --page-token " << resp->next_page_token() << "\n";
+  return 0;
+}
+
+int Workers(const std::vector<std::string>& args) {
+  auto f = ParseFlags(args, kCommon);
+  if (!f.ok()) return Fail(f.status());
+  auto resp = Connect(*f)->ListWorkers();
+  if (!resp.ok()) return Fail(resp.status());
+  if (f->Has("--json")) {
+    std::cout << Json(*resp) << "\n";
+    return 0;
+  }
+  for (const auto& w : resp->workers()) {
+    std::cout << w.name() << "  " << w.device() << "  " << w.state() << "  " << w.job() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace segqat::client
+
+int main(int argc, char** argv) {
+  using namespace segqat::client;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // --server may come before the command.
+  std::vector<std::string> lead;
+  while (args.size() >= 2 && (args[0] == "--server" || args[0] == "--timeout")) {
+    lead.push_back(args[0]);
+    lead.push_back(args[1]);
+    args.erase(args.begin(), args.begin() + 2);
+  }
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string cmd = args[0];
+  std::vector<std::string> rest(lead);
+  rest.insert(rest.end(), args.begin() + 1, args.end());
+  if (cmd == "train") return Submit(segqat::v1::TRAIN, rest);
+  if (cmd == "eval") return Submit(segqat::v1::EVAL, rest);
+  if (cmd == "export") return Submit(segqat::v1::EXPORT, rest);
+  if (cmd == "list") return List(rest);
+  if (cmd == "workers") return Workers(rest);
+  if (cmd == "get" || cmd == "watch" || cmd == "logs" || cmd == "cancel" || cmd == "download") {
+    return JobCommand(cmd, rest);
+  }
+  std::fprintf(stderr, "segqat: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

@@ -1,0 +1,54 @@
+// ArtifactStore: the files jobs produce, under <root>/jobs/<id>/<name>, each
+// written atomically (temporary file, fsync, rename) with its sha256, and
+// read back in chunks from any offset.
+//
+// Names are relative paths such as "final/model.pt"; a name that is empty,
+// absolute, or has a ".." or "." component is refused (InvalidArgument), so
+// no request reaches outside the store. Thread-safe: methods touch only the
+// filesystem and immutable state.
+#ifndef SEGQAT_SERVER_ARTIFACT_STORE_H_
+#define SEGQAT_SERVER_ARTIFACT_STORE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "segqat/v1/jobs.pb.h"
+
+namespace segqat::server {
+
+// InvalidArgument naming `what` unless `name` is a safe relative path.
+absl::Status CheckRelativeName(const std::string& name, const std::string& what);
+
+class ArtifactStore {
+ public:
+  explicit ArtifactStore(std::string root);
+
+  // Copies `source` (a file, or a directory whose files are copied
+  // recursively) into the job's artifacts as `name` (or name/...). Returns the
+  // artifacts written with their sizes and digests.
+  absl::StatusOr<std::vector<v1::Artifact>> Publish(const std::string& job_id,
+                                                    const std::string& source,
+                                                    const std::string& name);
+
+  // The local path of an artifact (a file or a published directory prefix
+  // such as "final"). NotFound when absent.
+  absl::StatusOr<std::string> Path(const std::string& job_id, const std::string& name) const;
+
+  // Up to `limit` bytes (0: to the end) from `offset`. OutOfRange when offset
+  // is past the end; `size` receives the artifact's total size.
+  absl::StatusOr<std::string> Read(const std::string& job_id, const std::string& name,
+                                   int64_t offset, int64_t limit, int64_t* size) const;
+
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string JobDir(const std::string& job_id) const;
+  std::string root_;
+};
+
+}  // namespace segqat::server
+
+#endif  // SEGQAT_SERVER_ARTIFACT_STORE_H_

@@ -1,0 +1,72 @@
+#include "server/job_progress_sink.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace segqat::server {
+
+JobProgressSink::JobProgressSink(JobStore* store, EventBus* bus, std::string job_id,
+                                 v1::Progress start)
+    : store_(store), bus_(bus), job_id_(std::move(job_id)), progress_(std::move(start)) {}
+
+void JobProgressSink::Append(v1::JobEvent event) {
+  auto st = store_->AppendEvent(job_id_, std::move(event));
+  if (!st.ok()) spdlog::warn("[job {}] cannot store event: {}", job_id_, st.status().ToString());
+  bus_->Notify(job_id_);
+}
+
+void JobProgressSink::OnStep(const StepEvent& e) {
+  spdlog::info("[job {}] epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f}", job_id_, e.epoch,
+               e.step, e.lr, e.loss, e.steps_per_sec);
+  progress_.set_epoch(e.epoch);
+  progress_.set_step(e.step);
+  progress_.set_total_steps(e.total_steps);
+  progress_.set_last_loss(e.loss);
+  progress_.set_learning_rate(e.lr);
+  progress_.set_images_per_second(e.images_per_sec);
+  progress_.set_eta_seconds(e.eta_seconds);
+  (void)store_->SetProgress(job_id_, progress_);
+  v1::JobEvent ev;
+  v1::TrainStep* s = ev.mutable_step();
+  s->set_epoch(e.epoch);
+  s->set_step(e.step);
+  s->set_total_steps(e.total_steps);
+  s->set_learning_rate(e.lr);
+  s->set_loss(e.loss);
+  s->set_images_per_second(e.images_per_sec);
+  s->set_eta_seconds(e.eta_seconds);
+  Append(std::move(ev));
+}
+
+void JobProgressSink::OnEval(const EvalEvent& e) {
+  const SegMetrics& m = e.metrics;
+  spdlog::info("[job {}] [EVAL] epoch={} #image={} acc={:.4f} IoU={:.4f} kappa={:.4f}", job_id_,
+               e.epoch, m.images, m.acc, m.miou, m.kappa);
+  progress_.set_best_miou(std::max(progress_.best_miou(), m.miou));
+  (void)store_->SetProgress(job_id_, progress_);
+  v1::JobEvent ev;
+  v1::Evaluation* out = ev.mutable_evaluation();
+  out->set_epoch(e.epoch);
+  out->set_miou(m.miou);
+  out->set_acc(m.acc);
+  out->set_kappa(m.kappa);
+  for (double v : m.class_iou) out->add_class_iou(v);
+  for (double v : m.class_acc) out->add_class_acc(v);
+  out->set_images(m.images);
+  Append(std::move(ev));
+}
+
+void JobProgressSink::OnSnapshot(const SnapshotEvent& e) {
+  OnLog("saved snapshot " + e.name + " (epoch " + std::to_string(e.epoch) + ")");
+}
+
+void JobProgressSink::OnLog(const std::string& line) {
+  spdlog::info("[job {}] {}", job_id_, line);
+  v1::JobEvent ev;
+  ev.mutable_log()->set_level("info");
+  ev.mutable_log()->set_text(line);
+  Append(std::move(ev));
+}
+
+}  // namespace segqat::server

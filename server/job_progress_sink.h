@@ -1,0 +1,33 @@
+// JobProgressSink: the engine's progress of one job, stored as job events
+// (and the job's progress summary) and announced on the EventBus. Every log
+// line also goes to spdlog with the job id.
+#ifndef SEGQAT_SERVER_JOB_PROGRESS_SINK_H_
+#define SEGQAT_SERVER_JOB_PROGRESS_SINK_H_
+
+#include <string>
+
+#include "server/event_bus.h"
+#include "server/job_store.h"
+#include "worker/train/progress.h"
+
+namespace segqat::server {
+
+class JobProgressSink : public ProgressSink {
+ public:
+  JobProgressSink(JobStore* store, EventBus* bus, std::string job_id, v1::Progress start);
+  void OnStep(const StepEvent& e) override;
+  void OnEval(const EvalEvent& e) override;
+  void OnSnapshot(const SnapshotEvent& e) override;
+  void OnLog(const std::string& line) override;
+
+ private:
+  void Append(v1::JobEvent event);
+  JobStore* store_;
+  EventBus* bus_;
+  std::string job_id_;
+  v1::Progress progress_;
+};
+
+}  // namespace segqat::server
+
+#endif  // SEGQAT_SERVER_JOB_PROGRESS_SINK_H_

@@ -1,0 +1,200 @@
+#include "server/job_service.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/grpc_status.h"
+#include "server/job_state.h"
+#include "server/watch_reactor.h"
+#include "worker/runtime/job_runner.h"
+
+namespace segqat::server {
+namespace {
+
+constexpr int kDefaultPageSize = 50;
+constexpr int kMaxPageSize = 500;
+constexpr int64_t kMaxChunk = 1 << 20;
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpc(st));
+  return reactor;
+}
+
+// Streams one artifact in chunks of at most 1 MiB, reading the next chunk
+// only when the previous one is written.
+class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
+ public:
+  ReadReactor(ArtifactStore* artifacts, std::string job_id, const v1::ReadArtifactRequest& req)
+      : artifacts_(artifacts), job_id_(std::move(job_id)), name_(req.artifact()),
+        offset_(req.read_offset()), remaining_(req.read_limit()) {
+    int64_t size = 0;
+    // Validate up front so a bad offset is an error, not an empty stream.
+    auto first = artifacts_->Read(job_id_, name_, offset_, 1, &size);
+    if (!first.ok()) {
+      Finish(ToGrpc(first.status()));
+      return;
+    }
+    NextChunk();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+      return;
+    }
+    NextChunk();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void NextChunk() {
+    int64_t size = 0;
+    int64_t want = kMaxChunk;
+    if (remaining_ > 0) want = std::min(want, remaining_);
+    auto data = artifacts_->Read(job_id_, name_, offset_, want, &size);
+    if (!data.ok()) {
+      Finish(ToGrpc(data.status()));
+      return;
+    }
+    if (data->empty() || (limited_ && remaining_ <= 0)) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    response_.set_data(*std::move(data));
+    response_.set_offset(offset_);
+    response_.set_size_bytes(size);
+    offset_ += static_cast<int64_t>(response_.data().size());
+    if (remaining_ > 0) {
+      remaining_ -= static_cast<int64_t>(response_.data().size());
+      limited_ = true;
+    }
+    StartWrite(&response_);
+  }
+  ArtifactStore* artifacts_;
+  std::string job_id_, name_;
+  int64_t offset_, remaining_;
+  bool limited_ = false;
+  v1::ReadArtifactResponse response_;
+};
+
+class ErrorWriter : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
+ public:
+  explicit ErrorWriter(const absl::Status& st) { Finish(ToGrpc(st)); }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
+  if (!absl::StartsWith(name, "jobs/") || name.size() <= 5 ||
+      name.find('/', 5) != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: '", name, "' is not a job name (expected jobs/ID)"));
+  }
+  return name.substr(5);
+}
+
+JobServiceImpl::JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
+                               Scheduler* scheduler)
+    : store_(store), artifacts_(artifacts), bus_(bus), scheduler_(scheduler) {}
+
+grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext* ctx,
+                                                    const v1::CreateJobRequest* req,
+                                                    v1::Job* resp) {
+  if (req->request_id().size() > 36) {
+    return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"));
+  }
+  if (req->spec().kind() == v1::JOB_KIND_UNSPECIFIED) {
+    return Done(ctx, absl::InvalidArgumentError("spec.kind: required"));
+  }
+  auto cfg = runtime::BuildJobConfig(ToJobRequest(req->spec()), scheduler_->Resolver());
+  if (!cfg.ok()) return Done(ctx, cfg.status());
+  auto created = store_->Create(*req);
+  if (!created.ok()) return Done(ctx, created.status());
+  *resp = created->first;
+  if (created->second) scheduler_->Wake();
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
+                                                 const v1::GetJobRequest* req, v1::Job* resp) {
+  auto id = JobIdFromName(req->name());
+  if (!id.ok()) return Done(ctx, id.status());
+  auto job = store_->Get(*id);
+  if (job.ok()) *resp = *std::move(job);
+  return Done(ctx, job.status());
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
+                                                   const v1::ListJobsRequest* req,
+                                                   v1::ListJobsResponse* resp) {
+  if (req->page_size() < 0) {
+    return Done(ctx, absl::InvalidArgumentError(
+                         absl::StrCat("page_size: must not be negative, got ", req->page_size())));
+  }
+  const int size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+  auto page = store_->List(*req, size);
+  if (page.ok()) *resp = *std::move(page);
+  return Done(ctx, page.status());
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
+                                                    const v1::CancelJobRequest* req,
+                                                    v1::Job* resp) {
+  auto id = JobIdFromName(req->name());
+  if (!id.ok()) return Done(ctx, id.status());
+  auto job = scheduler_->Cancel(*id);
+  if (job.ok()) *resp = *std::move(job);
+  return Done(ctx, job.status());
+}
+
+grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
+                                                                 const v1::WatchJobRequest* req) {
+  (void)ctx;
+  return new WatchReactor(store_, bus_, *req);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerContext* ctx,
+                                                        const v1::ListArtifactsRequest* req,
+                                                        v1::ListArtifactsResponse* resp) {
+  auto id = JobIdFromName(req->name());
+  if (!id.ok()) return Done(ctx, id.status());
+  auto job = store_->Get(*id);
+  if (!job.ok()) return Done(ctx, job.status());
+  for (const auto& a : job->artifacts()) *resp->add_artifacts() = a;
+  return Done(ctx, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact(
+    grpc::CallbackServerContext* ctx, const v1::ReadArtifactRequest* req) {
+  (void)ctx;
+  auto id = JobIdFromName(req->name());
+  if (!id.ok()) return new ErrorWriter(id.status());
+  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ErrorWriter(st);
+  if (req->read_offset() < 0 || req->read_limit() < 0) {
+    return new ErrorWriter(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"));
+  }
+  auto job = store_->Get(*id);
+  if (!job.ok()) return new ErrorWriter(job.status());
+  bool listed = false;
+  for (const auto& a : job->artifacts()) listed = listed || a.name() == req->artifact();
+  if (!listed) {
+    return new ErrorWriter(absl::NotFoundError(
+        absl::StrCat("job ", *id, " has no artifact ", req->artifact())));
+  }
+  return new ReadReactor(artifacts_, *id, *req);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,
+                                                      const v1::ListWorkersRequest*,
+                                                      v1::ListWorkersResponse* resp) {
+  for (const WorkerStatus& w : scheduler_->Workers()) {
+    v1::Worker* out = resp->add_workers();
+    out->set_name(w.name);
+    out->set_device(w.device);
+    out->set_state(w.state);
+    out->set_job(w.job);
+  }
+  return Done(ctx, absl::OkStatus());
+}
+
+}  // namespace segqat::server

@@ -1,0 +1,52 @@
+// The gRPC JobService (proto/segqat/v1/jobs.proto) on the callback API.
+// Handlers validate the request, call the core (JobStore, Scheduler,
+// ArtifactStore), and convert the status in one place; streams are
+// reactors that never block a gRPC thread on a job.
+#ifndef SEGQAT_SERVER_JOB_SERVICE_H_
+#define SEGQAT_SERVER_JOB_SERVICE_H_
+
+#include "segqat/v1/jobs.grpc.pb.h"
+#include "server/artifact_store.h"
+#include "server/event_bus.h"
+#include "server/job_store.h"
+#include "server/scheduler.h"
+
+namespace segqat::server {
+
+class JobServiceImpl final : public v1::JobService::CallbackService {
+ public:
+  JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus, Scheduler* scheduler);
+
+  grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
+                                      const v1::CreateJobRequest* req, v1::Job* resp) override;
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext* ctx, const v1::GetJobRequest* req,
+                                   v1::Job* resp) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext* ctx,
+                                     const v1::ListJobsRequest* req,
+                                     v1::ListJobsResponse* resp) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* ctx,
+                                      const v1::CancelJobRequest* req, v1::Job* resp) override;
+  grpc::ServerWriteReactor<v1::JobEvent>* WatchJob(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchJobRequest* req) override;
+  grpc::ServerUnaryReactor* ListArtifacts(grpc::CallbackServerContext* ctx,
+                                          const v1::ListArtifactsRequest* req,
+                                          v1::ListArtifactsResponse* resp) override;
+  grpc::ServerWriteReactor<v1::ReadArtifactResponse>* ReadArtifact(
+      grpc::CallbackServerContext* ctx, const v1::ReadArtifactRequest* req) override;
+  grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* ctx,
+                                        const v1::ListWorkersRequest* req,
+                                        v1::ListWorkersResponse* resp) override;
+
+ private:
+  JobStore* store_;
+  ArtifactStore* artifacts_;
+  EventBus* bus_;
+  Scheduler* scheduler_;
+};
+
+// "jobs/<id>" -> id; InvalidArgument for another shape.
+absl::StatusOr<std::string> JobIdFromName(const std::string& name);
+
+}  // namespace segqat::server
+
+#endif  // SEGQAT_SERVER_JOB_SERVICE_H_

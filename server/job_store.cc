@@ -1,0 +1,567 @@
+#include "server/job_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <map>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "server/job_state.h"
+
+namespace segqat::server {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kIdBytes = 6;  // 12 hex characters
+constexpr int kMaxIdAttempts = 16;
+
+// Version 1. The blob is the whole v1::Job; the columns repeat the fields
+// that queries filter and sort on and are written together with it.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  request_id TEXT UNIQUE,
+  state INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  priority INTEGER NOT NULL,
+  create_us INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  job BLOB NOT NULL
+);
+CREATE INDEX jobs_by_create ON jobs (create_us DESC, id DESC);
+CREATE INDEX jobs_by_state ON jobs (state, priority DESC, create_us ASC);
+CREATE TABLE events (
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  event BLOB NOT NULL,
+  PRIMARY KEY (job_id, seq)
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+)sql";
+
+absl::Status Exec(sqlite3* db, const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) == SQLITE_OK) return absl::OkStatus();
+  absl::Status status =
+      absl::InternalError(absl::StrCat("sqlite: ", error ? error : sqlite3_errmsg(db)));
+  sqlite3_free(error);
+  return status;
+}
+
+// One prepared statement, finalized on destruction. Errors from preparing
+// and binding are kept and returned by the first Step.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) Fail();
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& BindInt(int i, int64_t v) {
+    if (status_.ok() && sqlite3_bind_int64(stmt_, i, v) != SQLITE_OK) Fail();
+    return *this;
+  }
+  // Binds NULL for an empty `v` when `empty_is_null`.
+  Stmt& BindText(int i, absl::string_view v, bool empty_is_null = false) {
+    int rc =
+        empty_is_null && v.empty()
+            ? sqlite3_bind_null(stmt_, i)
+            : sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    if (status_.ok() && rc != SQLITE_OK) Fail();
+    return *this;
+  }
+  Stmt& BindBlob(int i, const std::string& v) {
+    if (status_.ok() && sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
+                                          SQLITE_TRANSIENT) != SQLITE_OK) {
+      Fail();
+    }
+    return *this;
+  }
+
+  // True when a row is ready, false when done.
+  absl::StatusOr<bool> Step() {
+    if (!status_.ok()) return status_;
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    Fail();
+    return status_;
+  }
+  // Steps a statement that returns no rows.
+  absl::Status Run() {
+    absl::StatusOr<bool> row = Step();
+    return row.ok() ? absl::OkStatus() : row.status();
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* text = sqlite3_column_text(stmt_, col);
+    return text ? std::string(reinterpret_cast<const char*>(text)) : std::string();
+  }
+  template <typename Message>
+  absl::Status Parse(int col, Message* message) {
+    const void* data = sqlite3_column_blob(stmt_, col);
+    if (!message->ParseFromArray(data, sqlite3_column_bytes(stmt_, col))) {
+      return absl::InternalError(
+          absl::StrCat("corrupt ", Message::descriptor()->name(), " record in the job database"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  void Fail() {
+    if (status_.ok()) {
+      const char* sql = stmt_ ? sqlite3_sql(stmt_) : nullptr;
+      status_ = absl::InternalError(
+          absl::StrCat("sqlite: ", sqlite3_errmsg(db_), sql ? absl::StrCat(" in: ", sql) : ""));
+    }
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  absl::Status status_;
+};
+
+// BEGIN IMMEDIATE ... COMMIT; rolls back on destruction unless committed.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  ~Transaction() {
+    if (!sqlite3_get_autocommit(db_)) Exec(db_, "ROLLBACK").IgnoreError();
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // For writes: takes the write lock now, so the transaction cannot fail
+  // later for want of it.
+  absl::Status Begin() { return Exec(db_, "BEGIN IMMEDIATE"); }
+  // For reads: one consistent snapshot across statements.
+  absl::Status BeginRead() { return Exec(db_, "BEGIN"); }
+  absl::Status Commit() { return Exec(db_, "COMMIT"); }
+
+ private:
+  sqlite3* db_;
+};
+
+google::protobuf::Timestamp ToTimestamp(int64_t us) {
+  int64_t seconds = us / 1000000;
+  int64_t rem = us % 1000000;
+  if (rem < 0) {
+    rem += 1000000;
+    --seconds;
+  }
+  google::protobuf::Timestamp t;
+  t.set_seconds(seconds);
+  t.set_nanos(static_cast<int32_t>(rem * 1000));
+  return t;
+}
+
+int64_t ToMicros(const google::protobuf::Timestamp& t) {
+  return t.seconds() * 1000000 + t.nanos() / 1000;
+}
+
+absl::Status UseWal(sqlite3* db) {
+  Stmt s(db, "PRAGMA journal_mode = WAL");
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row || s.Text(0) != "wal") {
+    return absl::FailedPreconditionError("cannot use write-ahead logging (journal_mode=WAL)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> UserVersion(sqlite3* db) {
+  Stmt s(db, "PRAGMA user_version");
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row ? s.Int(0) : 0;
+}
+
+absl::Status JobNotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+}
+
+// A stable digest of a ListJobsRequest's filters (not its paging fields),
+// so a page token only continues the query it came from.
+std::string FilterHash(const v1::ListJobsRequest& request) {
+  std::map<std::string, std::string> labels(request.labels().begin(), request.labels().end());
+  std::string key = absl::StrCat(request.state(), ";", request.kind(), ";");
+  for (const auto& [k, v] : labels) absl::StrAppend(&key, k.size(), ":", k, v.size(), ":", v);
+  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bit
+  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
+  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
+}
+
+struct Cursor {
+  int64_t create_us = 0;
+  std::string id;
+};
+
+std::string EncodeToken(const Cursor& c, const std::string& filter_hash) {
+  return absl::WebSafeBase64Escape(absl::StrCat(c.create_us, ":", c.id, ":", filter_hash));
+}
+
+absl::StatusOr<Cursor> DecodeToken(const std::string& token, const std::string& filter_hash) {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) raw.clear();
+  std::vector<std::string> parts = absl::StrSplit(raw, ':');
+  Cursor c;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &c.create_us) || parts[1].empty()) {
+    return absl::InvalidArgumentError("page_token: not a token from ListJobs");
+  }
+  if (parts[2] != filter_hash) {
+    return absl::InvalidArgumentError("page_token: from a query with other filters");
+  }
+  c.id = std::move(parts[1]);
+  return c;
+}
+
+bool LabelsMatch(const v1::Job& job, const v1::ListJobsRequest& request) {
+  for (const auto& [k, v] : request.labels()) {
+    auto it = job.labels().find(k);
+    if (it == job.labels().end() || it->second != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+NowMicros SystemClock() {
+  return [] {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+}
+
+absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, NowMicros now) {
+  sqlite3* db = nullptr;
+  // mu_ serializes every use of the connection.
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return absl::InternalError(absl::StrCat("job database ", path, ": ", message));
+  }
+  std::unique_ptr<JobStore> store(new JobStore(db, std::move(now)));
+  absl::Status status = store->Init();
+  if (!status.ok()) {
+    return absl::Status(status.code(), absl::StrCat("job database ", path, ": ", status.message()));
+  }
+  return store;
+}
+
+JobStore::JobStore(sqlite3* db, NowMicros now) : db_(db), now_(std::move(now)) {}
+
+JobStore::~JobStore() { sqlite3_close_v2(db_); }
+
+absl::Status JobStore::Init() {
+  std::lock_guard<std::mutex> lock(mu_);
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  // The first statement reads the file's header: a file that is not a
+  // database fails here.
+  absl::Status status = UseWal(db_);
+  if (!status.ok()) return status;
+  status = Exec(db_, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
+  if (!status.ok()) return status;
+
+  Transaction txn(db_);
+  if (status = txn.Begin(); !status.ok()) return status;
+  absl::StatusOr<int64_t> version = UserVersion(db_);
+  if (!version.ok()) return version.status();
+  const int64_t v = *version;
+  if (v > kSchemaVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("schema version ", v, " is newer than this server's (", kSchemaVersion, ")"));
+  }
+  if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
+  return txn.Commit();
+}
+
+absl::StatusOr<JobStore::Row> JobStore::Load(const std::string& id) {
+  Stmt s(db_, "SELECT last_seq, job FROM jobs WHERE id = ?1");
+  s.BindText(1, id);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return JobNotFound(id);
+  Row r;
+  r.last_seq = s.Int(0);
+  absl::Status status = s.Parse(1, &r.job);
+  if (!status.ok()) return status;
+  return r;
+}
+
+absl::Status JobStore::Store(const std::string& id, const Row& row) {
+  // request_id never changes after the insert.
+  Stmt s(db_,
+         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET "
+         "state = excluded.state, kind = excluded.kind, priority = excluded.priority, "
+         "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job");
+  s.BindText(1, id)
+      .BindText(2, row.job.request_id(), /*empty_is_null=*/true)
+      .BindInt(3, row.job.state())
+      .BindInt(4, row.job.kind())
+      .BindInt(5, row.job.priority())
+      .BindInt(6, ToMicros(row.job.create_time()))
+      .BindInt(7, row.last_seq)
+      .BindBlob(8, row.job.SerializeAsString());
+  return s.Run();
+}
+
+absl::StatusOr<v1::JobEvent> JobStore::AddEvent(const std::string& id, int64_t* last_seq,
+                                                v1::JobEvent event, int64_t now_us) {
+  event.set_seq(++*last_seq);
+  *event.mutable_time() = ToTimestamp(now_us);
+  Stmt s(db_, "INSERT INTO events (job_id, seq, event) VALUES (?1, ?2, ?3)");
+  s.BindText(1, id).BindInt(2, event.seq()).BindBlob(3, event.SerializeAsString());
+  absl::Status status = s.Run();
+  if (!status.ok()) return status;
+  return event;
+}
+
+absl::StatusOr<std::string> JobStore::NewId() {
+  for (int attempt = 0; attempt < kMaxIdAttempts; ++attempt) {
+    unsigned char bytes[kIdBytes];
+    sqlite3_randomness(kIdBytes, bytes);
+    std::string id =
+        absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), kIdBytes));
+    Stmt s(db_, "SELECT 1 FROM jobs WHERE id = ?1");
+    absl::StatusOr<bool> taken = s.BindText(1, id).Step();
+    if (!taken.ok()) return taken.status();
+    if (!*taken) return id;
+  }
+  return absl::InternalError("cannot find an unused job id");
+}
+
+absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  absl::Status status = txn.Begin();
+  if (!status.ok()) return status;
+
+  if (!request.request_id().empty()) {
+    Stmt s(db_, "SELECT job FROM jobs WHERE request_id = ?1");
+    absl::StatusOr<bool> found = s.BindText(1, request.request_id()).Step();
+    if (!found.ok()) return found.status();
+    if (*found) {
+      v1::Job earlier;
+      if (status = s.Parse(0, &earlier); !status.ok()) return status;
+      return std::make_pair(std::move(earlier), false);
+    }
+  }
+
+  absl::StatusOr<std::string> id = NewId();
+  if (!id.ok()) return id.status();
+  const int64_t now_us = now_();
+  Row row;
+  v1::Job& job = row.job;
+  job.set_name(absl::StrCat("jobs/", *id));
+  job.set_kind(request.spec().kind());
+  job.set_state(v1::QUEUED);
+  *job.mutable_create_time() = ToTimestamp(now_us);
+  job.set_attempt(0);
+  *job.mutable_spec() = request.spec();
+  *job.mutable_labels() = request.labels();
+  job.set_priority(request.priority());
+  job.mutable_progress()->set_best_miou(-1);
+  job.set_request_id(request.request_id());
+
+  // The job row first: the event's foreign key needs it.
+  if (status = Store(*id, row); !status.ok()) return status;
+  v1::JobEvent event;
+  event.mutable_state()->set_state(v1::QUEUED);
+  event.mutable_state()->set_reason("created");
+  absl::StatusOr<v1::JobEvent> added = AddEvent(*id, &row.last_seq, std::move(event), now_us);
+  if (!added.ok()) return added.status();
+  if (status = Store(*id, row); !status.ok()) return status;
+  if (status = txn.Commit(); !status.ok()) return status;
+  return std::make_pair(std::move(job), true);
+}
+
+absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<Row> row = Load(id);
+  if (!row.ok()) return row.status();
+  return std::move(row->job);
+}
+
+absl::StatusOr<v1::ListJobsResponse> JobStore::List(const v1::ListJobsRequest& request,
+                                                    int page_size) {
+  if (page_size < 1) return absl::InvalidArgumentError("page_size must be positive");
+  const std::string filter_hash = FilterHash(request);
+  Cursor after;
+  bool has_cursor = !request.page_token().empty();
+  if (has_cursor) {
+    absl::StatusOr<Cursor> c = DecodeToken(request.page_token(), filter_hash);
+    if (!c.ok()) return c.status();
+    after = *std::move(c);
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "SELECT create_us, id, job FROM jobs "
+         "WHERE (?1 = 0 OR state = ?1) AND (?2 = 0 OR kind = ?2) "
+         "AND (?3 = 0 OR create_us < ?4 OR (create_us = ?4 AND id < ?5)) "
+         "ORDER BY create_us DESC, id DESC");
+  s.BindInt(1, request.state())
+      .BindInt(2, request.kind())
+      .BindInt(3, has_cursor ? 1 : 0)
+      .BindInt(4, after.create_us)
+      .BindText(5, after.id);
+  v1::ListJobsResponse response;
+  Cursor last;
+  for (;;) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    v1::Job job;
+    if (absl::Status status = s.Parse(2, &job); !status.ok()) return status;
+    if (!LabelsMatch(job, request)) continue;
+    if (response.jobs_size() == page_size) {  // one more matches: not the end
+      response.set_next_page_token(EncodeToken(last, filter_hash));
+      break;
+    }
+    last.create_us = s.Int(0);
+    last.id = s.Text(1);
+    *response.add_jobs() = std::move(job);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState to,
+                                             const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  absl::Status status = txn.Begin();
+  if (!status.ok()) return status;
+  absl::StatusOr<Row> row = Load(id);
+  if (!row.ok()) return row.status();
+  v1::Job& job = row->job;
+  if (!IsLegalTransition(job.state(), to)) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", id, " is ", StateName(job.state()),
+                                                      "; cannot move to ", StateName(to)));
+  }
+  const int64_t now_us = now_();
+  job.set_state(to);
+  if (to == v1::RUNNING) {
+    *job.mutable_start_time() = ToTimestamp(now_us);
+    job.set_attempt(job.attempt() + 1);
+  }
+  if (IsFinal(to)) *job.mutable_end_time() = ToTimestamp(now_us);
+  if (to == v1::FAILED) job.set_error(reason);
+
+  v1::JobEvent event;
+  event.mutable_state()->set_state(to);
+  event.mutable_state()->set_reason(reason);
+  absl::StatusOr<v1::JobEvent> added = AddEvent(id, &row->last_seq, std::move(event), now_us);
+  if (!added.ok()) return added.status();
+  if (status = Store(id, *row); !status.ok()) return status;
+  if (status = txn.Commit(); !status.ok()) return status;
+  return std::move(job);
+}
+
+absl::Status JobStore::Update(const std::string& id, const std::function<void(v1::Job*)>& change) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  absl::Status status = txn.Begin();
+  if (!status.ok()) return status;
+  absl::StatusOr<Row> row = Load(id);
+  if (!row.ok()) return row.status();
+  change(&row->job);
+  if (status = Store(id, *row); !status.ok()) return status;
+  return txn.Commit();
+}
+
+absl::Status JobStore::SetProgress(const std::string& id, const v1::Progress& progress) {
+  return Update(id, [&](v1::Job* job) { *job->mutable_progress() = progress; });
+}
+
+absl::Status JobStore::AddArtifact(const std::string& id, const v1::Artifact& artifact) {
+  return Update(id, [&](v1::Job* job) {
+    for (v1::Artifact& a : *job->mutable_artifacts()) {
+      if (a.name() == artifact.name()) {
+        a = artifact;
+        return;
+      }
+    }
+    *job->add_artifacts() = artifact;
+  });
+}
+
+absl::Status JobStore::SetWorker(const std::string& id, const std::string& worker) {
+  return Update(id, [&](v1::Job* job) { job->set_worker(worker); });
+}
+
+absl::StatusOr<v1::JobEvent> JobStore::AppendEvent(const std::string& id, v1::JobEvent event) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  absl::Status status = txn.Begin();
+  if (!status.ok()) return status;
+  // Only the seq column: the job's blob is not touched.
+  int64_t last_seq = 0;
+  {  // A statement still open would block the COMMIT.
+    Stmt get(db_, "SELECT last_seq FROM jobs WHERE id = ?1");
+    absl::StatusOr<bool> found = get.BindText(1, id).Step();
+    if (!found.ok()) return found.status();
+    if (!*found) return JobNotFound(id);
+    last_seq = get.Int(0);
+  }
+  absl::StatusOr<v1::JobEvent> added = AddEvent(id, &last_seq, std::move(event), now_());
+  if (!added.ok()) return added.status();
+  Stmt set(db_, "UPDATE jobs SET last_seq = ?2 WHERE id = ?1");
+  if (status = set.BindText(1, id).BindInt(2, last_seq).Run(); !status.ok()) return status;
+  if (status = txn.Commit(); !status.ok()) return status;
+  return added;
+}
+
+absl::StatusOr<std::vector<v1::JobEvent>> JobStore::ReadEvents(const std::string& id,
+                                                               int64_t after_seq, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // One read transaction, so the job check and the events agree.
+  Transaction txn(db_);
+  absl::Status status = txn.BeginRead();
+  if (!status.ok()) return status;
+  Stmt exists(db_, "SELECT 1 FROM jobs WHERE id = ?1");
+  absl::StatusOr<bool> found = exists.BindText(1, id).Step();
+  if (!found.ok()) return found.status();
+  if (!*found) return JobNotFound(id);
+  std::vector<v1::JobEvent> events;
+  if (limit <= 0) return events;
+  Stmt s(db_, "SELECT event FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+  s.BindText(1, id).BindInt(2, after_seq).BindInt(3, limit);
+  for (;;) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (status = s.Parse(0, &events.emplace_back()); !status.ok()) return status;
+  }
+  return events;
+}
+
+absl::StatusOr<std::vector<v1::Job>> JobStore::ListByState(v1::JobState state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "SELECT job FROM jobs WHERE state = ?1 ORDER BY priority DESC, create_us ASC, id ASC");
+  s.BindInt(1, state);
+  std::vector<v1::Job> jobs;
+  for (;;) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (absl::Status status = s.Parse(0, &jobs.emplace_back()); !status.ok()) return status;
+  }
+  return jobs;
+}
+
+}  // namespace segqat::server

@@ -1,0 +1,109 @@
+// JobStore: every job and every job event, persisted in one SQLite file (WAL
+// mode, synchronous=FULL) before a call returns, so a restarted server finds
+// exactly what it acknowledged.
+//
+// Thread safety: all methods are safe to call from any thread (one
+// connection behind a mutex). Errors: NotFound for an unknown job id,
+// FailedPrecondition for an illegal state transition, InvalidArgument for a
+// bad page token, Internal for SQLite failures (the message has SQLite's).
+#ifndef SEGQAT_SERVER_JOB_STORE_H_
+#define SEGQAT_SERVER_JOB_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "segqat/v1/jobs.pb.h"
+
+struct sqlite3;
+
+namespace segqat::server {
+
+// Microseconds since the Unix epoch; injected so tests run on a fake clock.
+using NowMicros = std::function<int64_t()>;
+NowMicros SystemClock();
+
+class JobStore {
+ public:
+  // Opens (creating if needed) the database at `path`. Fails, with `path` in
+  // the message, when the file cannot be opened, is not a SQLite database, or
+  // was written by a newer schema version.
+  static absl::StatusOr<std::unique_ptr<JobStore>> Open(const std::string& path, NowMicros now);
+  ~JobStore();
+
+  // Creates a QUEUED job with a new id ("jobs/<id>", id a short unique token)
+  // and appends its first event (StateChange QUEUED). With a non-empty
+  // request_id already used, creates nothing and returns the earlier job and
+  // false.
+  absl::StatusOr<std::pair<v1::Job, bool>> Create(const v1::CreateJobRequest& request);
+
+  // `id` is the bare id (not "jobs/<id>").
+  absl::StatusOr<v1::Job> Get(const std::string& id);
+
+  // Newest first; filters as ListJobsRequest documents; page_size already
+  // validated by the caller (1..500). A token from another query is
+  // InvalidArgument.
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, int page_size);
+
+  // Moves the job to `to` if legal (job_state.h), records start_time when
+  // entering RUNNING (and increments attempt), end_time when entering a final
+  // state, `reason` as the error when entering FAILED, and appends a
+  // StateChange event, all in one transaction.
+  absl::StatusOr<v1::Job> Transition(const std::string& id, v1::JobState to,
+                                     const std::string& reason);
+
+  // Replaces progress / adds an artifact (same name: replaced) / sets worker.
+  absl::Status SetProgress(const std::string& id, const v1::Progress& progress);
+  absl::Status AddArtifact(const std::string& id, const v1::Artifact& artifact);
+  absl::Status SetWorker(const std::string& id, const std::string& worker);
+
+  // Appends an event with seq = last seq + 1 and the current time; returns it
+  // as stored.
+  absl::StatusOr<v1::JobEvent> AppendEvent(const std::string& id, v1::JobEvent event);
+  // Events with seq > after_seq in order, at most `limit` (none if limit <= 0).
+  absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t after_seq,
+                                                       int limit);
+
+  // Jobs in `state`, in scheduling order: priority descending, then oldest first.
+  absl::StatusOr<std::vector<v1::Job>> ListByState(v1::JobState state);
+
+ private:
+  // A job as stored: the message and the seq of its newest event.
+  struct Row {
+    v1::Job job;
+    int64_t last_seq = 0;
+  };
+
+  JobStore(sqlite3* db, NowMicros now);
+  // Sets the connection's pragmas and creates or checks the schema.
+  absl::Status Init();
+
+  // The helpers below run inside the caller's transaction.
+  absl::StatusOr<Row> Load(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts or replaces the job's row: the blob and the columns derived from it.
+  absl::Status Store(const std::string& id, const Row& row) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stamps `event` with ++*last_seq and `now_us` and inserts it; the caller
+  // then writes *last_seq back to the job's row.
+  absl::StatusOr<v1::JobEvent> AddEvent(const std::string& id, int64_t* last_seq,
+                                        v1::JobEvent event, int64_t now_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::string> NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Loads the job, applies `change`, stores it, in one transaction.
+  absl::Status Update(const std::string& id, const std::function<void(v1::Job*)>& change);
+
+  std::mutex mu_;
+  sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
+  const NowMicros now_;
+};
+
+}  // namespace segqat::server
+
+#endif  // SEGQAT_SERVER_JOB_STORE_H_

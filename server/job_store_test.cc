@@ -1,0 +1,506 @@
+#include "server/job_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+namespace segqat::server {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr int64_t kStartUs = 1'700'000'000'000'000;
+
+std::string Id(const v1::Job& job) { return job.name().substr(std::string("jobs/").size()); }
+
+v1::CreateJobRequest Request(v1::JobKind kind = v1::QUANT_TRAIN, int priority = 0) {
+  v1::CreateJobRequest r;
+  r.mutable_spec()->set_kind(kind);
+  r.mutable_spec()->set_config_yaml("TRAIN:\n  EPOCHS: 1\n");
+  r.mutable_spec()->add_overrides("TRAIN.LR");
+  r.mutable_spec()->add_overrides("0.01");
+  r.set_priority(priority);
+  return r;
+}
+
+std::vector<int64_t> Seqs(const std::vector<v1::JobEvent>& events) {
+  std::vector<int64_t> seqs;
+  for (const auto& e : events) seqs.push_back(e.seq());
+  return seqs;
+}
+
+class JobStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("segqat_job_store_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "jobs.db").string();
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  void Reopen() {
+    store_.reset();
+    auto store = JobStore::Open(path_, [this] { return now_us_.load(); });
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+  v1::Job Create(const v1::CreateJobRequest& request) {
+    auto created = store_->Create(request);
+    EXPECT_TRUE(created.ok()) << created.status();
+    if (!created.ok()) return v1::Job();
+    EXPECT_TRUE(created->second);
+    return created->first;
+  }
+  std::vector<v1::JobEvent> Events(const std::string& id) {
+    auto events = store_->ReadEvents(id, 0, 1000);
+    EXPECT_TRUE(events.ok()) << events.status();
+    return events.ok() ? *events : std::vector<v1::JobEvent>();
+  }
+
+  fs::path dir_;
+  std::string path_;
+  std::atomic<int64_t> now_us_{kStartUs};
+  std::unique_ptr<JobStore> store_;
+};
+
+TEST_F(JobStoreTest, CreateThenGet) {
+  v1::CreateJobRequest request = Request(v1::EVAL, 5);
+  (*request.mutable_labels())["team"] = "vision";
+  v1::Job job = Create(request);
+  EXPECT_THAT(job.name(), ::testing::MatchesRegex("jobs/[0-9a-f]{12}"));
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  EXPECT_EQ(job.kind(), v1::EVAL);
+  EXPECT_EQ(job.priority(), 5);
+  EXPECT_EQ(job.attempt(), 0);
+  EXPECT_EQ(job.progress().best_miou(), -1);
+  EXPECT_EQ(job.create_time().seconds(), kStartUs / 1000000);
+  EXPECT_FALSE(job.has_start_time());
+  EXPECT_EQ(job.labels().at("team"), "vision");
+  EXPECT_EQ(job.spec().overrides_size(), 2);
+
+  auto got = store_->Get(Id(job));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->SerializeAsString(), job.SerializeAsString());
+
+  std::vector<v1::JobEvent> events = Events(Id(job));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].seq(), 1);
+  EXPECT_EQ(events[0].state().state(), v1::QUEUED);
+  EXPECT_EQ(events[0].state().reason(), "created");
+  EXPECT_EQ(events[0].time().seconds(), kStartUs / 1000000);
+
+  EXPECT_NE(Id(Create(Request())), Id(job));
+}
+
+TEST_F(JobStoreTest, UnknownIdIsNotFound) {
+  EXPECT_EQ(store_->Get("000000000000").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Transition("nope", v1::RUNNING, "").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AppendEvent("nope", v1::JobEvent()).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReadEvents("nope", 0, 10).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetProgress("nope", v1::Progress()).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AddArtifact("nope", v1::Artifact()).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetWorker("nope", "w").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobStoreTest, RequestIdDeduplicates) {
+  v1::CreateJobRequest request = Request();
+  request.set_request_id("3f2a7c1e-0000-4000-8000-000000000001");
+  v1::Job first = Create(request);
+  now_us_ += 1000;
+  auto again = store_->Create(request);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->second);
+  EXPECT_EQ(again->first.name(), first.name());
+  EXPECT_EQ(again->first.request_id(), request.request_id());
+
+  v1::ListJobsRequest list;
+  auto page = store_->List(list, 50);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->jobs_size(), 1);
+  EXPECT_EQ(Events(Id(first)).size(), 1u);
+
+  // Requests without an id are never merged.
+  Create(Request());
+  Create(Request());
+  EXPECT_EQ(store_->List(list, 50)->jobs_size(), 3);
+}
+
+TEST_F(JobStoreTest, TransitionsRecordTimesAttemptsAndEvents) {
+  std::string id = Id(Create(Request()));
+  now_us_ += 1'000'000;
+  auto running = store_->Transition(id, v1::RUNNING, "assigned");
+  ASSERT_TRUE(running.ok()) << running.status();
+  EXPECT_EQ(running->state(), v1::RUNNING);
+  EXPECT_EQ(running->attempt(), 1);
+  EXPECT_EQ(running->start_time().seconds(), kStartUs / 1000000 + 1);
+  EXPECT_FALSE(running->has_end_time());
+
+  now_us_ += 1'000'000;
+  ASSERT_TRUE(store_->Transition(id, v1::QUEUED, "worker lost").ok());
+  auto again = store_->Transition(id, v1::RUNNING, "assigned");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->attempt(), 2);
+  EXPECT_EQ(again->start_time().seconds(), kStartUs / 1000000 + 2);
+
+  now_us_ += 1'000'000;
+  auto failed = store_->Transition(id, v1::FAILED, "loss is NaN");
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->error(), "loss is NaN");
+  EXPECT_EQ(failed->end_time().seconds(), kStartUs / 1000000 + 3);
+  EXPECT_EQ(failed->attempt(), 2);
+
+  auto stored = store_->Get(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->SerializeAsString(), failed->SerializeAsString());
+
+  std::vector<v1::JobEvent> events = Events(id);
+  EXPECT_THAT(Seqs(events), ElementsAre(1, 2, 3, 4, 5));
+  std::vector<v1::JobState> states;
+  for (const auto& e : events) {
+    ASSERT_EQ(e.event_case(), v1::JobEvent::kState);
+    states.push_back(e.state().state());
+  }
+  EXPECT_THAT(states, ElementsAre(v1::QUEUED, v1::RUNNING, v1::QUEUED, v1::RUNNING, v1::FAILED));
+  EXPECT_EQ(events[2].state().reason(), "worker lost");
+}
+
+TEST_F(JobStoreTest, IllegalTransitionIsFailedPreconditionAndChangesNothing) {
+  std::string id = Id(Create(Request()));
+  auto skip = store_->Transition(id, v1::SUCCEEDED, "");
+  EXPECT_EQ(skip.status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->Transition(id, v1::RUNNING, "").ok());
+  ASSERT_TRUE(store_->Transition(id, v1::SUCCEEDED, "").ok());
+
+  auto rerun = store_->Transition(id, v1::RUNNING, "");
+  EXPECT_EQ(rerun.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(rerun.status().message(), "job " + id + " is SUCCEEDED; cannot move to RUNNING");
+  EXPECT_EQ(store_->Transition(id, v1::SUCCEEDED, "").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  EXPECT_EQ(store_->Get(id)->state(), v1::SUCCEEDED);
+  EXPECT_EQ(store_->Get(id)->error(), "");
+  EXPECT_THAT(Seqs(Events(id)), ElementsAre(1, 2, 3));
+}
+
+TEST_F(JobStoreTest, CancelFromQueuedIsFinal) {
+  std::string id = Id(Create(Request()));
+  auto cancelled = store_->Transition(id, v1::CANCELLED, "by user");
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_TRUE(cancelled->has_end_time());
+  EXPECT_EQ(cancelled->attempt(), 0);
+  EXPECT_EQ(cancelled->error(), "");
+}
+
+TEST_F(JobStoreTest, AppendAndReadEvents) {
+  std::string id = Id(Create(Request()));
+  v1::JobEvent log;
+  log.set_seq(99);  // ignored: the store numbers events
+  log.mutable_log()->set_level("INFO");
+  log.mutable_log()->set_text("epoch 1");
+  now_us_ += 1'500'000;
+  auto stored = store_->AppendEvent(id, log);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->seq(), 2);
+  EXPECT_EQ(stored->time().seconds(), kStartUs / 1000000 + 1);
+  EXPECT_EQ(stored->time().nanos(), 500'000'000);
+  EXPECT_EQ(stored->log().text(), "epoch 1");
+
+  for (int i = 0; i < 5; ++i) {
+    v1::JobEvent step;
+    step.mutable_step()->set_step(i);
+    ASSERT_TRUE(store_->AppendEvent(id, step).ok());
+  }
+  auto tail = store_->ReadEvents(id, 3, 2);
+  ASSERT_TRUE(tail.ok());
+  EXPECT_THAT(Seqs(*tail), ElementsAre(4, 5));
+  EXPECT_EQ((*tail)[0].step().step(), 1);
+  EXPECT_THAT(Seqs(*store_->ReadEvents(id, 7, 10)), ElementsAre());
+  EXPECT_THAT(Seqs(*store_->ReadEvents(id, 0, 0)), ElementsAre());
+  // A transition continues the same sequence.
+  ASSERT_TRUE(store_->Transition(id, v1::RUNNING, "").ok());
+  EXPECT_THAT(Seqs(*store_->ReadEvents(id, 6, 10)), ElementsAre(7, 8));
+}
+
+TEST_F(JobStoreTest, ProgressArtifactsAndWorker) {
+  std::string id = Id(Create(Request()));
+  v1::Progress progress;
+  progress.set_epoch(3);
+  progress.set_best_miou(0.61);
+  ASSERT_TRUE(store_->SetProgress(id, progress).ok());
+  v1::Artifact a;
+  a.set_name("final/model.pt");
+  a.set_size_bytes(10);
+  ASSERT_TRUE(store_->AddArtifact(id, a).ok());
+  a.set_size_bytes(20);
+  ASSERT_TRUE(store_->AddArtifact(id, a).ok());
+  a.set_name("export/model.onnx");
+  ASSERT_TRUE(store_->AddArtifact(id, a).ok());
+  ASSERT_TRUE(store_->SetWorker(id, "workers/gpu0").ok());
+
+  auto job = store_->Get(id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->progress().epoch(), 3);
+  EXPECT_DOUBLE_EQ(job->progress().best_miou(), 0.61);
+  ASSERT_EQ(job->artifacts_size(), 2);
+  EXPECT_EQ(job->artifacts(0).name(), "final/model.pt");
+  EXPECT_EQ(job->artifacts(0).size_bytes(), 20);
+  EXPECT_EQ(job->worker(), "workers/gpu0");
+}
+
+TEST_F(JobStoreTest, ListPagesNewestFirstWithoutDuplicates) {
+  std::vector<std::string> ids;  // in creation order
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(Id(Create(Request())));
+    if (i % 2 == 1) now_us_ += 10;  // pairs share a create time: ties break by id
+  }
+  v1::ListJobsRequest request;
+  std::vector<std::string> seen;
+  std::vector<int> sizes;
+  std::vector<int64_t> create_us;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = store_->List(request, 3);
+    ASSERT_TRUE(page.ok()) << page.status();
+    sizes.push_back(page->jobs_size());
+    for (const auto& job : page->jobs()) {
+      seen.push_back(Id(job));
+      create_us.push_back(job.create_time().seconds() * 1000000 + job.create_time().nanos() / 1000);
+    }
+    if (page->next_page_token().empty()) break;
+    request.set_page_token(page->next_page_token());
+  }
+  EXPECT_THAT(sizes, ElementsAre(3, 3, 1));
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 7u);
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()),
+            std::set<std::string>(seen.begin(), seen.end()));
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_TRUE(create_us[i - 1] > create_us[i] ||
+                (create_us[i - 1] == create_us[i] && seen[i - 1] > seen[i]))
+        << i;
+  }
+  EXPECT_EQ(seen.front(), ids.back());
+
+  // Exactly one page's worth: no token.
+  auto all = store_->List(v1::ListJobsRequest(), 7);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->jobs_size(), 7);
+  EXPECT_TRUE(all->next_page_token().empty());
+}
+
+TEST_F(JobStoreTest, ListFilters) {
+  v1::CreateJobRequest train = Request(v1::TRAIN);
+  (*train.mutable_labels())["team"] = "a";
+  (*train.mutable_labels())["exp"] = "1";
+  std::string t1 = Id(Create(train));
+  now_us_ += 1;
+  (*train.mutable_labels())["exp"] = "2";
+  std::string t2 = Id(Create(train));
+  now_us_ += 1;
+  std::string q1 = Id(Create(Request(v1::QUANT_TRAIN)));
+  now_us_ += 1;
+  ASSERT_TRUE(store_->Transition(t2, v1::RUNNING, "").ok());
+
+  auto ids = [&](const v1::ListJobsRequest& r) {
+    std::vector<std::string> out;
+    auto page = store_->List(r, 50);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const auto& j : page->jobs()) out.push_back(Id(j));
+    }
+    return out;
+  };
+  v1::ListJobsRequest r;
+  EXPECT_THAT(ids(r), ElementsAre(q1, t2, t1));
+  r.set_state(v1::QUEUED);
+  EXPECT_THAT(ids(r), ElementsAre(q1, t1));
+  r.set_kind(v1::TRAIN);
+  EXPECT_THAT(ids(r), ElementsAre(t1));
+  r.clear_state();
+  EXPECT_THAT(ids(r), ElementsAre(t2, t1));
+  (*r.mutable_labels())["team"] = "a";
+  EXPECT_THAT(ids(r), ElementsAre(t2, t1));
+  (*r.mutable_labels())["exp"] = "2";
+  EXPECT_THAT(ids(r), ElementsAre(t2));
+  (*r.mutable_labels())["exp"] = "3";
+  EXPECT_THAT(ids(r), ElementsAre());
+
+  // Label filtering happens before paging: pages are full when matches remain.
+  v1::ListJobsRequest team;
+  (*team.mutable_labels())["team"] = "a";
+  auto first = store_->List(team, 1);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->jobs_size(), 1);
+  EXPECT_EQ(Id(first->jobs(0)), t2);
+  team.set_page_token(first->next_page_token());
+  auto second = store_->List(team, 1);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->jobs_size(), 1);
+  EXPECT_EQ(Id(second->jobs(0)), t1);
+  EXPECT_TRUE(second->next_page_token().empty());
+}
+
+TEST_F(JobStoreTest, ForeignOrGarbageTokenIsInvalidArgument) {
+  for (int i = 0; i < 3; ++i) Create(Request());
+  v1::ListJobsRequest request;
+  request.set_state(v1::QUEUED);
+  auto page = store_->List(request, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_FALSE(page->next_page_token().empty());
+
+  v1::ListJobsRequest other;
+  other.set_page_token(page->next_page_token());
+  auto foreign = store_->List(other, 1);
+  EXPECT_EQ(foreign.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(foreign.status().message(), HasSubstr("page_token"));
+
+  (*request.mutable_labels())["x"] = "y";
+  request.set_page_token(page->next_page_token());
+  EXPECT_EQ(store_->List(request, 1).status().code(), absl::StatusCode::kInvalidArgument);
+
+  for (const char* garbage : {"garbage!", "Zm9v", "%%%", "MTox"}) {
+    v1::ListJobsRequest bad;
+    bad.set_page_token(garbage);
+    auto result = store_->List(bad, 1);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << garbage;
+    EXPECT_THAT(result.status().message(), HasSubstr("page_token:")) << garbage;
+  }
+  // The page size may change between pages.
+  request.clear_labels();
+  request.set_page_token(page->next_page_token());
+  EXPECT_TRUE(store_->List(request, 2).ok());
+}
+
+TEST_F(JobStoreTest, ListByStateIsPriorityThenAge) {
+  std::string low_old = Id(Create(Request(v1::TRAIN, 0)));
+  now_us_ += 1;
+  std::string high = Id(Create(Request(v1::TRAIN, 10)));
+  now_us_ += 1;
+  std::string low_new = Id(Create(Request(v1::TRAIN, 0)));
+  now_us_ += 1;
+  std::string running = Id(Create(Request(v1::TRAIN, 99)));
+  ASSERT_TRUE(store_->Transition(running, v1::RUNNING, "").ok());
+
+  auto queued = store_->ListByState(v1::QUEUED);
+  ASSERT_TRUE(queued.ok());
+  std::vector<std::string> order;
+  for (const auto& j : *queued) order.push_back(Id(j));
+  EXPECT_THAT(order, ElementsAre(high, low_old, low_new));
+  EXPECT_EQ(store_->ListByState(v1::RUNNING)->size(), 1u);
+  EXPECT_TRUE(store_->ListByState(v1::SUCCEEDED)->empty());
+}
+
+TEST_F(JobStoreTest, EverythingSurvivesReopen) {
+  v1::CreateJobRequest request = Request();
+  request.set_request_id("retry-me");
+  std::string id = Id(Create(request));
+  ASSERT_TRUE(store_->Transition(id, v1::RUNNING, "").ok());
+  v1::JobEvent log;
+  log.mutable_log()->set_text("hello");
+  ASSERT_TRUE(store_->AppendEvent(id, log).ok());
+  v1::Progress progress;
+  progress.set_step(42);
+  ASSERT_TRUE(store_->SetProgress(id, progress).ok());
+  auto before = store_->Get(id);
+  ASSERT_TRUE(before.ok());
+
+  Reopen();
+  auto after = store_->Get(id);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->SerializeAsString(), before->SerializeAsString());
+  EXPECT_THAT(Seqs(Events(id)), ElementsAre(1, 2, 3));
+  EXPECT_EQ(Events(id)[2].log().text(), "hello");
+  auto next = store_->AppendEvent(id, log);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->seq(), 4);
+  auto dup = store_->Create(request);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_FALSE(dup->second);
+  EXPECT_EQ(Id(dup->first), id);
+  EXPECT_EQ(store_->ListByState(v1::RUNNING)->size(), 1u);
+}
+
+TEST_F(JobStoreTest, ConcurrentAppendsGetContiguousUniqueSeqs) {
+  std::string id = Id(Create(Request()));
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  std::vector<std::vector<int64_t>> got(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        v1::JobEvent e;
+        e.mutable_log()->set_text(std::to_string(t));
+        auto stored = store_->AppendEvent(id, e);
+        if (stored.ok()) got[t].push_back(stored->seq());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<int64_t> returned;
+  for (const auto& seqs : got) {
+    EXPECT_EQ(seqs.size(), static_cast<size_t>(kPerThread));
+    EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+    returned.insert(seqs.begin(), seqs.end());
+  }
+  EXPECT_EQ(returned.size(), static_cast<size_t>(kThreads * kPerThread));
+  std::vector<v1::JobEvent> events = Events(id);
+  ASSERT_EQ(events.size(), static_cast<size_t>(kThreads * kPerThread + 1));
+  for (size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i].seq(), static_cast<int64_t>(i + 1));
+}
+
+TEST_F(JobStoreTest, FileThatIsNotADatabaseFailsOpen) {
+  store_.reset();
+  for (int lines : {1, 200}) {
+    std::string bad = (dir_ / ("notes" + std::to_string(lines) + ".txt")).string();
+    {
+      std::ofstream out(bad, std::ios::binary);
+      for (int i = 0; i < lines; ++i) out << "this is not a SQLite database, just text\n";
+    }
+    auto opened = JobStore::Open(bad, SystemClock());
+    ASSERT_FALSE(opened.ok());
+    EXPECT_THAT(opened.status().message(), HasSubstr(bad));
+    EXPECT_THAT(opened.status().message(), HasSubstr("not a database"));
+  }
+
+  auto missing = JobStore::Open((dir_ / "no" / "such" / "dir.db").string(), SystemClock());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("dir.db"));
+}
+
+TEST_F(JobStoreTest, NewerSchemaVersionFailsOpen) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto opened = JobStore::Open(path_, SystemClock());
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(opened.status().message(), HasSubstr(path_));
+}
+
+TEST(SystemClockTest, IsWallTimeInMicros) {
+  int64_t now = SystemClock()();
+  EXPECT_GT(now, kStartUs);  // after 2023
+  EXPECT_LT(now, kStartUs + 100LL * 365 * 86400 * 1000000);
+}
+
+}  // namespace
+}  // namespace segqat::server

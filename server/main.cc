@@ -1,0 +1,108 @@
+// segqatd: the segqat job server.
+//   segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]
+// Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
+// CPU worker where there is none). SIGTERM/SIGINT: stop accepting work,
+// snapshot running jobs (they resume on the next start) and exit.
+#include <ATen/Parallel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/artifact_store.h"
+#include "server/event_bus.h"
+#include "server/job_service.h"
+#include "server/job_store.h"
+#include "server/scheduler.h"
+#include "worker/cli/flags.h"
+
+namespace {
+
+volatile std::sig_atomic_t g_signal = 0;
+void OnSignal(int sig) { g_signal = sig; }
+
+int Run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  auto flags = segqat::ParseFlags(
+      args, {{"--listen", true}, {"--data-dir", true}, {"--local-workers", true}});
+  if (!flags.ok() || !flags->overrides.empty()) {
+    spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]",
+                  flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
+    return 2;
+  }
+  const std::string listen = flags->Get("--listen", "127.0.0.1:50051");
+  const std::string data_dir = flags->Get("--data-dir", "./segqat-data");
+  const bool gpu = torch::cuda::is_available();
+  int workers = gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
+  if (flags->Has("--local-workers") &&
+      (!absl::SimpleAtoi(flags->Get("--local-workers"), &workers) || workers < 0)) {
+    spdlog::error("--local-workers: expects a number >= 0");
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::error("--data-dir: cannot create {}: {}", data_dir, ec.message());
+    return 1;
+  }
+  at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+
+  auto store = segqat::server::JobStore::Open(data_dir + "/jobs.db", segqat::server::SystemClock());
+  if (!store.ok()) {
+    spdlog::error("{}", store.status().ToString());
+    return 1;
+  }
+  segqat::server::ArtifactStore artifacts(data_dir + "/artifacts");
+  segqat::server::EventBus bus;
+  segqat::server::SchedulerOptions sopt;
+  sopt.local_workers = workers;
+  sopt.gpu = gpu;
+  sopt.work_root = data_dir + "/work";
+  segqat::server::Scheduler scheduler(store->get(), &artifacts, &bus, sopt);
+  if (auto st = scheduler.Start(); !st.ok()) {
+    spdlog::error("cannot recover jobs: {}", st.ToString());
+    return 1;
+  }
+  segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  builder.SetMaxSendMessageSize(8 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    spdlog::error("--listen: cannot listen on {}", listen);
+    return 1;
+  }
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  // The bound address, for tests and scripts that ask for port 0.
+  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{})", host, port, data_dir,
+               workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s");
+
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  spdlog::info("signal {}: stopping; running jobs snapshot and resume on the next start",
+               static_cast<int>(g_signal));
+  scheduler.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  spdlog::info("segqatd stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
+  return Run(argc, argv);
+}

@@ -1,0 +1,84 @@
+#include "server/watch_reactor.h"
+
+#include "server/grpc_status.h"
+#include "server/job_service.h"
+#include "server/job_state.h"
+
+namespace segqat::server {
+
+WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request)
+    : store_(store), bus_(bus), last_seq_(std::max<int64_t>(0, request.after_seq())) {
+  auto id = JobIdFromName(request.name());
+  absl::Status st = id.status();
+  if (id.ok()) st = store_->Get(*id).status();
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    FinishOnce(ToGrpc(st));
+    return;
+  }
+  job_id_ = *id;
+  guard_ = std::make_shared<Guard>();
+  guard_->reactor = this;
+  std::shared_ptr<Guard> guard = guard_;
+  token_ = bus_->Subscribe(job_id_, [guard] {
+    std::lock_guard<std::mutex> g(guard->mu);
+    if (guard->reactor == nullptr) return;
+    std::lock_guard<std::mutex> lock(guard->reactor->mu_);
+    guard->reactor->Pump();
+  });
+  std::lock_guard<std::mutex> lock(mu_);
+  Pump();
+}
+
+void WatchReactor::Pump() {
+  if (finished_ || writing_) return;
+  if (pending_.empty()) {
+    // Read the state first: if the job has ended, its final event is stored
+    // already, so an empty read after it means everything was sent.
+    auto job = store_->Get(job_id_);
+    if (!job.ok()) return FinishOnce(ToGrpc(job.status()));
+    auto events = store_->ReadEvents(job_id_, last_seq_, 256);
+    if (!events.ok()) return FinishOnce(ToGrpc(events.status()));
+    for (auto& e : *events) {
+      last_seq_ = e.seq();
+      pending_.push_back(std::move(e));
+    }
+    if (pending_.empty()) {
+      if (IsFinal(job->state())) FinishOnce(grpc::Status::OK);
+      return;  // wait for the bus
+    }
+  }
+  current_ = std::move(pending_.front());
+  pending_.pop_front();
+  writing_ = true;
+  StartWrite(&current_);
+}
+
+void WatchReactor::OnWriteDone(bool ok) {
+  std::lock_guard<std::mutex> lock(mu_);
+  writing_ = false;
+  if (!ok) return FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+  Pump();
+}
+
+void WatchReactor::OnCancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled"));
+}
+
+void WatchReactor::FinishOnce(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  Finish(status);
+}
+
+void WatchReactor::OnDone() {
+  if (token_ != 0) bus_->Unsubscribe(job_id_, token_);
+  if (guard_) {
+    std::lock_guard<std::mutex> g(guard_->mu);
+    guard_->reactor = nullptr;
+  }
+  delete this;
+}
+
+}  // namespace segqat::server

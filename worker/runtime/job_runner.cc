@@ -1,0 +1,163 @@
+#include "worker/runtime/job_runner.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/train/checkpoint.h"
+#include "worker/train/dataset.h"
+#include "worker/train/evaluator.h"
+#include "worker/train/model_loader.h"
+#include "worker/train/trainer.h"
+
+namespace segqat::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+absl::Status CheckPathExists(const Config& cfg, const std::string& key) {
+  const std::string& path = cfg.Str(key);
+  if (path.empty()) return absl::OkStatus();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", path, " does not exist"));
+  }
+  return absl::OkStatus();
+}
+
+// The newest snapshot a previous run of this job left, by global step.
+std::string NewestSnapshot(const std::string& work_dir) {
+  std::string best;
+  int64_t best_step = -1;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name == "best_model" || name == "final") continue;
+    auto ck = ReadCheckpoint(e.path().string());
+    if (ck.ok() && ck->meta.step > best_step) {
+      best_step = ck->meta.step;
+      best = e.path().string();
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<c10::Device> Device(bool use_gpu) {
+  if (!use_gpu) return c10::Device(c10::kCPU);
+  if (!torch::cuda::is_available()) {
+    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this worker");
+  }
+  return c10::Device(c10::kCUDA, 0);
+}
+
+}  // namespace
+
+const std::vector<std::string>& ArtifactReferenceKeys() {
+  static const auto* keys = new std::vector<std::string>{
+      "TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR", "TEST.TEST_MODEL"};
+  return *keys;
+}
+
+absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve) {
+  std::vector<std::string> overrides = request.overrides;
+  if (!request.not_quant_pattern.empty()) {
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(request.not_quant_pattern, ","), "]"));
+  }
+  auto cfg = Config::FromYamlText(request.config_yaml, overrides);
+  if (!cfg.ok()) return cfg.status();
+  if (resolve) {
+    for (const std::string& key : ArtifactReferenceKeys()) {
+      if (cfg->Str(key).empty()) continue;
+      auto path = resolve(key, cfg->Str(key));
+      if (!path.ok()) return path.status();
+      if (auto st = cfg->Set(key, *path); !st.ok()) return st;
+    }
+  }
+  const bool trains = request.kind == JobKind::kTrain || request.kind == JobKind::kQuantTrain;
+  if (trains) {
+    auto train = SplitEntries(*cfg, Split::kTrain);
+    if (!train.ok()) return absl::InvalidArgumentError(train.status().message());
+    for (const char* key : {"TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR"}) {
+      if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
+    }
+  }
+  if (!trains || request.do_eval) {
+    auto val = SplitEntries(*cfg, Split::kVal);
+    if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
+  }
+  if (!trains) {
+    if (cfg->Str("TEST.TEST_MODEL").empty()) {
+      return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
+    }
+    auto ck = ReadCheckpoint(cfg->Str("TEST.TEST_MODEL"));
+    if (!ck.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("TEST.TEST_MODEL: ", ck.status().message()));
+    }
+    if (request.convert && !ck->meta.quantized) {
+      return absl::InvalidArgumentError(
+          "TEST.TEST_MODEL: --convert needs a quantized checkpoint (trained with --quant)");
+    }
+  }
+  if (request.kind == JobKind::kExport) {
+    return absl::UnimplementedError("EXPORT jobs are not available in this build yet");
+  }
+  return cfg;
+}
+
+absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
+                                  const std::string& work_dir, ProgressSink* sink,
+                                  const std::atomic<bool>* stop) {
+  std::error_code ec;
+  fs::create_directories(work_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
+  auto device = Device(request.use_gpu);
+  if (!device.ok()) return device.status();
+  JobOutcome outcome;
+  Config cfg = config;
+  if (request.kind == JobKind::kTrain || request.kind == JobKind::kQuantTrain) {
+    (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", work_dir);
+    const std::string resume = NewestSnapshot(work_dir);
+    if (!resume.empty()) {
+      (void)cfg.Set("TRAIN.RESUME_MODEL_DIR", resume);
+      sink->OnLog(absl::StrCat("resuming from the job's snapshot ", resume));
+    }
+    TrainOptions opt;
+    opt.quant = request.kind == JobKind::kQuantTrain;
+    opt.do_eval = request.do_eval;
+    opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
+    opt.device = *device;
+    opt.stop = stop;
+    auto result = Train(cfg, opt, sink);
+    if (!result.ok()) return result.status();
+    outcome.interrupted = result->interrupted;
+    if (!outcome.interrupted) {
+      outcome.outputs.push_back("final");
+      if (fs::exists(fs::path(work_dir) / "best_model")) outcome.outputs.push_back("best_model");
+    }
+    return outcome;
+  }
+  auto loaded =
+      LoadCheckpointModel(cfg, "TEST.TEST_MODEL", cfg.Str("TEST.TEST_MODEL"), request.convert);
+  if (!loaded.ok()) return loaded.status();
+  auto entries = SplitEntries(cfg, Split::kVal);
+  if (!entries.ok()) return entries.status();
+  loaded->model->to(*device);
+  auto metrics = Evaluate(loaded->model, cfg, *entries, *device, stop);
+  if (!metrics.ok()) {
+    if (absl::IsCancelled(metrics.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return metrics.status();
+  }
+  sink->OnEval({loaded->checkpoint.meta.epoch, *metrics});
+  std::ofstream(fs::path(work_dir) / "metrics.json") << metrics->ToJson();
+  outcome.outputs.push_back("metrics.json");
+  return outcome;
+}
+
+}  // namespace segqat::runtime
