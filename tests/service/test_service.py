@@ -1,0 +1,252 @@
+"""segqatd end to end with real clients: Python gRPC (as a pipeline) and the
+segqat CLI, against a real server on a loopback port with a real SQLite file
+and artifact directory."""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_port,  # noqa: E402
+                             load_stubs)
+
+pb, pb_grpc = load_stubs()
+SEGQATD = os.environ["SEGQATD"]
+SEGQAT = os.environ["SEGQAT"]
+WORKER = os.environ["SEGQAT_WORKER"]
+with open(SYNTHETIC_CFG) as f:
+    CONFIG_YAML = f.read()
+
+
+def spec(kind, data, *overrides, **flags):
+    return pb.JobSpec(kind=kind, config_yaml=CONFIG_YAML,
+                      overrides=dataset_overrides(data) + list(overrides), log_steps=1, **flags)
+
+
+class ServiceTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="segqat_service_")
+        cls.data = os.path.join(cls.work, "dataset")
+        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "16", "--val", "4",
+                        "--height", "64", "--width", "128"], check=True, stdout=subprocess.DEVNULL)
+        cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port()).start()
+        cls.channel = grpc.insecure_channel(cls.server.target)
+        cls.stub = pb_grpc.JobServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server.alive():
+            cls.server.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def create(self, job_spec, **kw):
+        return self.stub.CreateJob(pb.CreateJobRequest(spec=job_spec, **kw), timeout=30)
+
+    def watch(self, name, after=0):
+        events = []
+        for e in self.stub.WatchJob(pb.WatchJobRequest(name=name, after_seq=after), timeout=600):
+            events.append(e)
+        return events
+
+    def assert_code(self, fn, code, *needles):
+        with self.assertRaises(grpc.RpcError) as cm:
+            r = fn()
+            if hasattr(r, "__iter__") and not isinstance(r, (bytes, str)):
+                list(r)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        for n in needles:
+            self.assertIn(n, cm.exception.details())
+
+    def read_all(self, name, artifact, offset=0, limit=0):
+        chunks = list(self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=name, artifact=artifact, read_offset=offset, read_limit=limit), timeout=60))
+        for c in chunks:
+            self.assertLessEqual(len(c.data), 1 << 20)
+        return b"".join(c.data for c in chunks)
+
+    def test_1_job_runs_streams_and_downloads(self):
+        job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "2",
+                               "TRAIN.SNAPSHOT_EPOCH", "1", do_eval=True),
+                          request_id="pipeline-run-1", labels={"team": "seg"})
+        again = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "2"),
+                            request_id="pipeline-run-1")
+        self.assertEqual(job.name, again.name)
+        listed = self.stub.ListJobs(pb.ListJobsRequest(labels={"team": "seg"}), timeout=30)
+        self.assertEqual([j.name for j in listed.jobs], [job.name])
+
+        events = self.watch(job.name)
+        self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+        states = [e.state.state for e in events if e.HasField("state")]
+        self.assertEqual(states, [pb.QUEUED, pb.RUNNING, pb.SUCCEEDED])
+        steps = [e.step for e in events if e.HasField("step")]
+        self.assertEqual([s.step for s in steps], list(range(1, 9)))  # 4 steps x 2 epochs
+        evals = [e.evaluation for e in events if e.HasField("evaluation")]
+        self.assertEqual(len(evals), 2)
+        self.assertEqual(len(evals[0].class_iou), 19)
+        # A finished job replays: the same events again, and after_seq skips.
+        self.assertEqual(self.watch(job.name), events)
+        self.assertEqual([e.seq for e in self.watch(job.name, after=5)],
+                         list(range(6, len(events) + 1)))
+
+        done = self.stub.GetJob(pb.GetJobRequest(name=job.name), timeout=30)
+        self.assertEqual(done.state, pb.SUCCEEDED)
+        self.assertEqual(done.attempt, 1)
+        arts = {a.name: a for a in self.stub.ListArtifacts(
+            pb.ListArtifactsRequest(name=job.name), timeout=30).artifacts}
+        self.assertIn("final/model.pt", arts)
+        self.assertIn("best_model/model.pt", arts)
+        model = arts["final/model.pt"]
+        data = self.read_all(job.name, "final/model.pt")
+        self.assertEqual(len(data), model.size_bytes)
+        self.assertEqual(hashlib.sha256(data).hexdigest(), model.sha256)
+        # A resumed download: the first part, then the rest from its offset.
+        head = self.read_all(job.name, "final/model.pt", limit=1500000)
+        self.assertEqual(len(head), 1500000)
+        self.assertEqual(head + self.read_all(job.name, "final/model.pt", offset=len(head)), data)
+        self.assert_code(lambda: self.read_all(job.name, "final/model.pt",
+                                               offset=model.size_bytes + 1),
+                         grpc.StatusCode.OUT_OF_RANGE)
+
+        # The CLI downloads byte-identical files and resumes a partial one.
+        out = os.path.join(self.work, "download")
+        cli = [SEGQAT, "--server", self.server.target]
+        subprocess.run(cli + ["download", job.name, "final", "-o", out], check=True,
+                       stdout=subprocess.DEVNULL)
+        path = os.path.join(out, "final", "model.pt")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        with open(path, "r+b") as f:
+            f.truncate(len(data) // 3)
+        subprocess.run(cli + ["download", job.name, "final/model.pt", "-o", out], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
+        # --json is the Job in protobuf's JSON mapping.
+        js = subprocess.run(cli + ["get", job.name, "--json"], check=True,
+                            stdout=subprocess.PIPE, text=True).stdout
+        import json
+        parsed = json.loads(js)
+        self.assertEqual(parsed["state"], "SUCCEEDED")
+        self.assertIn({"name": "final/model.pt", "sizeBytes": str(model.size_bytes),
+                       "sha256": model.sha256}, parsed["artifacts"])
+
+        # QAT from it, referring to its artifact; then eval --convert.
+        qat = self.create(spec(pb.QUANT_TRAIN, self.data, "TRAIN.PRETRAINED_MODEL_DIR",
+                               job.name + "/best_model", "SOLVER.LR", "0.0001",
+                               "SOLVER.NUM_EPOCHS", "1", not_quant_pattern=["last_conv"]))
+        self.assertEqual(self.watch(qat.name)[-1].state.state, pb.SUCCEEDED)
+        ev = self.create(spec(pb.EVAL, self.data, "TEST.TEST_MODEL", qat.name + "/final",
+                              convert=True))
+        evs = self.watch(ev.name)
+        self.assertEqual(evs[-1].state.state, pb.SUCCEEDED)
+        self.assertEqual(len([e for e in evs if e.HasField("evaluation")]), 1)
+
+    def test_2_bad_input_is_refused_and_server_keeps_serving(self):
+        code = grpc.StatusCode
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "TRAIN.FOO", "1")),
+                         code.INVALID_ARGUMENT, "TRAIN.FOO")
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "DATASET.TRAIN_FILE_LIST",
+                                                  "/nonexistent/train.list")),
+                         code.INVALID_ARGUMENT, "DATASET.TRAIN_FILE_LIST")
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data,
+                                                  "TRAIN.PRETRAINED_MODEL_DIR",
+                                                  "jobs/x/../../../etc")),
+                         code.INVALID_ARGUMENT, "escapes")
+        self.assert_code(lambda: self.create(pb.JobSpec(config_yaml=CONFIG_YAML)),
+                         code.INVALID_ARGUMENT, "kind")
+        self.assert_code(lambda: self.stub.GetJob(pb.GetJobRequest(name="jobs/nope"), timeout=30),
+                         code.NOT_FOUND)
+        self.assert_code(lambda: self.stub.GetJob(pb.GetJobRequest(name="nope"), timeout=30),
+                         code.INVALID_ARGUMENT)
+        self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(page_token="garbage"),
+                                                    timeout=30),
+                         code.INVALID_ARGUMENT, "page_token")
+        self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(page_size=-1), timeout=30),
+                         code.INVALID_ARGUMENT, "page_size")
+        some = self.stub.ListJobs(pb.ListJobsRequest(page_size=1), timeout=30).jobs[0].name
+        for bad in ("../jobs.db", "/etc/passwd", "final/../../x", ""):
+            self.assert_code(lambda: self.read_all(some, bad), code.INVALID_ARGUMENT)
+        self.assert_code(lambda: self.read_all(some, "no/such/file"), code.NOT_FOUND)
+        # A client that disconnects mid-stream.
+        stream = self.stub.WatchJob(pb.WatchJobRequest(name=some), timeout=60)
+        next(stream)
+        stream.cancel()
+        self.assertTrue(self.server.alive())
+        self.assertEqual(self.stub.GetJob(pb.GetJobRequest(name=some), timeout=30).name, some)
+        # Health checking: grpc.health.v1.Health/Check for the whole server (raw
+        # protobuf: an empty request; status SERVING = 1).
+        check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
+        self.assertEqual(check(b"", timeout=30), b"\x08\x01")
+
+    def test_3_cancel_stops_a_running_job_within_seconds(self):
+        job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "500",
+                               "TRAIN.SNAPSHOT_EPOCH", "1000"))
+        stream = self.stub.WatchJob(pb.WatchJobRequest(name=job.name), timeout=600)
+        for e in stream:
+            if e.HasField("step"):
+                break
+        t0 = time.time()
+        self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
+        rest = list(stream)
+        self.assertLess(time.time() - t0, 15)
+        self.assertEqual(rest[-1].state.state, pb.CANCELLED)
+        done = self.stub.GetJob(pb.GetJobRequest(name=job.name), timeout=30)
+        self.assertEqual(done.state, pb.CANCELLED)
+        self.assertIn("interrupted/model.pt", [a.name for a in done.artifacts])
+        self.assert_code(lambda: self.stub.CancelJob(pb.CancelJobRequest(name=job.name),
+                                                     timeout=30),
+                         grpc.StatusCode.FAILED_PRECONDITION)
+
+    def test_4_restart_resumes_the_job_and_watchers_lose_nothing(self):
+        job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "12",
+                               "TRAIN.SNAPSHOT_EPOCH", "4"))
+        seen = []
+        errors = []
+
+        def watcher():
+            after = 0
+            deadline = time.time() + 600
+            while time.time() < deadline:
+                try:
+                    ch = grpc.insecure_channel(self.server.target)
+                    stub = pb_grpc.JobServiceStub(ch)
+                    for e in stub.WatchJob(pb.WatchJobRequest(name=job.name, after_seq=after),
+                                           timeout=600):
+                        seen.append(e)
+                        after = e.seq
+                    return
+                except grpc.RpcError as err:
+                    if err.code() != grpc.StatusCode.UNAVAILABLE:
+                        errors.append(err)
+                        return
+                    time.sleep(0.3)
+        t = threading.Thread(target=watcher)
+        t.start()
+        while not any(e.HasField("step") and e.step.step >= 6 for e in seen):
+            time.sleep(0.05)
+        rc = self.server.stop()
+        self.assertEqual(rc, 0)
+        self.server.start()
+        t.join(timeout=600)
+        self.assertFalse(errors, errors)
+        self.assertEqual([e.seq for e in seen], list(range(1, len(seen) + 1)))
+        states = [e.state.state for e in seen if e.HasField("state")]
+        self.assertEqual(states, [pb.QUEUED, pb.RUNNING, pb.QUEUED, pb.RUNNING, pb.SUCCEEDED])
+        steps = [e.step.step for e in seen if e.HasField("step")]
+        # Resumed, not restarted: every step once, in order (12 epochs x 4).
+        self.assertEqual(steps, list(range(1, 49)))
+        done = self.stub.GetJob(pb.GetJobRequest(name=job.name), timeout=30)
+        self.assertEqual(done.state, pb.SUCCEEDED)
+        self.assertEqual(done.attempt, 2)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
