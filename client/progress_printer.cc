@@ -31,7 +31,27 @@ void ProgressPrinter::Print(const v1::JobEvent& e) {
     return;
   }
   if (logs_only_) {
+    // The job's log as PaddleSeg prints it: steps, evaluations, messages.
     if (e.has_log()) std::cout << e.log().text() << std::endl;
+    if (e.has_step()) {
+      const auto& s = e.step();
+      std::printf("epoch=%lld step=%lld lr=%.5f loss=%.4f | ETA %s\n",
+                  static_cast<long long>(s.epoch()), static_cast<long long>(s.step()),
+                  s.learning_rate(), s.loss(), Clock(s.eta_seconds()).c_str());
+      std::fflush(stdout);
+    }
+    if (e.has_evaluation()) {
+      const auto& v = e.evaluation();
+      std::printf("[EVAL] epoch=%lld #image=%lld acc=%.4f IoU=%.4f kappa=%.4f\n",
+                  static_cast<long long>(v.epoch()), static_cast<long long>(v.images()), v.acc(),
+                  v.miou(), v.kappa());
+      std::fflush(stdout);
+    }
+    if (e.has_state()) {
+      std::printf("state %s%s\n", v1::JobState_Name(e.state().state()).c_str(),
+                  e.state().reason().empty() ? "" : (": " + e.state().reason()).c_str());
+      std::fflush(stdout);
+    }
     return;
   }
   char line[256];

@@ -2,13 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fmt/chrono.h>
+
 #include <algorithm>
+#include <ctime>
 
 namespace segqat::server {
 
 JobProgressSink::JobProgressSink(JobStore* store, EventBus* bus, std::string job_id,
-                                 v1::Progress start)
-    : store_(store), bus_(bus), job_id_(std::move(job_id)), progress_(std::move(start)) {}
+                                 v1::Progress start, const std::string& log_path)
+    : store_(store),
+      bus_(bus),
+      job_id_(std::move(job_id)),
+      progress_(std::move(start)),
+      log_(log_path, std::ios::app) {}
+
+void JobProgressSink::Write(const std::string& line) {
+  spdlog::info("[job {}] {}", job_id_, line);
+  log_ << fmt::format("{:%Y-%m-%d %H:%M:%S} ", fmt::localtime(std::time(nullptr))) << line
+       << std::endl;
+}
 
 void JobProgressSink::Append(v1::JobEvent event) {
   auto st = store_->AppendEvent(job_id_, std::move(event));
@@ -17,8 +30,8 @@ void JobProgressSink::Append(v1::JobEvent event) {
 }
 
 void JobProgressSink::OnStep(const StepEvent& e) {
-  spdlog::info("[job {}] epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f}", job_id_, e.epoch,
-               e.step, e.lr, e.loss, e.steps_per_sec);
+  Write(fmt::format("epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f} | ETA {:.0f}s",
+                    e.epoch, e.step, e.lr, e.loss, e.steps_per_sec, e.eta_seconds));
   progress_.set_epoch(e.epoch);
   progress_.set_step(e.step);
   progress_.set_total_steps(e.total_steps);
@@ -41,8 +54,8 @@ void JobProgressSink::OnStep(const StepEvent& e) {
 
 void JobProgressSink::OnEval(const EvalEvent& e) {
   const SegMetrics& m = e.metrics;
-  spdlog::info("[job {}] [EVAL] epoch={} #image={} acc={:.4f} IoU={:.4f} kappa={:.4f}", job_id_,
-               e.epoch, m.images, m.acc, m.miou, m.kappa);
+  Write(fmt::format("[EVAL] epoch={} #image={} acc={:.4f} IoU={:.4f} kappa={:.4f}", e.epoch,
+                    m.images, m.acc, m.miou, m.kappa));
   progress_.set_best_miou(std::max(progress_.best_miou(), m.miou));
   (void)store_->SetProgress(job_id_, progress_);
   v1::JobEvent ev;
@@ -62,7 +75,7 @@ void JobProgressSink::OnSnapshot(const SnapshotEvent& e) {
 }
 
 void JobProgressSink::OnLog(const std::string& line) {
-  spdlog::info("[job {}] {}", job_id_, line);
+  Write(line);
   v1::JobEvent ev;
   ev.mutable_log()->set_level("info");
   ev.mutable_log()->set_text(line);

@@ -1,9 +1,11 @@
 // JobProgressSink: the engine's progress of one job, stored as job events
-// (and the job's progress summary) and announced on the EventBus. Every log
-// line also goes to spdlog with the job id.
+// (and the job's progress summary) and announced on the EventBus. Every line
+// also goes to spdlog with the job id, and to the job's log file (published
+// as the artifact "job.log" when the job ends).
 #ifndef SEGQAT_SERVER_JOB_PROGRESS_SINK_H_
 #define SEGQAT_SERVER_JOB_PROGRESS_SINK_H_
 
+#include <fstream>
 #include <string>
 
 #include "server/event_bus.h"
@@ -14,7 +16,8 @@ namespace segqat::server {
 
 class JobProgressSink : public ProgressSink {
  public:
-  JobProgressSink(JobStore* store, EventBus* bus, std::string job_id, v1::Progress start);
+  JobProgressSink(JobStore* store, EventBus* bus, std::string job_id, v1::Progress start,
+                  const std::string& log_path);
   void OnStep(const StepEvent& e) override;
   void OnEval(const EvalEvent& e) override;
   void OnSnapshot(const SnapshotEvent& e) override;
@@ -22,10 +25,12 @@ class JobProgressSink : public ProgressSink {
 
  private:
   void Append(v1::JobEvent event);
+  void Write(const std::string& line);
   JobStore* store_;
   EventBus* bus_;
   std::string job_id_;
   v1::Progress progress_;
+  std::ofstream log_;
 };
 
 }  // namespace segqat::server

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -135,7 +136,10 @@ void Scheduler::WorkerLoop(Slot* slot) {
 void Scheduler::RunOne(Slot* slot, const v1::Job& job) {
   const std::string id = job.name().substr(5);
   const std::string work_dir = (fs::path(options_.work_root) / id).string();
-  JobProgressSink sink(store_, bus_, id, job.progress());
+  std::error_code ec;
+  fs::create_directories(work_dir, ec);
+  JobProgressSink sink(store_, bus_, id, job.progress(),
+                       (fs::path(work_dir) / "job.log").string());
   runtime::JobRequest request = ToJobRequest(job.spec());
   if (options_.gpu) request.use_gpu = true;
   sink.OnLog(absl::StrCat("attempt ", job.attempt(), " on ", slot->status.name, " (",
@@ -178,6 +182,13 @@ void Scheduler::Finish(Slot* slot, const v1::Job& job, const absl::Status& statu
     std::lock_guard<std::mutex> lock(mu_);
     cancelled = slot->cancel;
     shutting_down = shutting_down_;
+  }
+  if (!status.ok()) {
+    std::ofstream(fs::path(work_dir) / "job.log", std::ios::app)
+        << "FAILED: " << status.message() << "\n";
+  }
+  if (!interrupted || cancelled) {
+    Publish(id, (fs::path(work_dir) / "job.log").string(), "job.log");
   }
   absl::StatusOr<v1::Job> moved;
   if (!status.ok()) {

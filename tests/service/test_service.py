@@ -129,6 +129,16 @@ class ServiceTest(unittest.TestCase):
                        stdout=subprocess.DEVNULL)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), data)
+        # The job's log is kept as an artifact, and `segqat logs` replays it.
+        self.assertIn("job.log", arts)
+        log = self.read_all(job.name, "job.log").decode()
+        self.assertIn("[EVAL] epoch=2", log)
+        self.assertIn("epoch=2 step=8", log)
+        logs = subprocess.run(cli + ["logs", "-f", job.name], check=True, stdout=subprocess.PIPE,
+                              text=True).stdout
+        self.assertIn("epoch=1 step=1 ", logs)
+        self.assertIn("[EVAL] epoch=2", logs)
+        self.assertIn("state SUCCEEDED", logs)
         # --json is the Job in protobuf's JSON mapping.
         js = subprocess.run(cli + ["get", job.name, "--json"], check=True,
                             stdout=subprocess.PIPE, text=True).stdout
