@@ -9,10 +9,12 @@
 
 namespace segqat::server {
 
-JobProgressSink::JobProgressSink(JobStore* store, EventBus* bus, std::string job_id,
-                                 v1::Progress start, const std::string& log_path)
+JobProgressSink::JobProgressSink(JobStore* store, EventBus* bus, ServerMetrics* metrics,
+                                 std::string job_id, v1::Progress start,
+                                 const std::string& log_path)
     : store_(store),
       bus_(bus),
+      metrics_(metrics),
       job_id_(std::move(job_id)),
       progress_(std::move(start)),
       log_(log_path, std::ios::app) {}
@@ -32,6 +34,10 @@ void JobProgressSink::Append(v1::JobEvent event) {
 void JobProgressSink::OnStep(const StepEvent& e) {
   Write(fmt::format("epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f} | ETA {:.0f}s",
                     e.epoch, e.step, e.lr, e.loss, e.steps_per_sec, e.eta_seconds));
+  if (metrics_ != nullptr) {
+    metrics_->Step(job_id_, e.loss, e.lr, e.images_per_sec,
+                   e.steps_per_sec > 0 ? 1.0 / e.steps_per_sec : 0.0);
+  }
   progress_.set_epoch(e.epoch);
   progress_.set_step(e.step);
   progress_.set_total_steps(e.total_steps);
@@ -56,6 +62,7 @@ void JobProgressSink::OnEval(const EvalEvent& e) {
   const SegMetrics& m = e.metrics;
   Write(fmt::format("[EVAL] epoch={} #image={} acc={:.4f} IoU={:.4f} kappa={:.4f}", e.epoch,
                     m.images, m.acc, m.miou, m.kappa));
+  if (metrics_ != nullptr) metrics_->Evaluated(job_id_, m.miou);
   progress_.set_best_miou(std::max(progress_.best_miou(), m.miou));
   (void)store_->SetProgress(job_id_, progress_);
   v1::JobEvent ev;

@@ -10,14 +10,16 @@
 
 #include "server/event_bus.h"
 #include "server/job_store.h"
+#include "server/server_metrics.h"
 #include "worker/train/progress.h"
 
 namespace segqat::server {
 
 class JobProgressSink : public ProgressSink {
  public:
-  JobProgressSink(JobStore* store, EventBus* bus, std::string job_id, v1::Progress start,
-                  const std::string& log_path);
+  // metrics may be null.
+  JobProgressSink(JobStore* store, EventBus* bus, ServerMetrics* metrics, std::string job_id,
+                  v1::Progress start, const std::string& log_path);
   void OnStep(const StepEvent& e) override;
   void OnEval(const EvalEvent& e) override;
   void OnSnapshot(const SnapshotEvent& e) override;
@@ -28,6 +30,7 @@ class JobProgressSink : public ProgressSink {
   void Write(const std::string& line);
   JobStore* store_;
   EventBus* bus_;
+  ServerMetrics* metrics_;
   std::string job_id_;
   v1::Progress progress_;
   std::ofstream log_;

@@ -14,9 +14,24 @@ constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 constexpr int64_t kMaxChunk = 1 << 20;
 
-grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st) {
+using Clock = std::chrono::steady_clock;
+
+// Records one finished RPC in the metrics (when there are metrics).
+std::function<void(const grpc::Status&)> Recorder(ServerMetrics* metrics, const char* method) {
+  if (metrics == nullptr) return [](const grpc::Status&) {};
+  const auto t0 = Clock::now();
+  return [metrics, method, t0](const grpc::Status& st) {
+    metrics->Rpc(method, absl::StatusCodeToString(static_cast<absl::StatusCode>(st.error_code())),
+                 std::chrono::duration<double>(Clock::now() - t0).count());
+  };
+}
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st,
+                               const std::function<void(const grpc::Status&)>& record) {
   auto* reactor = ctx->DefaultReactor();
-  reactor->Finish(ToGrpc(st));
+  grpc::Status g = ToGrpc(st);
+  record(g);
+  reactor->Finish(g);
   return reactor;
 }
 
@@ -24,9 +39,11 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Sta
 // only when the previous one is written.
 class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
  public:
-  ReadReactor(ArtifactStore* artifacts, std::string job_id, const v1::ReadArtifactRequest& req)
-      : artifacts_(artifacts), job_id_(std::move(job_id)), name_(req.artifact()),
-        offset_(req.read_offset()), remaining_(req.read_limit()) {
+  ReadReactor(ArtifactStore* artifacts, ServerMetrics* metrics, std::string job_id,
+              const v1::ReadArtifactRequest& req)
+      : artifacts_(artifacts), metrics_(metrics), record_(Recorder(metrics, "ReadArtifact")),
+        job_id_(std::move(job_id)), name_(req.artifact()), offset_(req.read_offset()),
+        remaining_(req.read_limit()) {
     int64_t size = 0;
     // Validate up front so a bad offset is an error, not an empty stream.
     auto first = artifacts_->Read(job_id_, name_, offset_, 1, &size);
@@ -41,11 +58,18 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
       return;
     }
+    if (metrics_ != nullptr) {
+      metrics_->ArtifactBytesRead(static_cast<int64_t>(response_.data().size()));
+    }
     NextChunk();
   }
   void OnDone() override { delete this; }
 
  private:
+  void Finish(const grpc::Status& st) {
+    record_(st);
+    ServerWriteReactor::Finish(st);
+  }
   void NextChunk() {
     int64_t size = 0;
     int64_t want = kMaxChunk;
@@ -70,6 +94,8 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     StartWrite(&response_);
   }
   ArtifactStore* artifacts_;
+  ServerMetrics* metrics_;
+  std::function<void(const grpc::Status&)> record_;
   std::string job_id_, name_;
   int64_t offset_, remaining_;
   bool limited_ = false;
@@ -78,7 +104,11 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
 
 class ErrorWriter : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
  public:
-  explicit ErrorWriter(const absl::Status& st) { Finish(ToGrpc(st)); }
+  ErrorWriter(const absl::Status& st, const std::function<void(const grpc::Status&)>& record) {
+    grpc::Status g = ToGrpc(st);
+    record(g);
+    Finish(g);
+  }
   void OnDone() override { delete this; }
 };
 
@@ -94,99 +124,111 @@ absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
 }
 
 JobServiceImpl::JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
-                               Scheduler* scheduler)
-    : store_(store), artifacts_(artifacts), bus_(bus), scheduler_(scheduler) {}
+                               Scheduler* scheduler, ServerMetrics* metrics)
+    : store_(store), artifacts_(artifacts), bus_(bus), scheduler_(scheduler), metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext* ctx,
                                                     const v1::CreateJobRequest* req,
                                                     v1::Job* resp) {
+  const auto record = Recorder(metrics_, "CreateJob");
   if (req->request_id().size() > 36) {
-    return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"));
+    return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"), record);
   }
   if (req->spec().kind() == v1::JOB_KIND_UNSPECIFIED) {
-    return Done(ctx, absl::InvalidArgumentError("spec.kind: required"));
+    return Done(ctx, absl::InvalidArgumentError("spec.kind: required"), record);
   }
   auto cfg = runtime::BuildJobConfig(ToJobRequest(req->spec()), scheduler_->Resolver());
-  if (!cfg.ok()) return Done(ctx, cfg.status());
+  if (!cfg.ok()) return Done(ctx, cfg.status(), record);
   auto created = store_->Create(*req);
-  if (!created.ok()) return Done(ctx, created.status());
+  if (!created.ok()) return Done(ctx, created.status(), record);
   *resp = created->first;
-  if (created->second) scheduler_->Wake();
-  return Done(ctx, absl::OkStatus());
+  if (created->second) {
+    if (metrics_ != nullptr) metrics_->JobCreated(req->spec().kind());
+    scheduler_->Wake();
+  }
+  return Done(ctx, absl::OkStatus(), record);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                  const v1::GetJobRequest* req, v1::Job* resp) {
+  const auto record = Recorder(metrics_, "GetJob");
   auto id = JobIdFromName(req->name());
-  if (!id.ok()) return Done(ctx, id.status());
+  if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
   if (job.ok()) *resp = *std::move(job);
-  return Done(ctx, job.status());
+  return Done(ctx, job.status(), record);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* ctx,
                                                    const v1::ListJobsRequest* req,
                                                    v1::ListJobsResponse* resp) {
+  const auto record = Recorder(metrics_, "ListJobs");
   if (req->page_size() < 0) {
     return Done(ctx, absl::InvalidArgumentError(
-                         absl::StrCat("page_size: must not be negative, got ", req->page_size())));
+                         absl::StrCat("page_size: must not be negative, got ", req->page_size())), record);
   }
   const int size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
   auto page = store_->List(*req, size);
   if (page.ok()) *resp = *std::move(page);
-  return Done(ctx, page.status());
+  return Done(ctx, page.status(), record);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* ctx,
                                                     const v1::CancelJobRequest* req,
                                                     v1::Job* resp) {
+  const auto record = Recorder(metrics_, "CancelJob");
   auto id = JobIdFromName(req->name());
-  if (!id.ok()) return Done(ctx, id.status());
+  if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = scheduler_->Cancel(*id);
   if (job.ok()) *resp = *std::move(job);
-  return Done(ctx, job.status());
+  return Done(ctx, job.status(), record);
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
                                                                  const v1::WatchJobRequest* req) {
   (void)ctx;
-  return new WatchReactor(store_, bus_, *req);
+  return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"));
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerContext* ctx,
                                                         const v1::ListArtifactsRequest* req,
                                                         v1::ListArtifactsResponse* resp) {
+  const auto record = Recorder(metrics_, "ListArtifacts");
   auto id = JobIdFromName(req->name());
-  if (!id.ok()) return Done(ctx, id.status());
+  if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
-  if (!job.ok()) return Done(ctx, job.status());
+  if (!job.ok()) return Done(ctx, job.status(), record);
   for (const auto& a : job->artifacts()) *resp->add_artifacts() = a;
-  return Done(ctx, absl::OkStatus());
+  return Done(ctx, absl::OkStatus(), record);
 }
 
 grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact(
     grpc::CallbackServerContext* ctx, const v1::ReadArtifactRequest* req) {
   (void)ctx;
+  const auto record = Recorder(metrics_, "ReadArtifact");
   auto id = JobIdFromName(req->name());
-  if (!id.ok()) return new ErrorWriter(id.status());
-  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ErrorWriter(st);
+  if (!id.ok()) return new ErrorWriter(id.status(), record);
+  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ErrorWriter(st, record);
   if (req->read_offset() < 0 || req->read_limit() < 0) {
-    return new ErrorWriter(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"));
+    return new ErrorWriter(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"),
+                           record);
   }
   auto job = store_->Get(*id);
-  if (!job.ok()) return new ErrorWriter(job.status());
+  if (!job.ok()) return new ErrorWriter(job.status(), record);
   bool listed = false;
   for (const auto& a : job->artifacts()) listed = listed || a.name() == req->artifact();
   if (!listed) {
-    return new ErrorWriter(absl::NotFoundError(
-        absl::StrCat("job ", *id, " has no artifact ", req->artifact())));
+    return new ErrorWriter(
+        absl::NotFoundError(absl::StrCat("job ", *id, " has no artifact ", req->artifact())),
+        record);
   }
-  return new ReadReactor(artifacts_, *id, *req);
+  return new ReadReactor(artifacts_, metrics_, *id, *req);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,
                                                       const v1::ListWorkersRequest*,
                                                       v1::ListWorkersResponse* resp) {
+  const auto record = Recorder(metrics_, "ListWorkers");
   for (const WorkerStatus& w : scheduler_->Workers()) {
     v1::Worker* out = resp->add_workers();
     out->set_name(w.name);
@@ -194,7 +236,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContex
     out->set_state(w.state);
     out->set_job(w.job);
   }
-  return Done(ctx, absl::OkStatus());
+  return Done(ctx, absl::OkStatus(), record);
 }
 
 }  // namespace segqat::server

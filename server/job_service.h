@@ -10,12 +10,15 @@
 #include "server/event_bus.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
+#include "server/server_metrics.h"
 
 namespace segqat::server {
 
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
-  JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus, Scheduler* scheduler);
+  // metrics may be null.
+  JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus, Scheduler* scheduler,
+                 ServerMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* req, v1::Job* resp) override;
@@ -42,6 +45,7 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   ArtifactStore* artifacts_;
   EventBus* bus_;
   Scheduler* scheduler_;
+  ServerMetrics* metrics_;
 };
 
 // "jobs/<id>" -> id; InvalidArgument for another shape.

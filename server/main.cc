@@ -1,5 +1,6 @@
 // segqatd: the segqat job server.
 //   segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]
+//           [--metrics-address HOST:PORT]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). SIGTERM/SIGINT: stop accepting work,
 // snapshot running jobs (they resume on the next start) and exit.
@@ -19,8 +20,11 @@
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
+#include "metrics/http_exporter.h"
+#include "metrics/registry.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
+#include "server/server_metrics.h"
 #include "worker/cli/flags.h"
 
 namespace {
@@ -31,9 +35,13 @@ void OnSignal(int sig) { g_signal = sig; }
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = segqat::ParseFlags(
-      args, {{"--listen", true}, {"--data-dir", true}, {"--local-workers", true}});
+      args, {{"--listen", true},
+             {"--data-dir", true},
+             {"--local-workers", true},
+             {"--metrics-address", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
-    spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]",
+    spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
+                  "[--metrics-address HOST:PORT]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -66,11 +74,33 @@ int Run(int argc, char** argv) {
   sopt.gpu = gpu;
   sopt.work_root = data_dir + "/work";
   segqat::server::Scheduler scheduler(store->get(), &artifacts, &bus, sopt);
+  segqat::metrics::Registry registry;
+  auto metrics = segqat::server::ServerMetrics::Create(&registry, store->get(), [&scheduler] {
+    std::map<std::string, int> by_state;
+    for (const auto& w : scheduler.Workers()) ++by_state[w.state];
+    return by_state;
+  });
+  if (!metrics.ok()) {
+    spdlog::error("metrics: {}", metrics.status().ToString());
+    return 1;
+  }
+  scheduler.SetMetrics(metrics->get());
   if (auto st = scheduler.Start(); !st.ok()) {
     spdlog::error("cannot recover jobs: {}", st.ToString());
     return 1;
   }
-  segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler);
+  std::unique_ptr<segqat::metrics::HttpExporter> exporter;
+  if (flags->Has("--metrics-address")) {
+    auto started = segqat::metrics::HttpExporter::Start(flags->Get("--metrics-address"), &registry);
+    if (!started.ok()) {
+      spdlog::error("--metrics-address: {}", std::string(started.status().message()));
+      return 1;
+    }
+    exporter = *std::move(started);
+    spdlog::info("metrics on http://{}:{}/metrics", exporter->host(), exporter->port());
+  }
+  segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
+                                         metrics->get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -96,6 +126,7 @@ int Run(int argc, char** argv) {
                static_cast<int>(g_signal));
   scheduler.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (exporter) exporter->Stop();
   spdlog::info("segqatd stopped");
   return 0;
 }

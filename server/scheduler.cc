@@ -107,6 +107,7 @@ bool Scheduler::TakeJob(Slot* slot, v1::Job* job) {
       if (running.ok()) {
         (void)store_->SetWorker(id, slot->status.name);
         *job = *running;
+        if (metrics_ != nullptr) metrics_->JobStarted(*running);
         slot->job = id;
         slot->stop = false;
         slot->cancel = false;
@@ -138,7 +139,7 @@ void Scheduler::RunOne(Slot* slot, const v1::Job& job) {
   const std::string work_dir = (fs::path(options_.work_root) / id).string();
   std::error_code ec;
   fs::create_directories(work_dir, ec);
-  JobProgressSink sink(store_, bus_, id, job.progress(),
+  JobProgressSink sink(store_, bus_, metrics_, id, job.progress(),
                        (fs::path(work_dir) / "job.log").string());
   runtime::JobRequest request = ToJobRequest(job.spec());
   if (options_.gpu) request.use_gpu = true;
@@ -212,6 +213,7 @@ void Scheduler::Finish(Slot* slot, const v1::Job& job, const absl::Status& statu
   if (!moved.ok()) {
     spdlog::error("[job {}] cannot record the end state: {}", id, moved.status().ToString());
   } else {
+    if (metrics_ != nullptr && IsFinal(moved->state())) metrics_->JobEnded(*moved);
     spdlog::info("[job {}] {}{}", id, StateName(moved->state()),
                  status.ok() ? "" : absl::StrCat(": ", status.message()));
   }
@@ -229,6 +231,7 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {
   if (job->state() == v1::CANCELLING) return *job;
   if (job->state() == v1::QUEUED) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, "cancelled before it started");
+    if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
     bus_->Notify(job_id);
     return moved;
   }

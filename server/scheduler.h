@@ -25,6 +25,7 @@
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
 #include "server/job_store.h"
+#include "server/server_metrics.h"
 #include "worker/runtime/job_runner.h"
 
 namespace segqat::server {
@@ -57,6 +58,9 @@ class Scheduler {
   void Shutdown();
   std::vector<WorkerStatus> Workers();
 
+  // Optional; set before Start().
+  void SetMetrics(ServerMetrics* metrics) { metrics_ = metrics; }
+
   // The resolver for "jobs/ID/NAME" references in job configs.
   runtime::PathResolver Resolver() const;
 
@@ -79,6 +83,7 @@ class Scheduler {
   ArtifactStore* artifacts_;
   EventBus* bus_;
   SchedulerOptions options_;
+  ServerMetrics* metrics_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   bool shutting_down_ = false;

@@ -6,8 +6,12 @@
 
 namespace segqat::server {
 
-WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request)
-    : store_(store), bus_(bus), last_seq_(std::max<int64_t>(0, request.after_seq())) {
+WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request,
+                           std::function<void(const grpc::Status&)> record)
+    : store_(store),
+      bus_(bus),
+      record_(std::move(record)),
+      last_seq_(std::max<int64_t>(0, request.after_seq())) {
   auto id = JobIdFromName(request.name());
   absl::Status st = id.status();
   if (id.ok()) st = store_->Get(*id).status();
@@ -69,6 +73,7 @@ void WatchReactor::OnCancel() {
 void WatchReactor::FinishOnce(const grpc::Status& status) {
   if (finished_) return;
   finished_ = true;
+  if (record_) record_(status);
   Finish(status);
 }
 

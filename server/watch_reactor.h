@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,7 +21,9 @@ namespace segqat::server {
 
 class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
-  WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request);
+  // `record` is told the stream's final status.
+  WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request,
+               std::function<void(const grpc::Status&)> record);
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
@@ -39,6 +42,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
 
   JobStore* store_;
   EventBus* bus_;
+  std::function<void(const grpc::Status&)> record_;
   std::string job_id_;
   int token_ = 0;
   std::shared_ptr<Guard> guard_;

@@ -38,6 +38,7 @@ class Segqatd:
     def __init__(self, binary, data_dir, port, workers=1):
         self.binary, self.data_dir, self.port, self.workers = binary, data_dir, port, workers
         self.proc = None
+        self.extra_args = []
         self.log = os.path.join(data_dir + ".log")
 
     def start(self):
@@ -45,7 +46,7 @@ class Segqatd:
         self.logf = open(self.log, "a")
         self.proc = subprocess.Popen(
             [self.binary, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
-             "--local-workers", str(self.workers)], stdout=self.logf, stderr=subprocess.STDOUT)
+             "--local-workers", str(self.workers)] + self.extra_args, stdout=self.logf, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:
             with open(self.log) as f:

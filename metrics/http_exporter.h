@@ -1,0 +1,66 @@
+// HttpExporter: an HTTP endpoint for Prometheus to scrape, served on its own
+// threads (cpp-httplib) from a Registry:
+//   GET /metrics   Registry::Serialize(), Content-Type kTextFormatContentType
+//   GET /healthz   "ok\n"
+// Anything else is 404. Plain HTTP only, no authentication: bind it to an
+// address only trusted scrapers reach.
+#ifndef SEGQAT_METRICS_HTTP_EXPORTER_H_
+#define SEGQAT_METRICS_HTTP_EXPORTER_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "metrics/registry.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace segqat::metrics {
+
+class HttpExporter {
+ public:
+  // Binds `host_port` ("127.0.0.1:9090", "0.0.0.0:9090", "[::1]:9090", or
+  // ":9090" for all IPv4 interfaces; port 0 picks a free port, see port())
+  // and starts serving. InvalidArgument for a malformed address, Unavailable
+  // naming the address when it cannot be bound (in use, not local).
+  // `registry` must outlive the exporter.
+  static absl::StatusOr<std::unique_ptr<HttpExporter>> Start(const std::string& host_port,
+                                                             const Registry* registry);
+
+  // Stops serving (see Stop).
+  ~HttpExporter();
+  HttpExporter(const HttpExporter&) = delete;
+  HttpExporter& operator=(const HttpExporter&) = delete;
+
+  // Closes the listening socket and waits for the serving threads to finish
+  // their requests. Idempotent and thread-safe.
+  void Stop();
+
+  // The bound host (without brackets) and port; the real port when 0 was asked.
+  const std::string& host() const { return host_; }
+  int port() const { return port_; }
+
+ private:
+  HttpExporter(std::unique_ptr<httplib::Server> server, std::string host, int port);
+
+  std::unique_ptr<httplib::Server> server_;
+  const std::string host_;
+  const int port_;
+  std::atomic<bool> listen_returned_{false};
+  std::mutex stop_mu_;
+  std::thread thread_;  // Runs listen_after_bind until Stop.
+};
+
+// Splits "host:port" (host may be "[v6 address]" or empty, meaning
+// "0.0.0.0"); InvalidArgument naming the address when malformed or the port
+// is outside 0..65535.
+absl::Status ParseHostPort(const std::string& host_port, std::string* host, int* port);
+
+}  // namespace segqat::metrics
+
+#endif  // SEGQAT_METRICS_HTTP_EXPORTER_H_
