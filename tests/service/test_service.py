@@ -215,6 +215,27 @@ class ServiceTest(unittest.TestCase):
                                                      timeout=30),
                          grpc.StatusCode.FAILED_PRECONDITION)
 
+    def test_3b_queue_runs_by_priority_then_age(self):
+        blocker = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "500",
+                                   "TRAIN.SNAPSHOT_EPOCH", "1000"))
+        stream = self.stub.WatchJob(pb.WatchJobRequest(name=blocker.name), timeout=600)
+        for e in stream:
+            if e.HasField("step"):
+                break
+        short = ["SOLVER.NUM_EPOCHS", "1"]
+        old_low = self.create(spec(pb.TRAIN, self.data, *short), priority=0)
+        high = self.create(spec(pb.TRAIN, self.data, *short), priority=5)
+        new_low = self.create(spec(pb.TRAIN, self.data, *short), priority=0)
+        workers = self.stub.ListWorkers(pb.ListWorkersRequest(), timeout=30).workers
+        self.assertEqual([(w.state, w.job) for w in workers], [("busy", blocker.name)])
+        self.stub.CancelJob(pb.CancelJobRequest(name=blocker.name), timeout=30)
+        for job in (old_low, high, new_low):
+            self.assertEqual(self.watch(job.name)[-1].state.state, pb.SUCCEEDED)
+        starts = {j.name: self.stub.GetJob(pb.GetJobRequest(name=j.name), timeout=30).start_time
+                  for j in (old_low, high, new_low)}
+        order = sorted(starts, key=lambda n: (starts[n].seconds, starts[n].nanos))
+        self.assertEqual(order, [high.name, old_low.name, new_low.name])
+
     def test_4_restart_resumes_the_job_and_watchers_lose_nothing(self):
         job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "12",
                                "TRAIN.SNAPSHOT_EPOCH", "4"))
