@@ -24,18 +24,18 @@ at::Tensor RoundHalfAway(const at::Tensor& v) {
   return at::where((v - t).abs() == 0.5, t + at::sign(v), at::round(v));
 }
 
-// round(clip(x, -s, s) * bin / s) * back for n floats. |v| <= bin < 2^31, so
-// truncation through int32 is exact and the loop vectorizes with plain SSE2;
-// the fraction test rounds halves away from zero, as std::round does.
-void QuantizeRow(const float* in, float* out, int64_t n, float s, float bin, float back) {
+// round(clip(x, -s, s) * bin / s) * back for n floats, without branches so
+// the loop vectorizes: |v| <= bin < 2^31, so truncation through int32 is
+// exact, and with frac = v - trunc(v) in (-1, 1), trunc(2 * frac) is +1 or -1
+// exactly when |frac| >= 0.5: halves round away from zero, as std::round.
+void QuantizeRow(const float* __restrict in, float* __restrict out, int64_t n, float s, float bin,
+                 float back) {
   const float to_int = bin / s;
   for (int64_t i = 0; i < n; ++i) {
-    float x = in[i];
-    x = x < -s ? -s : (x > s ? s : x);
+    const float x = std::min(std::max(in[i], -s), s);
     const float v = x * to_int;
     const float t = static_cast<float>(static_cast<int32_t>(v));
-    const float frac = v - t;
-    const float q = t + (frac >= 0.5f ? 1.f : 0.f) - (frac <= -0.5f ? 1.f : 0.f);
+    const float q = t + static_cast<float>(static_cast<int32_t>((v - t) * 2.0f));
     out[i] = q * back;
   }
 }
