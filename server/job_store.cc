@@ -386,6 +386,7 @@ absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobReq
   if (!added.ok()) return added.status();
   if (status = Store(*id, row); !status.ok()) return status;
   if (status = txn.Commit(); !status.ok()) return status;
+  tail_.Add(*id, *added);
   return std::make_pair(std::move(job), true);
 }
 
@@ -468,6 +469,7 @@ absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState
   if (!added.ok()) return added.status();
   if (status = Store(id, *row); !status.ok()) return status;
   if (status = txn.Commit(); !status.ok()) return status;
+  tail_.Add(id, *added);
   return std::move(job);
 }
 
@@ -522,12 +524,15 @@ absl::StatusOr<v1::JobEvent> JobStore::AppendEvent(const std::string& id, v1::Jo
   Stmt set(db_, "UPDATE jobs SET last_seq = ?2 WHERE id = ?1");
   if (status = set.BindText(1, id).BindInt(2, last_seq).Run(); !status.ok()) return status;
   if (status = txn.Commit(); !status.ok()) return status;
+  tail_.Add(id, *added);
   return added;
 }
 
 absl::StatusOr<std::vector<v1::JobEvent>> JobStore::ReadEvents(const std::string& id,
                                                                int64_t after_seq, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::JobEvent> cached;
+  if (limit > 0 && tail_.Read(id, after_seq, limit, &cached)) return cached;
   // One read transaction, so the job check and the events agree.
   Transaction txn(db_);
   absl::Status status = txn.BeginRead();

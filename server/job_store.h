@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "segqat/v1/jobs.pb.h"
+#include "server/event_tail.h"
 
 struct sqlite3;
 
@@ -101,6 +102,7 @@ class JobStore {
 
   std::mutex mu_;
   sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
+  EventTail tail_ ABSL_GUARDED_BY(mu_);  // every committed event, newest first in line
   const NowMicros now_;
 };
 

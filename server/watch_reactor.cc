@@ -37,19 +37,24 @@ WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobReq
 void WatchReactor::Pump() {
   if (finished_ || writing_) return;
   if (pending_.empty()) {
-    // Read the state first: if the job has ended, its final event is stored
-    // already, so an empty read after it means everything was sent.
-    auto job = store_->Get(job_id_);
-    if (!job.ok()) return FinishOnce(ToGrpc(job.status()));
+    if (saw_final_) return FinishOnce(grpc::Status::OK);
     auto events = store_->ReadEvents(job_id_, last_seq_, 256);
     if (!events.ok()) return FinishOnce(ToGrpc(events.status()));
+    if (events->empty()) {
+      // Nothing new: the job may have ended before this watcher attached
+      // after its last event. A final state is committed together with its
+      // event, so a final job has nothing more to send.
+      auto job = store_->Get(job_id_);
+      if (!job.ok()) return FinishOnce(ToGrpc(job.status()));
+      if (!IsFinal(job->state())) return;  // wait for the bus
+      events = store_->ReadEvents(job_id_, last_seq_, 256);
+      if (!events.ok()) return FinishOnce(ToGrpc(events.status()));
+      if (events->empty()) return FinishOnce(grpc::Status::OK);
+    }
     for (auto& e : *events) {
       last_seq_ = e.seq();
+      if (e.has_state() && IsFinal(e.state().state())) saw_final_ = true;
       pending_.push_back(std::move(e));
-    }
-    if (pending_.empty()) {
-      if (IsFinal(job->state())) FinishOnce(grpc::Status::OK);
-      return;  // wait for the bus
     }
   }
   current_ = std::move(pending_.front());
