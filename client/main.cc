@@ -92,16 +92,18 @@ void PrintJob(const v1::Job& job, bool json) {
   }
 }
 
-// Follows a job to its end; returns the exit code (0 when it succeeded).
+// Follows a job to its end (or, with `until_seq` > 0, until that event);
+// returns the exit code (0 when it succeeded).
 int WaitFor(Client& client, const std::string& name, int64_t after, bool json, bool logs_only,
-            bool summary = true) {
+            bool summary = true, int64_t until_seq = 0) {
   ProgressPrinter printer(json, logs_only, isatty(STDERR_FILENO) != 0);
   absl::Status st = client.Watch(name, after, [&](const v1::JobEvent& e) {
     printer.Print(e);
-    return true;
+    return until_seq <= 0 || e.seq() < until_seq;
   });
   printer.Done();
-  if (!st.ok()) return Fail(st);
+  if (!st.ok() && !(until_seq > 0 && absl::IsCancelled(st))) return Fail(st);
+  if (until_seq > 0) return 0;  // printed what was stored
   auto job = client.GetJob(name);
   if (!job.ok()) return Fail(job.status());
   if (summary && !json && !logs_only) PrintJob(*job, false);
@@ -213,7 +215,15 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
   if (cmd == "watch" || cmd == "logs") {
     int64_t after = 0;
     if (f->Has("--after")) (void)absl::SimpleAtoi(f->Get("--after"), &after);
-    return WaitFor(*client, name, after, json, cmd == "logs");
+    int64_t until = 0;
+    if (cmd == "logs" && !f->Has("-f") && !f->Has("--follow")) {
+      // What is stored so far, without following.
+      auto job = client->GetJob(name);
+      if (!job.ok()) return Fail(job.status());
+      if (job->last_event_seq() <= after) return 0;
+      until = job->last_event_seq();
+    }
+    return WaitFor(*client, name, after, json, cmd == "logs", true, until);
   }
   if (cmd == "download") {
     const std::string out = f->Get("-o", ".");

@@ -394,6 +394,7 @@ absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<Row> row = Load(id);
   if (!row.ok()) return row.status();
+  row->job.set_last_event_seq(row->last_seq);
   return std::move(row->job);
 }
 

@@ -139,6 +139,12 @@ class ServiceTest(unittest.TestCase):
         self.assertIn("epoch=1 step=1 ", logs)
         self.assertIn("[EVAL] epoch=2", logs)
         self.assertIn("state SUCCEEDED", logs)
+        # Without -f: what is stored so far, then exit (here: everything).
+        stored = subprocess.run(cli + ["logs", job.name], check=True, stdout=subprocess.PIPE,
+                                text=True, timeout=60).stdout
+        self.assertEqual(stored, logs)
+        self.assertEqual(self.stub.GetJob(pb.GetJobRequest(name=job.name), timeout=30)
+                         .last_event_seq, events[-1].seq)
         # --json is the Job in protobuf's JSON mapping.
         js = subprocess.run(cli + ["get", job.name, "--json"], check=True,
                             stdout=subprocess.PIPE, text=True).stdout
