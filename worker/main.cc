@@ -6,7 +6,6 @@
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
-#include <torch/cuda.h>
 
 #include <cstdio>
 #include <fstream>
@@ -20,6 +19,7 @@
 #include "worker/cli/flags.h"
 #include "worker/config/config.h"
 #include "worker/data/synthetic.h"
+#include "worker/runtime/job_runner.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/model_loader.h"
@@ -40,14 +40,6 @@ constexpr char kUsage[] =
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));
   return 1;
-}
-
-absl::StatusOr<c10::Device> PickDevice(bool use_gpu) {
-  if (!use_gpu) return c10::Device(c10::kCPU);
-  if (!torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this build");
-  }
-  return c10::Device(c10::kCUDA, 0);
 }
 
 absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
@@ -78,7 +70,7 @@ int RunTrain(const std::vector<std::string>& args) {
   if (flags->Has("--log_steps") && !absl::SimpleAtoi(flags->Get("--log_steps"), &opt.log_steps)) {
     return Fail(absl::InvalidArgumentError("--log_steps: expects an integer"));
   }
-  auto device = PickDevice(flags->Has("--use_gpu"));
+  auto device = runtime::PickDevice(flags->Has("--use_gpu"));
   if (!device.ok()) return Fail(device.status());
   opt.device = *device;
   auto result = Train(*cfg, opt, nullptr);
@@ -99,7 +91,7 @@ int RunEval(const std::vector<std::string>& args) {
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
-  auto device = PickDevice(flags->Has("--use_gpu"));
+  auto device = runtime::PickDevice(flags->Has("--use_gpu"));
   if (!device.ok()) return Fail(device.status());
   auto loaded = LoadCheckpointModel(*cfg, "TEST.TEST_MODEL", cfg->Str("TEST.TEST_MODEL"),
                                     flags->Has("--convert"));

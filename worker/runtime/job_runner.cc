@@ -45,15 +45,15 @@ std::string NewestSnapshot(const std::string& work_dir) {
   return best;
 }
 
-absl::StatusOr<c10::Device> Device(bool use_gpu) {
+}  // namespace
+
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu) {
   if (!use_gpu) return c10::Device(c10::kCPU);
   if (!torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this worker");
+    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this build");
   }
   return c10::Device(c10::kCUDA, 0);
 }
-
-}  // namespace
 
 const std::vector<std::string>& ArtifactReferenceKeys() {
   static const auto* keys = new std::vector<std::string>{
@@ -114,7 +114,7 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
   std::error_code ec;
   fs::create_directories(work_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
-  auto device = Device(request.use_gpu);
+  auto device = PickDevice(request.use_gpu);
   if (!device.ok()) return device.status();
   JobOutcome outcome;
   Config cfg = config;

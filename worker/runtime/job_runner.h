@@ -4,6 +4,8 @@
 #ifndef SEGQAT_WORKER_RUNTIME_JOB_RUNNER_H_
 #define SEGQAT_WORKER_RUNTIME_JOB_RUNNER_H_
 
+#include <c10/core/Device.h>
+
 #include <atomic>
 #include <functional>
 #include <map>
@@ -52,6 +54,10 @@ struct JobOutcome {
   // to work_dir ("final", "best_model", "metrics.json", ...).
   std::vector<std::string> outputs;
 };
+
+// CPU, or the first CUDA device with use_gpu (FailedPrecondition naming
+// --use_gpu when this build or machine has none).
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu);
 
 // Runs the job with its snapshots under work_dir (TRAIN.MODEL_SAVE_DIR is
 // forced there); resumes from the newest snapshot in work_dir when there is
