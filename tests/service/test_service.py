@@ -129,6 +129,20 @@ class ServiceTest(unittest.TestCase):
                        stdout=subprocess.DEVNULL)
         with open(path, "rb") as f:
             self.assertEqual(f.read(), data)
+        # A file that has the right size but wrong bytes is refused by the
+        # digest check and removed; the next download starts over.
+        with open(path, "r+b") as f:
+            f.seek(100)
+            f.write(b"\0" * 16 if data[100:116] != b"\0" * 16 else b"\1" * 16)
+        bad = subprocess.run(cli + ["download", job.name, "final/model.pt", "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("sha256 mismatch", bad.stderr)
+        self.assertFalse(os.path.exists(path))
+        subprocess.run(cli + ["download", job.name, "final/model.pt", "-o", out], check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), data)
         # The job's log is kept as an artifact, and `segqat logs` replays it.
         self.assertIn("job.log", arts)
         log = self.read_all(job.name, "job.log").decode()
@@ -201,6 +215,23 @@ class ServiceTest(unittest.TestCase):
         # protobuf: an empty request; status SERVING = 1).
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check")
         self.assertEqual(check(b"", timeout=30), b"\x08\x01")
+
+    def test_2b_a_failing_job_fails_with_its_reason(self):
+        # The config is valid at CreateJob; an image turns out corrupt in training.
+        broken = os.path.join(self.work, "broken")
+        shutil.copytree(self.data, broken)
+        with open(os.path.join(broken, "train_list.txt")) as f:
+            first = os.path.join(broken, f.readline().split()[0])
+        with open(first, "wb") as f:
+            f.write(b"not a png")
+        overrides = dataset_overrides(broken)
+        run = subprocess.run([SEGQAT, "--server", self.server.target, "train", "--cfg",
+                              SYNTHETIC_CFG, "--wait"] + overrides, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, timeout=300)
+        self.assertEqual(run.returncode, 1, run.stderr)
+        self.assertIn("FAILED", run.stdout + run.stderr)
+        self.assertIn(first, run.stdout + run.stderr)
+        self.assertTrue(self.server.alive())
 
     def test_3_cancel_stops_a_running_job_within_seconds(self):
         job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "500",
