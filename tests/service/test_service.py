@@ -233,13 +233,19 @@ class ServiceTest(unittest.TestCase):
         self.assertIn(first, run.stdout + run.stderr)
         self.assertTrue(self.server.alive())
 
-    def test_3_cancel_stops_a_running_job_within_seconds(self):
+    def start_long_job(self):
+        """A job that would train for a long time, once it has taken a step;
+        returns it and its event stream, positioned after that step."""
         job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "500",
                                "TRAIN.SNAPSHOT_EPOCH", "1000"))
         stream = self.stub.WatchJob(pb.WatchJobRequest(name=job.name), timeout=600)
         for e in stream:
             if e.HasField("step"):
                 break
+        return job, stream
+
+    def test_3_cancel_stops_a_running_job_within_seconds(self):
+        job, stream = self.start_long_job()
         t0 = time.time()
         self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
         rest = list(stream)
@@ -253,12 +259,7 @@ class ServiceTest(unittest.TestCase):
                          grpc.StatusCode.FAILED_PRECONDITION)
 
     def test_3b_queue_runs_by_priority_then_age(self):
-        blocker = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "500",
-                                   "TRAIN.SNAPSHOT_EPOCH", "1000"))
-        stream = self.stub.WatchJob(pb.WatchJobRequest(name=blocker.name), timeout=600)
-        for e in stream:
-            if e.HasField("step"):
-                break
+        blocker, _ = self.start_long_job()
         short = ["SOLVER.NUM_EPOCHS", "1"]
         old_low = self.create(spec(pb.TRAIN, self.data, *short), priority=0)
         high = self.create(spec(pb.TRAIN, self.data, *short), priority=5)
