@@ -44,7 +44,7 @@ eval_int8=$(segqat eval --cfg "$cfg" --convert --wait --json "${data[@]}" \
   TEST.TEST_MODEL "$quant/best_model" | json "['name']")
 
 echo "== download"
-segqat download "$quant" best_model -o "$out/int8_model"
+segqat download "$eval_int8" int8 -o "$out/int8_model"
 segqat download "$eval_float" metrics.json -o "$out/float_eval"
 segqat download "$eval_int8" metrics.json -o "$out/int8_eval"
 
@@ -54,4 +54,4 @@ printf '\n%-36s %s\n' "model (generated val set, 16 images)" "mIoU"
 printf '%-36s %.4f\n' "float  $float" "$(miou "$out/float_eval/metrics.json")"
 printf '%-36s %.4f\n' "QAT    $quant" "$qat_miou"
 printf '%-36s %.4f\n' "INT8   $quant (converted)" "$(miou "$out/int8_eval/metrics.json")"
-echo "INT8 model downloaded to $out/int8_model/best_model"
+echo "INT8 model (int8 weight codes and scales, torch.load-able) downloaded to $out/int8_model/int8"

@@ -2,7 +2,8 @@
 // slim/quantization scripts are used:
 //   segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]
 //                       [--log_steps N] [--use_gpu] [KEY VALUE ...]
-//   segqat-worker eval --cfg FILE [--convert] [--metrics-json FILE] TEST.TEST_MODEL DIR [KEY VALUE ...]
+//   segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]
+//                      TEST.TEST_MODEL DIR [KEY VALUE ...]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +23,7 @@
 #include "worker/runtime/job_runner.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
+#include "worker/train/checkpoint.h"
 #include "worker/train/model_loader.h"
 #include "worker/train/trainer.h"
 
@@ -32,8 +34,8 @@ constexpr char kUsage[] =
     "usage:\n"
     "  segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]\n"
     "                      [--log_steps N] [--use_gpu] [KEY VALUE ...]\n"
-    "  segqat-worker eval --cfg FILE [--convert] [--metrics-json FILE] TEST.TEST_MODEL DIR\n"
-    "                      [KEY VALUE ...]\n"
+    "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
+    "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n";
 
@@ -85,6 +87,7 @@ int RunEval(const std::vector<std::string>& args) {
   auto flags = ParseFlags(args, {{"--cfg", true},
                                  {"--convert", false},
                                  {"--metrics-json", true},
+                                 {"--save_int8", true},
                                  {"--not_quant_pattern", true, true},
                                  {"--use_gpu", false},
                                  {"--use_mpio", false}});
@@ -111,6 +114,16 @@ int RunEval(const std::vector<std::string>& args) {
   auto metrics = Evaluate(loaded->model, *cfg, *entries, *device);
   if (!metrics.ok()) return Fail(metrics.status());
   LogProgressSink().OnEval({loaded->checkpoint.meta.epoch, *metrics});
+  if (flags->Has("--save_int8")) {
+    if (!flags->Has("--convert")) {
+      return Fail(absl::InvalidArgumentError("--save_int8 needs --convert"));
+    }
+    const std::string path = flags->Get("--save_int8") + "/model.pt";
+    loaded->model->to(c10::Device(c10::kCPU));
+    if (auto st = SaveTensorFile(path, ConvertedState(*loaded->model)); !st.ok()) return Fail(st);
+    std::ofstream(flags->Get("--save_int8") + "/config.yaml") << loaded->checkpoint.config.ToYaml();
+    spdlog::info("saved the INT8 model to {}", path);
+  }
   if (flags->Has("--metrics-json")) {
     std::ofstream out(flags->Get("--metrics-json"));
     out << metrics->ToJson();

@@ -32,8 +32,8 @@ def dataset_overrides(data_dir):
             "DATASET.TEST_FILE_LIST", os.path.join(data_dir, "val_list.txt")]
 
 
-def evaluate(checkpoint, data_dir, out_json, convert=False, extra=()):
-    args = ["eval", "--cfg", SYNTHETIC_CFG]
+def evaluate(checkpoint, data_dir, out_json, convert=False, extra=(), extra_flags=()):
+    args = ["eval", "--cfg", SYNTHETIC_CFG] + list(extra_flags)
     if convert:
         args.append("--convert")
     args += ["--metrics-json", out_json, "TEST.TEST_MODEL", checkpoint]

@@ -49,14 +49,36 @@ def main():
         _, log = run(qat_args + ["TRAIN.MODEL_SAVE_DIR", quant_dir, "SOLVER.NUM_EPOCHS", "6"])
         assert "52 layers quantized, kept float: last_conv" in log, log
         qat = evaluate(os.path.join(quant_dir, "best_model"), data, os.path.join(work, "q.json"))
+        int8_dir = os.path.join(work, "int8")
         int8 = evaluate(os.path.join(quant_dir, "best_model"), data, os.path.join(work, "i.json"),
-                        convert=True)
+                        convert=True, extra_flags=["--save_int8", int8_dir])
         print("mIoU float %.4f  QAT %.4f  INT8 %.4f" % (fp["miou"], qat["miou"], int8["miou"]))
         # Chance is about 0.05 (19 classes); a constant "road" scores about 0.02.
         assert fp["miou"] > 0.12, fp
         assert abs(qat["miou"] - fp["miou"]) <= 0.005, (fp["miou"], qat["miou"])
         assert abs(int8["miou"] - qat["miou"]) <= 0.001, (qat["miou"], int8["miou"])
         assert int8["images"] == 16 and len(int8["class_iou"]) == 19
+
+        # The saved INT8 model: int8 codes and per-channel scales, a quarter of
+        # the float weights' bytes, loadable by PyTorch.
+        print(torch_check("""
+import torch
+i = torch.load(%r); f = torch.load(%r)
+codes = [k for k in i if k.endswith('.weight_int8')]
+assert len(codes) == 52, len(codes)
+for k in codes:
+    layer = k[:-len('.weight_int8')]
+    assert i[k].dtype == torch.int8 and int(i[k].abs().max()) <= 127
+    assert i[layer + '.weight_scale'].shape == (i[k].shape[0],)
+    assert layer + '.weight' not in i
+    w = f[layer + '.weight']
+    s = i[layer + '.weight_scale'].view(-1, *([1] * (w.dim() - 1)))
+    assert torch.allclose(i[k].float() * s / 127, w, atol=float(s.max()) / 127)
+assert i['last_conv.weight'].dtype == torch.float32  # kept float (not_quant_pattern)
+ratio = sum(i[k].numel() for k in codes) / sum(f[k[:-len('_int8')]].numel() * 4 for k in codes)
+print('int8 weight bytes / float weight bytes', ratio)
+assert ratio <= 0.26
+""" % (os.path.join(int8_dir, "model.pt"), os.path.join(quant_dir, "best_model", "model.pt"))).strip())
 
         # 3. Resume: stop after epoch 2 of 3, resume, and end with the same weights.
         full = os.path.join(work, "full")

@@ -177,6 +177,10 @@ class ServiceTest(unittest.TestCase):
                               convert=True))
         evs = self.watch(ev.name)
         self.assertEqual(evs[-1].state.state, pb.SUCCEEDED)
+        names = [a.name for a in self.stub.GetJob(pb.GetJobRequest(name=ev.name), timeout=30)
+                 .artifacts]
+        self.assertIn("int8/model.pt", names)
+        self.assertIn("metrics.json", names)
         self.assertEqual(len([e for e in evs if e.HasField("evaluation")]), 1)
 
     def test_2_bad_input_is_refused_and_server_keeps_serving(self):

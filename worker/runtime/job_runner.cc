@@ -157,6 +157,17 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
   sink->OnEval({loaded->checkpoint.meta.epoch, *metrics});
   std::ofstream(fs::path(work_dir) / "metrics.json") << metrics->ToJson();
   outcome.outputs.push_back("metrics.json");
+  if (request.convert) {
+    // The converted model as deployed: int8 weight codes and scales.
+    const fs::path int8 = fs::path(work_dir) / "int8";
+    loaded->model->to(c10::Device(c10::kCPU));
+    if (auto st = SaveTensorFile((int8 / "model.pt").string(), ConvertedState(*loaded->model));
+        !st.ok()) {
+      return st;
+    }
+    std::ofstream(int8 / "config.yaml") << loaded->checkpoint.config.ToYaml();
+    outcome.outputs.push_back("int8");
+  }
   return outcome;
 }
 

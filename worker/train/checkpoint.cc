@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "worker/models/deeplab.h"
+#include "worker/quant/quant_layers.h"
 
 namespace segqat {
 namespace fs = std::filesystem;
@@ -123,6 +124,32 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   if (ec) return absl::InternalError(absl::StrCat("cannot move checkpoint into ", dir, ": ", ec.message()));
   fs::remove_all(old, ec);
   return absl::OkStatus();
+}
+
+absl::Status SaveTensorFile(const std::string& path,
+                            const std::map<std::string, at::Tensor>& tensors) {
+  std::error_code ec;
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  return SaveTensors(path, tensors);
+}
+
+std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model) {
+  std::map<std::string, at::Tensor> state = NamedState(model);
+  for (const auto& item : model.named_modules()) {
+    auto layer = std::dynamic_pointer_cast<quant::QuantizableLayer>(item.value());
+    if (!layer || !layer->converted()) continue;
+    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    for (auto it = state.begin(); it != state.end();) {
+      const bool own_weight = it->first == prefix + "weight";
+      const bool quantizer = it->first.rfind(prefix + "input_quant.", 0) == 0;
+      it = own_weight || quantizer ? state.erase(it) : std::next(it);
+    }
+    const quant::ConvertedWeights& c = *layer->converted();
+    state[prefix + "weight_int8"] = c.weight_int8;
+    state[prefix + "weight_scale"] = c.weight_scale;
+    state[prefix + "input_scale"] = at::full({1}, c.input_scale, at::kFloat);
+  }
+  return state;
 }
 
 absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {

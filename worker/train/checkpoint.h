@@ -69,6 +69,18 @@ struct PretrainedReport {
 // backbone ("backbone.features.N..."). InvalidArgument when nothing matches.
 absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::nn::Module& model);
 
+// Writes tensors as a dict name -> tensor that PyTorch's torch.load opens.
+absl::Status SaveTensorFile(const std::string& path,
+                            const std::map<std::string, at::Tensor>& tensors);
+
+// The converted (INT8) form of a model, as deployed: for every converted
+// layer its int8 weight codes ("<layer>.weight_int8"), per-output-channel
+// weight scales ("<layer>.weight_scale", s_c with w = q * s_c / 127), its
+// input activation scale ("<layer>.input_scale") and float bias; every other
+// parameter and buffer (BN, layers kept float) as it is. The float weights
+// of converted layers and the training-only quantizer state are left out.
+std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model);
+
 // The model's parameters and buffers by qualified name.
 std::map<std::string, at::Tensor> NamedState(const torch::nn::Module& model);
 
