@@ -4,8 +4,12 @@
 //                       [--log_steps N] [--use_gpu] [KEY VALUE ...]
 //   segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]
 //                      TEST.TEST_MODEL DIR [KEY VALUE ...]
+//   segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]
+//   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
+//                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
 #include <ATen/Parallel.h>
+#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -19,7 +23,10 @@
 #include "absl/strings/str_join.h"
 #include "worker/cli/flags.h"
 #include "worker/config/config.h"
+#include "worker/data/image_io.h"
 #include "worker/data/synthetic.h"
+#include "worker/export/exporter.h"
+#include "worker/infer/predictor.h"
 #include "worker/runtime/job_runner.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
@@ -36,6 +43,9 @@ constexpr char kUsage[] =
     "                      [--log_steps N] [--use_gpu] [KEY VALUE ...]\n"
     "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
+    "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
+    "  segqat-worker predict --model DIR --image IN.png -o OUT.png\n"
+    "                      [--format color|overlay|labels] [--float]\n"
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n";
 
@@ -110,8 +120,7 @@ int RunEval(const std::vector<std::string>& args) {
                flags->Has("--convert") ? ", converted to int8" : "");
   auto entries = SplitEntries(*cfg, Split::kVal);
   if (!entries.ok()) return Fail(entries.status());
-  loaded->model->to(*device);
-  auto metrics = Evaluate(loaded->model, *cfg, *entries, *device);
+  auto metrics = runtime::EvaluateLoaded(*loaded, *cfg, *entries, *device, flags->Has("--convert"));
   if (!metrics.ok()) return Fail(metrics.status());
   LogProgressSink().OnEval({loaded->checkpoint.meta.epoch, *metrics});
   if (flags->Has("--save_int8")) {
@@ -132,6 +141,82 @@ int RunEval(const std::vector<std::string>& args) {
           absl::StrCat("--metrics-json: cannot write ", flags->Get("--metrics-json"))));
     }
   }
+  return 0;
+}
+
+int RunExport(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (cfg->Str("TEST.TEST_MODEL").empty()) {
+    return Fail(absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to export is required"));
+  }
+  auto report = exports::ExportModel(*cfg);
+  if (!report.ok()) return Fail(report.status());
+  spdlog::info("exported {} to {}: model.onnx, model.ts, deploy.yaml", cfg->Str("TEST.TEST_MODEL"),
+               report->dir);
+  spdlog::info("{} of {} convs int8; conv weights {} bytes, {:.3f} of float ({} bytes)",
+               report->quantized_convs, report->convs, report->weight_bytes,
+               static_cast<double>(report->weight_bytes) / report->float_weight_bytes,
+               report->float_weight_bytes);
+  return 0;
+}
+
+int RunPredict(std::vector<std::string> args) {
+  for (std::string& a : args) {
+    if (a == "-o") a = "--output";
+  }
+  auto flags = ParseFlags(args, {{"--model", true},
+                                 {"--image", true},
+                                 {"--output", true},
+                                 {"--format", true},
+                                 {"--float", false}});
+  if (!flags.ok()) return Fail(flags.status());
+  if (!flags->overrides.empty()) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("predict: unexpected argument '", flags->overrides[0], "'")));
+  }
+  for (const char* required : {"--model", "--image", "--output"}) {
+    if (!flags->Has(required)) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat(required, " is required")));
+    }
+  }
+  const std::string format = flags->Has("--format") ? flags->Get("--format") : "color";
+  infer::LabelFormat f;
+  if (format == "color") {
+    f = infer::LabelFormat::kColor;
+  } else if (format == "overlay") {
+    f = infer::LabelFormat::kOverlay;
+  } else if (format == "labels") {
+    f = infer::LabelFormat::kLabels;
+  } else {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--format: '", format, "' is not one of color, overlay, labels")));
+  }
+  auto predictor = infer::Predictor::Load(
+      flags->Get("--model"), flags->Has("--float") ? infer::Precision::kFloat : infer::Precision::kInt8);
+  if (!predictor.ok()) return Fail(predictor.status());
+  data::ListEntry entry;
+  entry.image_path = flags->Get("--image");
+  auto sample = data::LoadSample(entry, static_cast<int>(predictor->deploy().num_classes), 255);
+  if (!sample.ok()) return Fail(sample.status());
+  auto labels = predictor->Predict(sample->image);
+  if (!labels.ok()) {
+    return Fail(absl::Status(labels.status().code(),
+                             absl::StrCat(entry.image_path, ": ", labels.status().message())));
+  }
+  const cv::Mat out = infer::RenderLabels(*labels, sample->image, f);
+  const std::string path = flags->Get("--output");
+  bool written = false;
+  try {
+    written = cv::imwrite(path, out);
+  } catch (const cv::Exception& e) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("-o ", path, ": ", e.what())));
+  }
+  if (!written) return Fail(absl::InternalError(absl::StrCat("-o: cannot write ", path)));
+  spdlog::info("wrote {} ({}, {} engine)", path, format,
+               predictor->engine().qengine().empty() ? "float" : predictor->engine().qengine());
   return 0;
 }
 
@@ -182,6 +267,8 @@ int main(int argc, char** argv) {
   if (cmd == "train") return segqat::RunTrain(args);
   if (cmd == "eval") return segqat::RunEval(args);
   if (cmd == "make-dataset") return segqat::RunMakeDataset(args);
+  if (cmd == "export") return segqat::RunExport(args);
+  if (cmd == "predict") return segqat::RunPredict(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(segqat::kUsage, stdout);
     return 0;

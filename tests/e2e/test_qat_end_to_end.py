@@ -12,6 +12,10 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, evaluate, run  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "export"))
+from test_exports import check_exports  # noqa: E402
+
 PYTHON = "/usr/bin/python3"  # Debian's, which has python3-torch
 
 
@@ -58,6 +62,9 @@ def main():
         assert abs(qat["miou"] - fp["miou"]) <= 0.005, (fp["miou"], qat["miou"])
         assert abs(int8["miou"] - qat["miou"]) <= 0.001, (qat["miou"], int8["miou"])
         assert int8["images"] == 16 and len(int8["class_iou"]) == 19
+
+        # Its exports in ONNX Runtime and PyTorch (tests/export/test_exports.py).
+        check_exports(work, data, os.path.join(quant_dir, "best_model"), quantized_convs=52)
 
         # The saved INT8 model: int8 codes and per-channel scales, a quarter of
         # the float weights' bytes, loadable by PyTorch.

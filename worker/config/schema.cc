@@ -136,6 +136,8 @@ std::vector<KeySpec> BuildSchema() {
       I("SLIM.window_size", 10000, 1, 1000000, "range_abs_max window"),
       F("SLIM.moving_rate", 0.9, 0, 1, "moving_average_abs_max rate"),
       S("SLIM.dtype", "int8", "quantized type", {"int8"}),
+      B("SLIM.fold_bn", true,
+        "quantize conv weights with the following batch norm folded in, as they are exported"),
   };
 }
 

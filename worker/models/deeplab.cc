@@ -64,6 +64,19 @@ at::Tensor ASPPImpl::forward(const at::Tensor& x) {
   return dropout_->forward(project_->forward(cat));
 }
 
+std::string ASPPImpl::Trace(exports::GraphBuilder& g, const std::string& name,
+                            const std::string& x) const {
+  const std::string pooled = g.Module(name + ".image_pool", *image_pool_,
+                                      g.Mean(name + ".mean", x));
+  const std::string cat = g.Concat(
+      name + ".cat", {g.ExpandLike(name + ".expand", pooled, x),
+                      g.Module(name + ".branch0", *branch0_, x),
+                      g.Module(name + ".branch1", *branch1_, x),
+                      g.Module(name + ".branch2", *branch2_, x),
+                      g.Module(name + ".branch3", *branch3_, x)});
+  return g.Module(name + ".project", *project_, cat);
+}
+
 DecoderImpl::DecoderImpl(int64_t in, int64_t low_level_in, bool separable,
                          const NormOptions& norm) {
   shortcut_ = register_module("shortcut",
@@ -77,6 +90,13 @@ DecoderImpl::DecoderImpl(int64_t in, int64_t low_level_in, bool separable,
 at::Tensor DecoderImpl::forward(const at::Tensor& x, const at::Tensor& low_level) {
   at::Tensor up = ResizeTo(x, low_level.size(2), low_level.size(3));
   return fuse_->forward(at::cat({up, shortcut_->forward(low_level)}, 1));
+}
+
+std::string DecoderImpl::Trace(exports::GraphBuilder& g, const std::string& name,
+                               const std::string& x, const std::string& low_level) const {
+  const std::string up = g.ResizeLike(name + ".resize", x, low_level);
+  const std::string shortcut = g.Module(name + ".shortcut", *shortcut_, low_level);
+  return g.Module(name + ".fuse", *fuse_, g.Concat(name + ".cat", {up, shortcut}));
 }
 
 DeepLabV3PlusImpl::DeepLabV3PlusImpl(const DeepLabOptions& o) : options_(o) {
@@ -104,6 +124,13 @@ at::Tensor DeepLabV3PlusImpl::forward(const at::Tensor& x) {
   if (aspp_) h = aspp_->forward(h);
   if (decoder_) h = decoder_->forward(h, f.low_level);
   return ResizeTo(last_conv_->forward(h), x.size(2), x.size(3));
+}
+
+std::string DeepLabV3PlusImpl::Trace(exports::GraphBuilder& g, const std::string& x) const {
+  auto [low_level, h] = backbone_->Trace(g, "backbone", x);
+  if (aspp_) h = aspp_->Trace(g, "aspp", h);
+  if (decoder_) h = decoder_->Trace(g, "decoder", h, low_level);
+  return g.ResizeLike("resize", g.Module("last_conv", *last_conv_, h), x);
 }
 
 }  // namespace segqat::models

@@ -37,6 +37,7 @@ class ASPPImpl : public torch::nn::Module {
  public:
   ASPPImpl(int64_t in, int output_stride, bool separable, const NormOptions& norm);
   at::Tensor forward(const at::Tensor& x);
+  std::string Trace(exports::GraphBuilder& g, const std::string& name, const std::string& x) const;
   static constexpr int64_t kChannels = 256;
 
  private:
@@ -50,6 +51,8 @@ class DecoderImpl : public torch::nn::Module {
  public:
   DecoderImpl(int64_t in, int64_t low_level_in, bool separable, const NormOptions& norm);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& low_level);
+  std::string Trace(exports::GraphBuilder& g, const std::string& name, const std::string& x,
+                    const std::string& low_level) const;
   static constexpr int64_t kChannels = 256;
 
  private:
@@ -62,6 +65,8 @@ class DeepLabV3PlusImpl : public torch::nn::Module {
   explicit DeepLabV3PlusImpl(const DeepLabOptions& options);
   // x: N x 3 x H x W normalized images. Returns N x num_classes x H x W logits.
   at::Tensor forward(const at::Tensor& x);
+  // forward's graph from the (normalized) image tensor `x`; returns the logits' name.
+  std::string Trace(exports::GraphBuilder& g, const std::string& x) const;
   const DeepLabOptions& options() const { return options_; }
 
  private:

@@ -10,7 +10,7 @@ namespace {
 
 // torchvision's InvertedResidual: an expansion (absent when t == 1), a
 // depthwise conv and a linear projection, in a Sequential named "conv".
-class InvertedResidualImpl : public torch::nn::Module {
+class InvertedResidualImpl : public torch::nn::Module, public exports::Traceable {
  public:
   InvertedResidualImpl(int64_t in, int64_t out, int64_t stride, int64_t dilation, int64_t expand,
                        const NormOptions& norm)
@@ -26,6 +26,11 @@ class InvertedResidualImpl : public torch::nn::Module {
   }
   at::Tensor forward(const at::Tensor& x) {
     return use_residual_ ? x + conv_->forward(x) : conv_->forward(x);
+  }
+  std::string Trace(exports::GraphBuilder& g, const std::string& name,
+                    const std::string& x) const override {
+    const std::string y = g.Sequential(name + ".conv", *conv_, x);
+    return use_residual_ ? g.Add(name + ".add", x, y) : y;
   }
 
  private:
@@ -85,6 +90,18 @@ BackboneFeatures MobileNetV2Impl::forward(const at::Tensor& x) {
   }
   f.out = h;
   return f;
+}
+
+std::pair<std::string, std::string> MobileNetV2Impl::Trace(exports::GraphBuilder& g,
+                                                          const std::string& name,
+                                                          const std::string& x) const {
+  std::string h = x, low_level;
+  int index = 0;
+  for (const auto& item : features_->named_children()) {
+    h = g.Module(name + ".features." + item.key(), *item.value(), h);
+    if (index++ == kLowLevelIndex) low_level = h;
+  }
+  return {low_level, h};
 }
 
 }  // namespace segqat::models

@@ -10,6 +10,10 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
 
+#include <string>
+#include <utility>
+
+#include "worker/export/graph.h"
 #include "worker/models/layers.h"
 
 namespace segqat::models {
@@ -29,6 +33,9 @@ class MobileNetV2Impl : public torch::nn::Module {
  public:
   explicit MobileNetV2Impl(const MobileNetV2Options& options);
   BackboneFeatures forward(const at::Tensor& x);
+  // forward's graph: returns the names of (low_level, out).
+  std::pair<std::string, std::string> Trace(exports::GraphBuilder& g, const std::string& name,
+                                            const std::string& x) const;
   int64_t out_channels() const { return out_channels_; }
   int64_t low_level_channels() const { return low_level_channels_; }
 

@@ -14,6 +14,25 @@ bool MatchesNotQuantPattern(const std::string& name, const std::vector<std::stri
   });
 }
 
+namespace {
+
+// Links every quantized conv to the batch norm registered right after it in
+// the same parent (ConvBnAct's and InvertedResidual's Sequentials).
+void FoldBatchNorms(torch::nn::Module& model) {
+  for (const auto& parent : model.modules()) {
+    const auto children = parent->children();
+    for (size_t i = 0; i + 1 < children.size(); ++i) {
+      auto conv = std::dynamic_pointer_cast<QConv2dImpl>(children[i]);
+      auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(children[i + 1]);
+      if (conv && bn && conv->mode() == LayerMode::kFakeQuant && !conv->folded_bn()) {
+        conv->FoldBatchNorm(bn);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model,
                                             const QuantConfig& config) {
   QuantAwareReport report;
@@ -29,6 +48,7 @@ absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model,
     layer->EnableQuant(config);
     report.quantized.push_back(item.key());
   }
+  if (config.fold_bn) FoldBatchNorms(model);
   if (report.quantized.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SLIM.not_quant_pattern: no layer left to quantize (op types [",

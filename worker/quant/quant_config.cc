@@ -17,6 +17,7 @@ QuantConfig QuantConfig::FromConfig(const Config& cfg) {
   q.not_quant_pattern = cfg.Strs("SLIM.not_quant_pattern");
   q.window_size = static_cast<int>(cfg.Int("SLIM.window_size"));
   q.moving_rate = static_cast<float>(cfg.Float("SLIM.moving_rate"));
+  q.fold_bn = cfg.Bool("SLIM.fold_bn");
   return q;
 }
 

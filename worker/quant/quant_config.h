@@ -21,6 +21,9 @@ struct QuantConfig {
   std::vector<std::string> not_quant_pattern{"skip_quant"};
   int window_size = 10000;
   float moving_rate = 0.9f;
+  // Quantize each conv's weight with the batch norm that follows it folded
+  // in (the weights exports carry); false quantizes the raw weight, as PaddleSlim.
+  bool fold_bn = true;
 
   // From SLIM.*; the config has been validated, so this cannot fail.
   static QuantConfig FromConfig(const Config& cfg);

@@ -21,15 +21,16 @@ void QuantizableLayer::EnableQuant(const QuantConfig& config) {
   mode_ = LayerMode::kFakeQuant;
 }
 
-at::Tensor QuantizableLayer::WeightScales() const {
+at::Tensor QuantizableLayer::WeightScales(const at::Tensor& w) const {
   if (weight_type_ == WeightQuantType::kAbsMax) {
-    return at::full({weight.size(0)}, AbsMax(weight), at::TensorOptions().dtype(at::kFloat));
+    return at::full({w.size(0)}, AbsMax(w), at::TensorOptions().dtype(at::kFloat));
   }
-  return ChannelAbsMax(weight);
+  return ChannelAbsMax(w);
 }
 
 at::Tensor QuantizableLayer::QuantizedWeight() const {
-  return FakeQuantPerChannel(weight, WeightScales(), weight_bits_);
+  at::Tensor w = WeightToQuantize();
+  return FakeQuantPerChannel(w, WeightScales(w), weight_bits_);
 }
 
 at::Tensor QuantizableLayer::QuantizedInput(const at::Tensor& x) {
@@ -39,13 +40,17 @@ at::Tensor QuantizableLayer::QuantizedInput(const at::Tensor& x) {
 void QuantizableLayer::Convert() {
   at::NoGradGuard no_grad;
   ConvertedWeights c;
-  c.weight_scale = WeightScales().contiguous();
-  c.weight_int8 = QuantizeToIntPerChannel(weight, c.weight_scale, weight_bits_).to(at::kChar);
+  at::Tensor w = WeightToQuantize();
+  c.weight_scale = WeightScales(w).contiguous();
+  c.weight_int8 = QuantizeToIntPerChannel(w, c.weight_scale, weight_bits_).to(at::kChar);
   c.weight_bits = weight_bits_;
   c.activation_bits = input_quant_->bits();
   c.input_scale = input_quant_->type() == ActivationQuantType::kAbsMax
                       ? 0.f
                       : input_quant_->ScaleFor(at::Tensor());
+  if (auto* conv = dynamic_cast<QConv2dImpl*>(this); conv && conv->folded_bn()) {
+    c.bn_scale = BatchNormScale(*conv->folded_bn()).contiguous();
+  }
   converted_ = std::move(c);
   mode_ = LayerMode::kConverted;
 }
@@ -67,6 +72,36 @@ QConv2dImpl::QConv2dImpl(const QConv2dOptions& o) : options_(o) {
   if (o.bias()) bias = register_parameter("bias", at::zeros({o.out()}));
 }
 
+at::Tensor BatchNormScale(const torch::nn::BatchNorm2dImpl& bn) {
+  at::Tensor inv_std = at::rsqrt(bn.running_var + bn.options.eps());
+  return bn.weight.defined() ? bn.weight * inv_std : inv_std;
+}
+
+void QConv2dImpl::FoldBatchNorm(std::shared_ptr<torch::nn::BatchNorm2dImpl> bn) {
+  TORCH_CHECK(mode() != LayerMode::kConverted, "FoldBatchNorm on a converted conv");
+  TORCH_CHECK(bn && bn->options.num_features() == options_.out(),
+              "FoldBatchNorm: the batch norm does not fit the conv's output channels");
+  bn_ = std::move(bn);
+}
+
+at::Tensor QConv2dImpl::BnScale() const { return BatchNormScale(*bn_); }
+
+at::Tensor QConv2dImpl::WeightToQuantize() const {
+  if (!bn_) return weight;
+  return weight * BnScale().view({-1, 1, 1, 1});
+}
+
+namespace {
+
+// y / scale per output channel; channels whose scale is 0 have a zero weight
+// after folding, so their output is 0 too.
+at::Tensor UnfoldOutput(const at::Tensor& y, const at::Tensor& scale) {
+  at::Tensor safe = at::where(scale == 0, at::ones_like(scale), scale);
+  return y / safe.to(y.device()).view({1, -1, 1, 1});
+}
+
+}  // namespace
+
 std::string QConv2dImpl::op_type() const {
   return options_.groups() > 1 && options_.groups() == options_.in() ? "depthwise_conv2d"
                                                                       : "conv2d";
@@ -81,12 +116,17 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
   switch (mode()) {
     case LayerMode::kFloat:
       return conv(x, weight, bias);
-    case LayerMode::kFakeQuant:
-      return conv(QuantizedInput(x), QuantizedWeight(), bias);
+    case LayerMode::kFakeQuant: {
+      if (!bn_) return conv(QuantizedInput(x), QuantizedWeight(), bias);
+      at::Tensor y = UnfoldOutput(conv(QuantizedInput(x), QuantizedWeight(), at::Tensor()),
+                                  BnScale());
+      return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
+    }
     case LayerMode::kConverted: {
       auto [q, mul] = IntegerInput(x);
       at::Tensor w = converted()->weight_int8.to(x.device(), at::kFloat);
       at::Tensor y = conv(q, w, at::Tensor()) * mul.view({1, -1, 1, 1});
+      if (converted()->bn_scale.defined()) y = UnfoldOutput(y, converted()->bn_scale);
       return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
     }
   }

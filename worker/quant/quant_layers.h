@@ -11,6 +11,7 @@
 #define SEGQAT_WORKER_QUANT_QUANT_LAYERS_H_
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/pimpl.h>
 
 #include <array>
@@ -29,6 +30,10 @@ struct ConvertedWeights {
   at::Tensor weight_int8;   // kChar, the weight's shape
   at::Tensor weight_scale;  // float, one per output channel (s_c, not s_c/127)
   float input_scale = 0;    // s_a (0 with abs_max activations: per batch)
+  // gamma / sqrt(running_var + eps) of the batch norm folded into the codes
+  // (undefined when none was): the layer divides its output by it, and the
+  // batch norm that follows multiplies it back.
+  at::Tensor bn_scale;
   int weight_bits = 8;
   int activation_bits = 8;
 };
@@ -49,6 +54,9 @@ class QuantizableLayer : public torch::nn::Module {
   at::Tensor weight, bias;  // bias undefined when absent
 
  protected:
+  // The float weight that is quantized: the weight itself, or for a conv
+  // with a folded batch norm, the weight scaled by bn_scale.
+  virtual at::Tensor WeightToQuantize() const { return weight; }
   // The weight as the layer computes with it in kFakeQuant mode.
   at::Tensor QuantizedWeight() const;
   // kFakeQuant: fake-quantized input; kFloat: x.
@@ -61,7 +69,7 @@ class QuantizableLayer : public torch::nn::Module {
   int weight_bits_ = 8;
 
  private:
-  at::Tensor WeightScales() const;
+  at::Tensor WeightScales(const at::Tensor& w) const;
 
   LayerMode mode_ = LayerMode::kFloat;
   ActivationQuantizer input_quant_{nullptr};
@@ -87,9 +95,29 @@ class QConv2dImpl : public QuantizableLayer {
   std::string op_type() const override;
   const QConv2dOptions& options() const { return options_; }
 
+  // Folds `bn`, the batch norm right after this conv, into the weight that is
+  // fake-quantized (the ConvBn scheme of PyTorch's QAT, Krishnamoorthi 2018):
+  // the weight is scaled by gamma/sqrt(running_var + eps) before quantization
+  // and the output divided by it again, so `bn` (still its own module, on
+  // batch statistics in training) sees the float output scale, and in eval
+  // the pair computes the folded, quantized conv that exports carry.
+  // REQUIRES: mode() != kConverted.
+  void FoldBatchNorm(std::shared_ptr<torch::nn::BatchNorm2dImpl> bn);
+  // The folded batch norm, or null.
+  const std::shared_ptr<torch::nn::BatchNorm2dImpl>& folded_bn() const { return bn_; }
+
+ protected:
+  at::Tensor WeightToQuantize() const override;
+
  private:
+  at::Tensor BnScale() const;
+
   QConv2dOptions options_;
+  std::shared_ptr<torch::nn::BatchNorm2dImpl> bn_;
 };
+
+// gamma / sqrt(running_var + eps) of a batch norm.
+at::Tensor BatchNormScale(const torch::nn::BatchNorm2dImpl& bn);
 TORCH_MODULE(QConv2d);
 
 class QLinearImpl : public QuantizableLayer {

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "worker/export/exporter.h"
+#include "worker/infer/engine.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
@@ -85,7 +87,7 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
       if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
     }
   }
-  if (!trains || request.do_eval) {
+  if ((!trains && request.kind != JobKind::kExport) || request.do_eval) {
     auto val = SplitEntries(*cfg, Split::kVal);
     if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
   }
@@ -102,10 +104,26 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
           "TEST.TEST_MODEL: --convert needs a quantized checkpoint (trained with --quant)");
     }
   }
-  if (request.kind == JobKind::kExport) {
-    return absl::UnimplementedError("EXPORT jobs are not available in this build yet");
-  }
   return cfg;
+}
+
+absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg,
+                                          const std::vector<data::ListEntry>& entries,
+                                          c10::Device device, bool converted,
+                                          const std::atomic<bool>* stop) {
+  if (converted && device.is_cpu()) {
+    // Models the exports cannot express (abs_max activations) run as they are.
+    auto graph = exports::BuildDeployGraph(*loaded.model, cfg, /*normalize_inside=*/false);
+    if (graph.ok()) {
+      auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8);
+      if (!engine.ok()) return engine.status();
+      infer::Engine& e = **engine;
+      return Evaluate([&](const at::Tensor& images) { return e.Run(images); }, cfg, entries,
+                      stop);
+    }
+  }
+  loaded.model->to(device);
+  return Evaluate(loaded.model, cfg, entries, device, stop);
 }
 
 absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
@@ -140,13 +158,22 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
     }
     return outcome;
   }
+  if (request.kind == JobKind::kExport) {
+    (void)cfg.Set("FREEZE.SAVE_DIR", (fs::path(work_dir) / "export").string());
+    auto report = exports::ExportModel(cfg);
+    if (!report.ok()) return report.status();
+    sink->OnLog(absl::StrCat("exported ", report->quantized_convs, " of ", report->convs,
+                             " convs as int8; weights ", report->weight_bytes, " bytes (float ",
+                             report->float_weight_bytes, ")"));
+    outcome.outputs.push_back("export");
+    return outcome;
+  }
   auto loaded =
       LoadCheckpointModel(cfg, "TEST.TEST_MODEL", cfg.Str("TEST.TEST_MODEL"), request.convert);
   if (!loaded.ok()) return loaded.status();
   auto entries = SplitEntries(cfg, Split::kVal);
   if (!entries.ok()) return entries.status();
-  loaded->model->to(*device);
-  auto metrics = Evaluate(loaded->model, cfg, *entries, *device, stop);
+  auto metrics = EvaluateLoaded(*loaded, cfg, *entries, *device, request.convert, stop);
   if (!metrics.ok()) {
     if (absl::IsCancelled(metrics.status())) {
       outcome.interrupted = true;

@@ -14,6 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "worker/config/config.h"
+#include "worker/data/sample.h"
+#include "worker/train/metrics.h"
+#include "worker/train/model_loader.h"
 #include "worker/train/progress.h"
 
 namespace segqat::runtime {
@@ -59,9 +62,18 @@ struct JobOutcome {
 // --use_gpu when this build or machine has none).
 absl::StatusOr<c10::Device> PickDevice(bool use_gpu);
 
+// Evaluates a loaded checkpoint on `entries`. A converted model on the CPU
+// runs on the INT8 engine (worker/infer), as it is deployed; on a GPU, or
+// unconverted, the model itself runs on `device`.
+absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg,
+                                          const std::vector<segqat::data::ListEntry>& entries,
+                                          c10::Device device, bool converted,
+                                          const std::atomic<bool>* stop = nullptr);
+
 // Runs the job with its snapshots under work_dir (TRAIN.MODEL_SAVE_DIR is
 // forced there); resumes from the newest snapshot in work_dir when there is
-// one (a job that ran before a restart). Progress goes to sink.
+// one (a job that ran before a restart). Progress goes to sink. EXPORT
+// jobs write their files to work_dir/export.
 absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
                                   const std::string& work_dir, ProgressSink* sink,
                                   const std::atomic<bool>* stop);

@@ -180,6 +180,11 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
     return absl::InvalidArgumentError(absl::StrCat(dir, "/", kConfigFile, ": ",
                                                    cfg.status().message()));
   }
+  // Checkpoints from before SLIM.fold_bn quantized the raw conv weights.
+  try {
+    if (!YAML::Load(*text)["SLIM"]["fold_bn"]) (void)cfg->Set("SLIM.fold_bn", false);
+  } catch (const YAML::Exception&) {
+  }
   ck.config = *std::move(cfg);
   return ck;
 }

@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 
 #include <atomic>
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,6 +19,14 @@ namespace segqat {
 
 // Restores the model's training mode afterwards. Cancelled when *stop
 // becomes true. Errors name the image that failed to load.
+// Logits (N x C x H x W, any device) for a batch of normalized images on the CPU.
+using ForwardFn = std::function<absl::StatusOr<at::Tensor>(const at::Tensor& images)>;
+
+// Evaluates any forward pass, e.g. the INT8 engine's.
+absl::StatusOr<SegMetrics> Evaluate(const ForwardFn& forward, const Config& cfg,
+                                    const std::vector<data::ListEntry>& entries,
+                                    const std::atomic<bool>* stop = nullptr);
+
 absl::StatusOr<SegMetrics> Evaluate(models::DeepLabV3Plus& model, const Config& cfg,
                                     const std::vector<data::ListEntry>& entries,
                                     c10::Device device, const std::atomic<bool>* stop = nullptr);

@@ -1,0 +1,183 @@
+"""The exports, checked by outside runtimes: a QAT model trained on generated
+data is exported (SLIM.PREPROCESS True, as in the seed); Debian's python3-onnx
+checker accepts model.onnx; ONNX Runtime (onnxruntime-node) runs it and
+PyTorch (python3-torch) runs model.ts, and both label at least 99.5% of the
+validation pixels as `segqat-worker predict` (the LibTorch INT8 engine) does,
+with mIoU within 0.1 points; the int8 weights take at most 0.28 of the float
+bytes; broken model directories and inputs fail with clear messages."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import torch
+import yaml
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, run  # noqa: E402
+
+ORT_DIR = os.path.join(HERE, "ort")
+NUM_CLASSES = 19
+
+
+def miou(preds, gts):
+    """PaddleSeg's mIoU over the classes present in labels or predictions."""
+    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    for p, g in zip(preds, gts):
+        keep = g != 255
+        cm += np.bincount(g[keep].astype(np.int64) * NUM_CLASSES + p[keep],
+                          minlength=NUM_CLASSES * NUM_CLASSES).reshape(NUM_CLASSES, NUM_CLASSES)
+    inter = np.diag(cm)
+    union = cm.sum(0) + cm.sum(1) - inter
+    return float(np.mean(inter[union > 0] / union[union > 0]))
+
+
+def agreement(a, b):
+    return float(np.mean(np.concatenate([(x == y).ravel() for x, y in zip(a, b)])))
+
+
+def expect_failure(args, *needles):
+    code, out = run(args, expect_ok=False)
+    assert code != 0, "expected failure: %s\n%s" % (args, out)
+    for needle in needles:
+        assert needle in out, "%r not in the message of %s:\n%s" % (needle, args, out)
+
+
+def check_exports(work, data, checkpoint, quantized_convs):
+    """Exports `checkpoint` (a QAT checkpoint trained on `data`) and checks it."""
+    if not os.path.exists(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node")):
+        sys.exit("onnxruntime-node is not installed: run scripts/install-ort.sh")
+    ds = dataset_overrides(data)
+    export = os.path.join(work, "export")
+    _, log = run(["export", "--cfg", SYNTHETIC_CFG] + ds +
+                 ["TEST.TEST_MODEL", checkpoint,
+                  "FREEZE.SAVE_DIR", export, "SLIM.PREPROCESS", "True"])
+    ratio = float(re.search(r"([0-9.]+) of float", log).group(1))
+    print("int8 conv weights: %.3f of float" % ratio)
+    assert ratio <= 0.28, log
+    assert sorted(os.listdir(export)) == ["deploy.yaml", "model.onnx", "model.ts"]
+
+    # deploy.yaml as PaddleSeg's.
+    deploy = yaml.safe_load(open(os.path.join(export, "deploy.yaml")))["DEPLOY"]
+    assert deploy["EVAL_CROP_SIZE"] == [256, 128] and deploy["NUM_CLASSES"] == 19, deploy
+    assert deploy["MEAN"] == [0.5, 0.5, 0.5] and deploy["PREPROCESS_IN_MODEL"] is True
+    assert deploy["CLASS_NAMES"][0] == "road" and deploy["QUANTIZED"] is True
+
+    # model.onnx: the checker, opset, names, QDQ with per-channel int8 weights.
+    model = onnx.load(os.path.join(export, "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert model.opset_import[0].version >= 13
+    assert [i.name for i in model.graph.input] == ["image"]
+    assert [o.name for o in model.graph.output] == ["logits"]
+    inits = {t.name: t for t in model.graph.initializer}
+    int8_weights = [t for n, t in inits.items() if n.endswith(".weight_int8")]
+    assert len(int8_weights) == quantized_convs and all(t.data_type == onnx.TensorProto.INT8
+                                           for t in int8_weights)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") >= quantized_convs and ops.count("Conv") == 53, ops
+    for n in model.graph.node:
+        if n.op_type == "DequantizeLinear" and n.output[0].endswith(".weight"):
+            assert [a.i for a in n.attribute if a.name == "axis"] == [0], n
+
+    # Each validation image through the three runtimes.
+    images = sorted(glob.glob(os.path.join(data, "leftImg8bit", "val", "*", "*.png")))
+    assert images
+    inputs, outputs = os.path.join(work, "ort_in"), os.path.join(work, "ort_out")
+    os.makedirs(inputs)
+    ts = torch.jit.load(os.path.join(export, "model.ts"))
+    gts, segqat, ort_names, torch_labels = [], [], [], []
+    for i, path in enumerate(images):
+        gt_path = path.replace("leftImg8bit", "gtFine", 1).replace(
+            "_leftImg8bit.png", "_gtFine_labelTrainIds.png")
+        gts.append(np.array(Image.open(gt_path)))
+        out = os.path.join(work, "pred%d.png" % i)
+        run(["predict", "--model", export, "--image", path, "-o", out, "--format", "labels"])
+        segqat.append(np.array(Image.open(out)))
+        rgb = np.array(Image.open(path).convert("RGB"), np.float32)
+        x = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None])  # raw 0-255, NCHW
+        x.tofile(os.path.join(inputs, "img%d.f32" % i))
+        with open(os.path.join(inputs, "img%d.json" % i), "w") as f:
+            f.write('{"shape": [1, 3, %d, %d]}' % x.shape[2:])
+        ort_names.append("img%d" % i)
+        with torch.no_grad():
+            logits = ts(torch.from_numpy(x))
+        assert tuple(logits.shape) == (1, 19, 128, 256)
+        torch_labels.append(logits.argmax(1)[0].numpy().astype(np.uint8))
+    p = subprocess.run(["node", os.path.join(ORT_DIR, "run_onnx.js"),
+                        os.path.join(export, "model.onnx"), inputs, outputs],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert p.returncode == 0, p.stdout
+    ort = [np.fromfile(os.path.join(outputs, n + ".labels"), np.uint8).reshape(128, 256)
+           for n in ort_names]
+
+    classes = np.unique(np.concatenate([s.ravel() for s in segqat]))
+    assert len(classes) >= 3, "a degenerate model proves nothing: %s" % classes
+    m_segqat, m_ort, m_torch = miou(segqat, gts), miou(ort, gts), miou(torch_labels, gts)
+    a_ort, a_torch = agreement(ort, segqat), agreement(torch_labels, segqat)
+    print("mIoU segqat INT8 %.4f  ONNX Runtime %.4f  PyTorch model.ts %.4f" %
+          (m_segqat, m_ort, m_torch))
+    print("pixels agreeing with segqat: ONNX Runtime %.5f  PyTorch %.5f" % (a_ort, a_torch))
+    assert a_ort >= 0.995 and a_torch >= 0.995, (a_ort, a_torch)
+    assert abs(m_ort - m_segqat) <= 0.001 and abs(m_torch - m_segqat) <= 0.001
+
+    # Broken model directories and inputs.
+    image = images[0]
+    pred = ["predict", "--image", image, "-o", os.path.join(work, "x.png"), "--model"]
+    expect_failure(pred + [os.path.join(work, "nowhere")], "does not exist")
+    expect_failure(pred + [checkpoint], "has no deploy.yaml")
+    broken = os.path.join(work, "broken")
+    shutil.copytree(export, broken)
+    os.remove(os.path.join(broken, "model.ts"))
+    expect_failure(pred + [broken], "model.ts is missing")
+    with open(os.path.join(broken, "model.ts"), "wb") as f:
+        f.write(b"PK\x03\x04 not really a zip")
+    expect_failure(pred + [broken], "is not a TorchScript archive")
+    torch.jit.save(torch.jit.script(torch.nn.Conv2d(3, 19, 1)),
+                   os.path.join(broken, "model.ts"))
+    expect_failure(pred + [broken], "was not exported by segqat")
+    shutil.copy(os.path.join(export, "model.ts"), broken)
+    with open(os.path.join(broken, "deploy.yaml"), "w") as f:
+        f.write("DEPLOY:\n  MODEL_FILENAME: model.ts\n")
+    expect_failure(pred + [broken], "deploy.yaml", "EVAL_CROP_SIZE")
+    small = os.path.join(work, "small.png")
+    Image.open(image).resize((128, 64)).save(small)
+    expect_failure(["predict", "--image", small, "-o", os.path.join(work, "x.png"),
+                    "--model", export], "is 128x64", "takes 256x128")
+    expect_failure(["predict", "--image", os.path.join(work, "missing.png"),
+                    "-o", os.path.join(work, "x.png"), "--model", export], "missing.png")
+    expect_failure(pred + [export, "--format", "sepia"], "--format")
+    print("exports: all checks passed")
+
+
+def main():
+    """Standalone: trains its own (small) model first."""
+    if not os.path.exists(os.path.join(ORT_DIR, "node_modules", "onnxruntime-node")):
+        sys.exit("onnxruntime-node is not installed: run scripts/install-ort.sh")
+    work = tempfile.mkdtemp(prefix="segqat_export_")
+    try:
+        data = os.path.join(work, "data")
+        run(["make-dataset", "--out", data, "--train", "64", "--val", "8",
+             "--height", "128", "--width", "256", "--seed", "11"])
+        ds = dataset_overrides(data)
+        float_dir, quant_dir = os.path.join(work, "float"), os.path.join(work, "quant")
+        run(["train", "--cfg", SYNTHETIC_CFG] + ds + ["TRAIN.MODEL_SAVE_DIR", float_dir])
+        run(["train", "--quant", "--cfg", SYNTHETIC_CFG] + ds +
+            ["TRAIN.MODEL_SAVE_DIR", quant_dir, "SOLVER.NUM_EPOCHS", "4", "SOLVER.LR", "0.0001",
+             "TRAIN.PRETRAINED_MODEL_DIR", os.path.join(float_dir, "final")])
+        check_exports(work, data, os.path.join(quant_dir, "final"), quantized_convs=53)
+    finally:
+        if not os.environ.get("SEGQAT_KEEP_WORK"):
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print("kept", work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+#include "worker/export/graph.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
+#include <torch/nn/modules/dropout.h>
+
+#include <map>
+#include <set>
+#include <stdexcept>
+
+#include "absl/strings/str_cat.h"
+#include "worker/quant/quant_config.h"
+#include "worker/quant/quant_layers.h"
+
+namespace segqat::exports {
+
+const char* OpKindName(OpKind kind) {
+  switch (kind) {
+    case OpKind::kNormalize: return "normalize";
+    case OpKind::kConv: return "conv";
+    case OpKind::kAdd: return "add";
+    case OpKind::kConcat: return "concat";
+    case OpKind::kMean: return "mean";
+    case OpKind::kExpandLike: return "expand";
+    case OpKind::kResizeLike: return "resize";
+  }
+  return "?";
+}
+
+int DeployGraph::QuantizedConvCount() const {
+  int n = 0;
+  for (const Node& node : nodes) n += node.kind == OpKind::kConv && node.conv.quantized();
+  return n;
+}
+
+int64_t DeployGraph::WeightBytes() const {
+  int64_t bytes = 0;
+  for (const Node& node : nodes) {
+    if (node.kind != OpKind::kConv) continue;
+    const ConvSpec& c = node.conv;
+    bytes += c.bias.numel() * 4;
+    bytes += c.quantized() ? c.weight_int8.numel() + c.weight_scale.numel() * 4
+                           : c.weight.numel() * 4;
+  }
+  return bytes;
+}
+
+int64_t DeployGraph::FloatWeightBytes() const {
+  int64_t bytes = 0;
+  for (const Node& node : nodes) {
+    if (node.kind == OpKind::kConv) bytes += (node.conv.weight.numel() + node.conv.bias.numel()) * 4;
+  }
+  return bytes;
+}
+
+absl::Status ValidateGraph(const DeployGraph& graph) {
+  std::set<std::string> defined{graph.input};
+  for (const Node& n : graph.nodes) {
+    auto fail = [&](const std::string& what) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node ", n.name, " (", OpKindName(n.kind), "): ", what));
+    };
+    for (const std::string& in : n.inputs) {
+      if (!defined.count(in)) return fail(absl::StrCat("input ", in, " is not computed before it"));
+    }
+    const size_t want = n.kind == OpKind::kAdd || n.kind == OpKind::kExpandLike ||
+                                n.kind == OpKind::kResizeLike
+                            ? 2
+                            : n.kind == OpKind::kConcat ? n.inputs.size() : 1;
+    if (n.inputs.size() != want || n.inputs.empty()) {
+      return fail(absl::StrCat("has ", n.inputs.size(), " inputs, expected ", want));
+    }
+    if (n.kind == OpKind::kNormalize && (n.mul.size() != 3 || n.add.size() != 3)) {
+      return fail("needs three channel factors");
+    }
+    if (n.kind == OpKind::kConv) {
+      const ConvSpec& c = n.conv;
+      if (!c.weight.defined() || c.weight.dim() != 4 || !c.bias.defined() ||
+          c.bias.numel() != c.weight.size(0)) {
+        return fail("weight and bias do not fit");
+      }
+      if (c.quantized() && (!c.weight_int8.defined() || c.weight_int8.sizes() != c.weight.sizes() ||
+                            c.weight_scale.numel() != c.weight.size(0) ||
+                            (c.weight_scale <= 0).any().item<bool>())) {
+        return fail("int8 weight, scales and float weight do not fit");
+      }
+      if (c.groups < 1 || c.weight.size(0) % c.groups != 0) return fail("bad group count");
+    }
+    if (!defined.insert(n.output).second) return fail(absl::StrCat(n.output, " is written twice"));
+  }
+  if (!defined.count(graph.output)) {
+    return absl::InvalidArgumentError(absl::StrCat("no node computes ", graph.output));
+  }
+  return absl::OkStatus();
+}
+
+void PlanQuantizedOutputs(DeployGraph& graph) {
+  std::map<std::string, std::vector<const Node*>> consumers;
+  for (const Node& n : graph.nodes) {
+    for (const std::string& in : n.inputs) consumers[in].push_back(&n);
+  }
+  for (Node& n : graph.nodes) {
+    n.conv.output_scale = 0;
+    if (n.kind != OpKind::kConv || !n.conv.quantized() || n.output == graph.output) continue;
+    const auto& users = consumers[n.output];
+    if (users.empty()) continue;
+    const float scale = users.front()->conv.input_scale;
+    bool all = true;
+    for (const Node* u : users) {
+      all = all && u->kind == OpKind::kConv && u->conv.quantized() && u->conv.input_scale == scale;
+    }
+    // After ReLU6 the output is quantized in place of the clip at 6 only when
+    // its range (127 steps) ends at or below 6.
+    if (n.conv.act == Act::kReLU6 && scale * 127 > 6.0f) all = false;
+    if (all) n.conv.output_scale = scale;
+  }
+}
+
+std::string GraphBuilder::Emit(Node node) {
+  std::string out = node.output;
+  graph_->nodes.push_back(std::move(node));
+  return out;
+}
+
+std::string GraphBuilder::Normalize(const std::string& x, std::vector<float> mul,
+                                    std::vector<float> add) {
+  Node n;
+  n.kind = OpKind::kNormalize;
+  n.name = "normalize";
+  n.inputs = {x};
+  n.output = "normalized";
+  n.mul = std::move(mul);
+  n.add = std::move(add);
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl& conv,
+                               const torch::nn::BatchNorm2dImpl* bn, Act act,
+                               const std::string& x) {
+  at::NoGradGuard no_grad;
+  const auto& o = conv.options();
+  Node n;
+  n.kind = OpKind::kConv;
+  n.name = name;
+  n.inputs = {x};
+  n.output = name;
+  ConvSpec& s = n.conv;
+  s.stride = o.stride();
+  s.padding = o.padding();
+  s.dilation = o.dilation();
+  s.groups = o.groups();
+  s.act = act;
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor factor = bn ? quant::BatchNormScale(*bn).detach().cpu().to(at::kFloat)
+                         : at::ones({o.out()}, f32);
+  at::Tensor bias = conv.bias.defined() ? conv.bias.detach().cpu() : at::zeros({o.out()}, f32);
+  if (bn) {
+    bias = factor * (bias - bn->running_mean.detach().cpu()) +
+           (bn->bias.defined() ? bn->bias.detach().cpu() : at::zeros_like(bias));
+  }
+  s.bias = bias.contiguous();
+  switch (conv.mode()) {
+    case quant::LayerMode::kFloat:
+      s.weight = (conv.weight.detach().cpu() * factor.view({-1, 1, 1, 1})).contiguous();
+      break;
+    case quant::LayerMode::kFakeQuant:
+      throw TraceError(absl::StrCat(name, " is fake-quantized: convert the model before export"));
+    case quant::LayerMode::kConverted: {
+      const quant::ConvertedWeights& c = *conv.converted();
+      if (c.weight_bits != 8 || c.activation_bits != 8) {
+        throw TraceError(absl::StrCat(name, ": exports are int8; the layer was trained with ",
+                                      c.weight_bits, "-bit weights and ", c.activation_bits,
+                                      "-bit activations"));
+      }
+      if (c.input_scale <= 0) {
+        throw TraceError(absl::StrCat(
+            name, ": abs_max activations have no fixed scale to export; train with "
+                  "SLIM.activation_quantize_type moving_average_abs_max or range_abs_max"));
+      }
+      at::Tensor codes = c.weight_int8.cpu().to(at::kInt);
+      at::Tensor scale = c.weight_scale.cpu().to(at::kFloat) / quant::BinCount(c.weight_bits);
+      if (bn && !c.bn_scale.defined()) {
+        // QAT quantized the raw weight; the batch norm's factor joins the scale
+        // (its sign the codes), which leaves the computed values unchanged.
+        codes = codes * at::where(factor < 0, -1, 1).to(at::kInt).view({-1, 1, 1, 1});
+        scale = scale * factor.abs();
+      }
+      // An all-zero channel has scale 0; any positive scale gives it the same zeros.
+      scale = at::where(scale > 0, scale, at::full_like(scale, 1.0f / 127));
+      s.weight_int8 = codes.to(at::kChar).contiguous();
+      s.weight_scale = scale.contiguous();
+      s.weight = (codes.to(at::kFloat) * scale.view({-1, 1, 1, 1})).contiguous();
+      s.input_scale = c.input_scale / quant::BinCount(c.activation_bits);
+      break;
+    }
+  }
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::Add(const std::string& name, const std::string& a,
+                              const std::string& b) {
+  Node n;
+  n.kind = OpKind::kAdd;
+  n.name = name;
+  n.inputs = {a, b};
+  n.output = name;
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::Concat(const std::string& name, const std::vector<std::string>& inputs) {
+  Node n;
+  n.kind = OpKind::kConcat;
+  n.name = name;
+  n.inputs = inputs;
+  n.output = name;
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::Mean(const std::string& name, const std::string& x) {
+  Node n;
+  n.kind = OpKind::kMean;
+  n.name = name;
+  n.inputs = {x};
+  n.output = name;
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::ExpandLike(const std::string& name, const std::string& x,
+                                     const std::string& ref) {
+  Node n;
+  n.kind = OpKind::kExpandLike;
+  n.name = name;
+  n.inputs = {x, ref};
+  n.output = name;
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::ResizeLike(const std::string& name, const std::string& x,
+                                     const std::string& ref) {
+  Node n;
+  n.kind = OpKind::kResizeLike;
+  n.name = name;
+  n.inputs = {x, ref};
+  n.output = name;
+  return Emit(std::move(n));
+}
+
+std::string GraphBuilder::Sequential(const std::string& name, const torch::nn::Module& module,
+                                     const std::string& x) {
+  const auto children = module.named_children();
+  std::string h = x;
+  for (size_t i = 0; i < children.size(); ++i) {
+    const std::string child_name = absl::StrCat(name, ".", children[i].key());
+    const auto& child = children[i].value();
+    if (auto conv = std::dynamic_pointer_cast<quant::QConv2dImpl>(child)) {
+      const torch::nn::BatchNorm2dImpl* bn = nullptr;
+      if (i + 1 < children.size()) {
+        bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(children[i + 1].value().get());
+        if (bn) ++i;
+      }
+      Act act = Act::kNone;
+      if (i + 1 < children.size()) {
+        const auto* next = children[i + 1].value().get();
+        if (dynamic_cast<const torch::nn::ReLUImpl*>(next)) act = Act::kReLU;
+        if (dynamic_cast<const torch::nn::ReLU6Impl*>(next)) act = Act::kReLU6;
+        if (act != Act::kNone) ++i;
+      }
+      h = Conv(child_name, *conv, bn, act, h);
+    } else if (std::dynamic_pointer_cast<torch::nn::DropoutImpl>(child)) {
+      continue;  // identity in inference
+    } else if (dynamic_cast<const Traceable*>(child.get()) || !child->children().empty()) {
+      h = Module(child_name, *child, h);
+    } else {
+      throw TraceError(absl::StrCat(child_name, ": cannot export a ", child->name(),
+                                    " that does not follow a conv"));
+    }
+  }
+  return h;
+}
+
+std::string GraphBuilder::Module(const std::string& name, const torch::nn::Module& module,
+                                 const std::string& x) {
+  if (const auto* conv = dynamic_cast<const quant::QConv2dImpl*>(&module)) {
+    return Conv(name, *conv, nullptr, Act::kNone, x);
+  }
+  if (const auto* traceable = dynamic_cast<const Traceable*>(&module)) {
+    return traceable->Trace(*this, name, x);
+  }
+  return Sequential(name, module, x);
+}
+
+}  // namespace segqat::exports
