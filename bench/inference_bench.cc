@@ -84,7 +84,7 @@ int main(int argc, char** argv) {
   }
   at::set_num_threads(threads);
   auto cfg = Config::Load(std::string(SEGQAT_SOURCE_DIR) +
-                          "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml");
+                          "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml", {});
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cfg.status().message()).c_str());
     return 1;

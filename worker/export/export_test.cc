@@ -1,0 +1,138 @@
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include <filesystem>
+
+#include "worker/config/config.h"
+#include "worker/export/exporter.h"
+#include "worker/export/torchscript.h"
+#include "worker/infer/engine.h"
+#include "worker/models/deeplab.h"
+#include "worker/quant/fake_quant.h"
+#include "worker/quant/quant_aware.h"
+#include "worker/quant/quant_layers.h"
+
+namespace segqat {
+namespace {
+
+// With SLIM.fold_bn, conv + BN in eval compute the folded conv by hand:
+// conv(fq(x), fq(w * g/sqrt(v+eps))) + (beta - g*mean/sqrt(v+eps)).
+TEST(FoldBatchNormTest, EvalComputesTheFoldedQuantizedConv) {
+  at::manual_seed(1);
+  quant::QConv2d conv(quant::QConv2dOptions(3, 4, 3).padding(1));
+  torch::nn::BatchNorm2d bn(torch::nn::BatchNorm2dOptions(4));
+  {
+    at::NoGradGuard no_grad;
+    bn->weight.copy_(at::tensor({0.5f, -2.0f, 1.5f, 0.0f}));
+    bn->bias.copy_(at::tensor({0.1f, 0.2f, -0.3f, 0.4f}));
+    bn->running_mean.copy_(at::tensor({0.3f, -0.1f, 0.2f, 0.0f}));
+    bn->running_var.copy_(at::tensor({4.0f, 0.25f, 1.0f, 2.0f}));
+  }
+  quant::QuantConfig qc;
+  qc.activation_type = quant::ActivationQuantType::kAbsMax;
+  conv->EnableQuant(qc);
+  conv->FoldBatchNorm(bn.ptr());
+  conv->eval();
+  bn->eval();
+  at::Tensor x = at::randn({2, 3, 5, 5});
+  at::Tensor got = bn->forward(conv->forward(x));
+
+  at::Tensor factor = bn->weight / at::sqrt(bn->running_var + 1e-5);
+  at::Tensor w = conv->weight * factor.view({-1, 1, 1, 1});
+  at::Tensor wq = quant::FakeQuantPerChannel(w, quant::ChannelAbsMax(w), 8);
+  at::Tensor xq = quant::FakeQuant(x, quant::AbsMax(x), 8);
+  at::Tensor want = at::conv2d(xq, wq, {}, 1, 1) +
+                    (bn->bias - factor * bn->running_mean).view({1, -1, 1, 1});
+  EXPECT_LT((got - want).abs().max().item<float>(), 1e-5);
+  // The channel with gamma 0 gives exactly its beta.
+  EXPECT_LT((got.select(1, 3) - 0.4f).abs().max().item<float>(), 1e-6);
+}
+
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto cfg = Config::FromYamlText(
+        "DATASET: {NUM_CLASSES: 5}\n"
+        "MODEL: {DEEPLAB: {DEPTH_MULTIPLIER: 0.5, ENCODER_WITH_ASPP: True, "
+        "ENABLE_DECODER: True}}\n",
+        {});
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    cfg_ = *cfg;
+    at::manual_seed(0);
+    model_ = models::DeepLabV3Plus(models::DeepLabOptions::FromConfig(cfg_));
+    ASSERT_TRUE(quant::QuantAware(*model_, quant::QuantConfig::FromConfig(cfg_)).ok());
+    at::NoGradGuard no_grad;
+    model_->train();
+    for (int i = 0; i < 3; ++i) model_->forward(at::randn({2, 3, 64, 96}));
+    model_->eval();
+    ASSERT_TRUE(quant::Convert(*model_).ok());
+  }
+
+  Config cfg_;
+  models::DeepLabV3Plus model_{nullptr};
+};
+
+TEST_F(ExportTest, TorchScriptKeepsTheGraph) {
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, /*normalize_inside=*/true);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  // ASPP's image pool, its concat and the decoder's resize are all there.
+  int kinds[7] = {};
+  for (const auto& n : graph->nodes) ++kinds[static_cast<int>(n.kind)];
+  EXPECT_EQ(kinds[static_cast<int>(exports::OpKind::kNormalize)], 1);
+  EXPECT_EQ(kinds[static_cast<int>(exports::OpKind::kMean)], 1);
+  EXPECT_EQ(kinds[static_cast<int>(exports::OpKind::kConcat)], 2);
+  EXPECT_EQ(kinds[static_cast<int>(exports::OpKind::kResizeLike)], 2);
+  // backbone 52 + ASPP 9 (pool, 1x1, three separable pairs, project) + decoder 5 + last_conv.
+  EXPECT_EQ(graph->QuantizedConvCount(), 67);
+
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "segqat_export_test.ts").string();
+  ASSERT_TRUE(exports::WriteTorchScript(*graph, path).ok());
+  auto back = exports::ReadTorchScript(path);
+  std::filesystem::remove(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->nodes.size(), graph->nodes.size());
+  for (size_t i = 0; i < graph->nodes.size(); ++i) {
+    const auto &a = graph->nodes[i], &b = back->nodes[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.inputs, b.inputs);
+    EXPECT_EQ(a.conv.input_scale, b.conv.input_scale) << a.name;
+    EXPECT_EQ(a.conv.output_scale, b.conv.output_scale) << a.name;
+    if (a.kind == exports::OpKind::kConv) {
+      EXPECT_TRUE(a.conv.weight.equal(b.conv.weight)) << a.name;
+      EXPECT_TRUE(a.conv.bias.equal(b.conv.bias)) << a.name;
+    }
+  }
+}
+
+TEST_F(ExportTest, Int8EngineComputesWhatTheConvertedModelComputes) {
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, /*normalize_inside=*/false);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_GT((*engine)->integer_convs(), 30);
+  at::NoGradGuard no_grad;
+  at::Tensor x = at::randn({2, 3, 64, 96});
+  at::Tensor want = model_->forward(x);
+  auto got = (*engine)->Run(x);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->sizes(), want.sizes());
+  const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
+  EXPECT_GT(agree, 0.97);
+  const double rel = ((*got - want).abs().mean() / want.abs().mean()).item<double>();
+  EXPECT_LT(rel, 0.05);
+}
+
+TEST_F(ExportTest, WrongInputIsAClearError) {
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, false);
+  ASSERT_TRUE(graph.ok());
+  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  ASSERT_TRUE(engine.ok());
+  auto r = (*engine)->Run(at::randn({1, 4, 32, 32}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("N x 3 x H x W"), std::string::npos) << r.status();
+}
+
+}  // namespace
+}  // namespace segqat
