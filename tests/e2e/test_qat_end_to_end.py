@@ -49,7 +49,8 @@ def main():
                     "--cfg", SYNTHETIC_CFG, "--do_eval"] + ds + [
             "TRAIN.PRETRAINED_MODEL_DIR", os.path.join(float_dir, "best_model"),
             "MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECODER", "False",
-            "TRAIN.SYNC_BATCH_NORM", "False", "SOLVER.LR", "0.0001", "TRAIN.SNAPSHOT_EPOCH", "1"]
+            "TRAIN.SYNC_BATCH_NORM", "False", "SOLVER.LR", "0.0001", "TRAIN.SNAPSHOT_EPOCH", "1",
+            "SLIM.fold_bn", "False"]
         _, log = run(qat_args + ["TRAIN.MODEL_SAVE_DIR", quant_dir, "SOLVER.NUM_EPOCHS", "6"])
         assert "52 layers quantized, kept float: last_conv" in log, log
         qat = evaluate(os.path.join(quant_dir, "best_model"), data, os.path.join(work, "q.json"))
