@@ -49,8 +49,7 @@ def main():
                     "--cfg", SYNTHETIC_CFG, "--do_eval"] + ds + [
             "TRAIN.PRETRAINED_MODEL_DIR", os.path.join(float_dir, "best_model"),
             "MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECODER", "False",
-            "TRAIN.SYNC_BATCH_NORM", "False", "SOLVER.LR", "0.0001", "TRAIN.SNAPSHOT_EPOCH", "1",
-            "SLIM.fold_bn", "False"]
+            "TRAIN.SYNC_BATCH_NORM", "False", "SOLVER.LR", "0.0001", "TRAIN.SNAPSHOT_EPOCH", "1"]
         _, log = run(qat_args + ["TRAIN.MODEL_SAVE_DIR", quant_dir, "SOLVER.NUM_EPOCHS", "6"])
         assert "52 layers quantized, kept float: last_conv" in log, log
         qat = evaluate(os.path.join(quant_dir, "best_model"), data, os.path.join(work, "q.json"))
@@ -82,6 +81,8 @@ for k in codes:
     assert i[layer + '.weight_scale'].shape == (i[k].shape[0],)
     assert layer + '.weight' not in i
     w = f[layer + '.weight']
+    if layer + '.bn_scale' in i:  # SLIM.fold_bn: the codes are of the folded weight
+        w = w * i[layer + '.bn_scale'].view(-1, 1, 1, 1)
     s = i[layer + '.weight_scale'].view(-1, *([1] * (w.dim() - 1)))
     assert torch.allclose(i[k].float() * s / 127, w, atol=float(s.max()) / 127)
 assert i['last_conv.weight'].dtype == torch.float32  # kept float (not_quant_pattern)

@@ -148,6 +148,8 @@ std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model)
     state[prefix + "weight_int8"] = c.weight_int8;
     state[prefix + "weight_scale"] = c.weight_scale;
     state[prefix + "input_scale"] = at::full({1}, c.input_scale, at::kFloat);
+    // Codes of BN-folded weights (SLIM.fold_bn): the factor that was folded in.
+    if (c.bn_scale.defined()) state[prefix + "bn_scale"] = c.bn_scale;
   }
   return state;
 }

@@ -76,7 +76,9 @@ absl::Status SaveTensorFile(const std::string& path,
 // The converted (INT8) form of a model, as deployed: for every converted
 // layer its int8 weight codes ("<layer>.weight_int8"), per-output-channel
 // weight scales ("<layer>.weight_scale", s_c with w = q * s_c / 127), its
-// input activation scale ("<layer>.input_scale") and float bias; every other
+// input activation scale ("<layer>.input_scale"), float bias, and with
+// SLIM.fold_bn the BN factor folded into the codes ("<layer>.bn_scale":
+// q * s_c / 127 = weight * bn_scale); every other
 // parameter and buffer (BN, layers kept float) as it is. The float weights
 // of converted layers and the training-only quantizer state are left out.
 std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model);
