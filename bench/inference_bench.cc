@@ -83,6 +83,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
   }
   at::set_num_threads(threads);
+  segqat::infer::RetainFreedMemory();
   auto cfg = Config::Load(std::string(SEGQAT_SOURCE_DIR) +
                           "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml", {});
   if (!cfg.ok()) {

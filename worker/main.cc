@@ -26,6 +26,7 @@
 #include "worker/data/image_io.h"
 #include "worker/data/synthetic.h"
 #include "worker/export/exporter.h"
+#include "worker/infer/engine.h"
 #include "worker/infer/predictor.h"
 #include "worker/runtime/job_runner.h"
 #include "worker/train/dataset.h"
@@ -258,6 +259,7 @@ int RunMakeDataset(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  segqat::infer::RetainFreedMemory();
   if (argc < 2) {
     std::fputs(segqat::kUsage, stderr);
     return 2;

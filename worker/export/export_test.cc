@@ -111,7 +111,8 @@ TEST_F(ExportTest, Int8EngineComputesWhatTheConvertedModelComputes) {
   ASSERT_TRUE(graph.ok()) << graph.status();
   auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
   ASSERT_TRUE(engine.ok()) << engine.status();
-  EXPECT_GT((*engine)->integer_convs(), 30);
+  // The convs on non-negative (ReLU) inputs whose outputs are quantized.
+  EXPECT_GT((*engine)->integer_convs(), 20);
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({2, 3, 64, 96});
   at::Tensor want = model_->forward(x);
@@ -119,9 +120,11 @@ TEST_F(ExportTest, Int8EngineComputesWhatTheConvertedModelComputes) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->sizes(), want.sizes());
   const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
-  EXPECT_GT(agree, 0.97);
   const double rel = ((*got - want).abs().mean() / want.abs().mean()).item<double>();
-  EXPECT_LT(rel, 0.05);
+  // Exact up to float rounding (measured: every pixel, 1.6e-7): integer
+  // kernels only where they cannot saturate.
+  EXPECT_GT(agree, 0.999);
+  EXPECT_LT(rel, 1e-5);
 }
 
 TEST_F(ExportTest, WrongInputIsAClearError) {

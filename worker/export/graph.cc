@@ -116,6 +116,28 @@ void PlanQuantizedOutputs(DeployGraph& graph) {
   }
 }
 
+std::set<std::string> NonNegativeTensors(const DeployGraph& graph) {
+  std::set<std::string> out;
+  for (const Node& n : graph.nodes) {
+    bool all_inputs = !n.inputs.empty();
+    for (const std::string& in : n.inputs) all_inputs = all_inputs && out.count(in);
+    bool non_negative = false;
+    switch (n.kind) {
+      case OpKind::kConv: non_negative = n.conv.act != Act::kNone; break;
+      case OpKind::kConcat:
+      case OpKind::kAdd:
+      case OpKind::kMean: non_negative = all_inputs; break;
+      case OpKind::kExpandLike:
+      case OpKind::kResizeLike: non_negative = out.count(n.inputs[0]) > 0; break;
+      case OpKind::kNormalize: break;
+    }
+    if (non_negative) out.insert(n.output);
+  }
+  return out;
+}
+
+int64_t ActivationZeroPoint(bool non_negative) { return non_negative ? 0 : 128; }
+
 std::string GraphBuilder::Emit(Node node) {
   std::string out = node.output;
   graph_->nodes.push_back(std::move(node));
@@ -191,6 +213,11 @@ std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl
       s.weight_scale = scale.contiguous();
       s.weight = (codes.to(at::kFloat) * scale.view({-1, 1, 1, 1})).contiguous();
       s.input_scale = c.input_scale / quant::BinCount(c.activation_bits);
+      // The bias on the int32 grid of the integer sums (step input_scale *
+      // weight_scale), as integer kernels (ONNX Runtime's QLinearConv,
+      // oneDNN) add it: every runtime then adds the same bias.
+      at::Tensor step = s.weight_scale * s.input_scale;
+      s.bias = (at::round(s.bias / step).clamp(-kMaxBiasCode, kMaxBiasCode) * step).contiguous();
       break;
     }
   }

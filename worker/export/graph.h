@@ -14,6 +14,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -39,11 +40,15 @@ const char* OpKindName(OpKind kind);
 
 enum class Act { kNone, kReLU, kReLU6 };
 
+// The largest int32 bias code (a float32 that converts back to int32 exactly).
+constexpr double kMaxBiasCode = 2147483520.0;
+
 struct ConvSpec {
   int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
   Act act = Act::kNone;
   at::Tensor weight;        // float O x I/g x k x k: the values computed with
-  at::Tensor bias;          // float O
+  at::Tensor bias;          // float O; for quantized convs a whole multiple
+                            // (|code| <= kMaxBiasCode) of input_scale * weight_scale
   // Quantized convs only (undefined / 0 for float ones):
   at::Tensor weight_int8;   // int8 codes; weight == weight_int8 * weight_scale
   at::Tensor weight_scale;  // float O, > 0
@@ -85,6 +90,19 @@ absl::Status ValidateGraph(const DeployGraph& graph);
 // all use one input scale: that output is quantized there and then, which
 // is exactly what those consumers would do to it (after the activation).
 void PlanQuantizedOutputs(DeployGraph& graph);
+
+// The tensors that cannot be negative: outputs of ReLU / ReLU6 convs, and
+// what mean, expand, resize or concat make of those alone.
+std::set<std::string> NonNegativeTensors(const DeployGraph& graph);
+
+// The zero point an activation is stored with as uint8: 0 for a
+// non-negative tensor (codes 0..127), 128 for a signed one (1..255). x86's
+// int8 dot product without VNNI (vpmaddubsw, used by oneDNN and by ONNX
+// Runtime's u8 x s8 kernels) adds pairs of u8 x s8 products in saturating
+// 16 bits: exact for codes up to 127 (2 * 127 * 127 < 2^15), wrong for up to
+// half the outputs with 128-based codes. Integer kernels therefore only see
+// zero point 0 inputs with int8 weights.
+int64_t ActivationZeroPoint(bool non_negative);
 
 // Thrown by GraphBuilder when a model cannot be exported; the message names
 // the layer.

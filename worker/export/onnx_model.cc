@@ -6,21 +6,25 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 
 namespace segqat::exports {
 namespace {
 
-constexpr uint8_t kActivationZeroPoint = 128;
-
 class OnnxWriter {
  public:
   explicit OnnxWriter(onnx::GraphProto* graph) : g_(graph) {}
 
   void Write(const DeployGraph& graph) {
-    zero_point_ = Initializer("activation_zero_point",
-                              at::full({}, kActivationZeroPoint, at::TensorOptions().dtype(at::kByte)));
+    const auto u8 = at::TensorOptions().dtype(at::kByte);
+    signed_zero_point_ = Initializer("activation_zero_point", at::full({}, 128, u8));
+    unsigned_zero_point_ = Initializer("activation_zero_point_non_negative", at::zeros({}, u8));
+    code_min_ = Initializer("activation_code_min", at::full({}, 1, u8));
+    code_max_ = Initializer("activation_code_max", at::full({}, 255, u8));
+    code_max_non_negative_ = Initializer("activation_code_max_non_negative", at::full({}, 127, u8));
+    non_negative_ = NonNegativeTensors(graph);
     for (const Node& n : graph.nodes) {
       switch (n.kind) {
         case OpKind::kNormalize: {
@@ -147,8 +151,9 @@ class OnnxWriter {
                     Initializer(prefix + "_max", at::full({}, 127.0f * scale))},
            prefix + "_clip")
             ->output(0);
-    const std::string q = Op("QuantizeLinear", {clipped, s, zero_point_}, prefix + "_q")->output(0);
-    const std::string dq = Op("DequantizeLinear", {q, s, zero_point_}, prefix + "_dq")->output(0);
+    const std::string& zp = ZeroPoint(x);
+    const std::string q = Op("QuantizeLinear", {clipped, s, zp}, prefix + "_q")->output(0);
+    const std::string dq = Op("DequantizeLinear", {q, s, zp}, prefix + "_dq")->output(0);
     dequantized_[{x, scale}] = dq;
     return dq;
   }
@@ -161,14 +166,23 @@ class OnnxWriter {
       const auto channel_attr = Int("axis", 0);
       inputs.push_back(QuantDequant(n.inputs[0], c.input_scale, n.name + ".input"));
       const std::string w_scale = Initializer(n.name + ".weight_scale", c.weight_scale);
+      // int8 weights where the input is non-negative (zero point 0: ONNX
+      // Runtime's u8 x s8 kernels are exact there); on a signed input the
+      // same codes as uint8 with zero point 128, which ONNX Runtime runs
+      // with its u8 x u8 kernels, exact where u8 x s8 would saturate.
+      const bool int8 = non_negative_.count(n.inputs[0]) > 0;
+      const auto codes = int8 ? Initializer(n.name + ".weight_int8", c.weight_int8)
+                              : Initializer(n.name + ".weight_uint8",
+                                            (c.weight_int8.to(at::kInt) + 128).to(at::kByte));
       auto* w = Op("DequantizeLinear",
-                   {Initializer(n.name + ".weight_int8", c.weight_int8), w_scale,
+                   {codes, w_scale,
                     Initializer(n.name + ".weight_zero_point",
-                                at::zeros({out}, at::TensorOptions().dtype(at::kChar)))},
+                                int8 ? at::zeros({out}, at::TensorOptions().dtype(at::kChar))
+                                     : at::full({out}, 128, at::TensorOptions().dtype(at::kByte)))},
                    n.name + ".weight");
       w->add_attribute()->CopyFrom(channel_attr);
       at::Tensor bias_scale = c.weight_scale * c.input_scale;
-      at::Tensor bias_codes = at::round(c.bias / bias_scale).clamp(-2147483520.0, 2147483520.0);
+      at::Tensor bias_codes = at::round(c.bias / bias_scale).clamp(-kMaxBiasCode, kMaxBiasCode);
       auto* b = Op("DequantizeLinear",
                    {Initializer(n.name + ".bias_int32", bias_codes.to(at::kInt)),
                     Initializer(n.name + ".bias_scale", bias_scale),
@@ -184,37 +198,60 @@ class OnnxWriter {
     }
     const bool quantized_out = c.output_scale > 0;
     const bool has_act = c.act != Act::kNone;
-    std::string y = quantized_out || has_act ? n.name + ".conv" : n.output;
-    auto* conv = Op("Conv", inputs, y);
+    if (quantized_out) {
+      // Conv -> QuantizeLinear, the pattern ONNX Runtime runs as QLinearConv.
+      // An activated output has zero point 0, where the quantizer's clamp at
+      // 0 is the ReLU (and ReLU6's 6 lies at or past 127 steps, by
+      // PlanQuantizedOutputs); a uint8 Clip then keeps the codes to the
+      // training's +-127 steps.
+      ConvOp(c, inputs, n.name + ".conv");
+      const std::string s = Initializer(n.name + ".output_scale", at::full({}, c.output_scale));
+      const std::string& zp = ZeroPoint(n.output);
+      const std::string q =
+          Op("QuantizeLinear", {n.name + ".conv", s, zp}, n.name + ".output_q")->output(0);
+      const std::string clipped =
+          Op("Clip",
+             {q, has_act ? zp : code_min_, has_act ? code_max_non_negative_ : code_max_},
+             n.name + ".output_clip")
+              ->output(0);
+      Op("DequantizeLinear", {clipped, s, zp}, n.output);
+      dequantized_[{n.output, c.output_scale}] = n.output;
+      return;
+    }
+    if (!has_act) {
+      ConvOp(c, inputs, n.output);
+      return;
+    }
+    ConvOp(c, inputs, n.name + ".conv");
+    if (c.act == Act::kReLU) {
+      Op("Relu", {n.name + ".conv"}, n.output);
+    } else {
+      Op("Clip", {n.name + ".conv", Initializer(n.name + ".min", at::full({}, 0.f)),
+                  Initializer(n.name + ".max", at::full({}, 6.f))},
+         n.output);
+    }
+  }
+
+  void ConvOp(const ConvSpec& c, const std::vector<std::string>& inputs,
+              const std::string& output) {
+    onnx::NodeProto* conv = Op("Conv", inputs, output);
     const int64_t k = c.weight.size(2);
     conv->add_attribute()->CopyFrom(Ints("kernel_shape", {k, k}));
     conv->add_attribute()->CopyFrom(Ints("strides", {c.stride, c.stride}));
     conv->add_attribute()->CopyFrom(Ints("pads", {c.padding, c.padding, c.padding, c.padding}));
     conv->add_attribute()->CopyFrom(Ints("dilations", {c.dilation, c.dilation}));
     conv->add_attribute()->CopyFrom(Int("group", c.groups));
-    if (has_act) {
-      const std::string act_out = quantized_out ? n.name + ".act" : n.output;
-      // A quantized output saturates at 127 steps <= 6 (PlanQuantizedOutputs),
-      // so ReLU6 is a ReLU there.
-      if (c.act == Act::kReLU || quantized_out) {
-        Op("Relu", {y}, act_out);
-      } else {
-        Op("Clip", {y, Initializer(n.name + ".min", at::full({}, 0.f)),
-                    Initializer(n.name + ".max", at::full({}, 6.f))},
-           act_out);
-      }
-      y = act_out;
-    }
-    if (quantized_out) {
-      const std::string s = Initializer(n.name + ".output_scale", at::full({}, c.output_scale));
-      const std::string q = Op("QuantizeLinear", {y, s, zero_point_}, n.name + ".output_q")->output(0);
-      Op("DequantizeLinear", {q, s, zero_point_}, n.output);
-      dequantized_[{n.output, c.output_scale}] = n.output;
-    }
+  }
+
+  // The uint8 zero point of tensor x (ActivationZeroPoint).
+  const std::string& ZeroPoint(const std::string& x) const {
+    return non_negative_.count(x) ? unsigned_zero_point_ : signed_zero_point_;
   }
 
   onnx::GraphProto* g_;
-  std::string zero_point_;
+  std::set<std::string> non_negative_;
+  std::string signed_zero_point_, unsigned_zero_point_;
+  std::string code_min_, code_max_, code_max_non_negative_;  // the symmetric code range
   std::map<std::pair<std::string, float>, std::string> dequantized_;
 };
 

@@ -48,9 +48,13 @@ class Names {
   std::map<std::string, std::string> names_;
 };
 
+// x quantized to +-127 steps and back, rounded as the INT8 engine and ONNX
+// Runtime round (x / step, halves to even; fake_quantize_per_tensor_affine
+// multiplies by 1 / step, which differs by one float rounding).
 std::string FakeQuant(const std::string& x, float step) {
-  return absl::StrCat("torch.fake_quantize_per_tensor_affine(", x, ", ", FloatLiteral(step),
-                      ", 128, 1, 255)");
+  const std::string s = FloatLiteral(step);
+  return absl::StrCat("torch.clamp(torch.round(torch.div(", x, ", ", s, ")), -127.0, 127.0) * ",
+                      s);
 }
 
 // The forward method's source.

@@ -3,11 +3,15 @@
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <limits>
 #include <cstdlib>
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "worker/infer/qtensor.h"
 
 namespace segqat::infer {
 namespace {
@@ -16,8 +20,6 @@ using exports::Act;
 using exports::ConvSpec;
 using exports::Node;
 using exports::OpKind;
-
-constexpr int64_t kZeroPoint = 128;  // quint8 code - 128 = the symmetric int8 value
 
 c10::OperatorHandle QuantizedOp(const char* name, const char* overload) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload);
@@ -38,10 +40,14 @@ c10::IValue Prepack(const ConvSpec& c) {
   return stack.at(0);
 }
 
-at::Tensor IntegerConv(const at::Tensor& qx, const c10::IValue& packed, double step, bool relu) {
-  std::vector<c10::IValue> stack{qx, packed, step, kZeroPoint};
+// The output clamped to the training's range (+-127 steps).
+at::Tensor IntegerConv(const at::Tensor& qx, const c10::IValue& packed, double step,
+                       int64_t zero_point, bool relu) {
+  std::vector<c10::IValue> stack{qx, packed, step, zero_point};
   QuantizedOp(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new").callBoxed(&stack);
-  return stack.at(0).toTensor();
+  at::Tensor y = stack.at(0).toTensor();
+  ClampToSymmetricRange(y);
+  return y;
 }
 
 at::Tensor Activate(at::Tensor y, Act act) {
@@ -50,22 +56,26 @@ at::Tensor Activate(at::Tensor y, Act act) {
   return y;
 }
 
-// A tensor as float, as quint8 at one step, or both (made on demand).
+// A tensor as float (channels-last), as quint8 at one step, or both (each
+// made on demand from the other). zero_point: 0 when it cannot be negative.
 struct Value {
   at::Tensor f, q;
-  float step = 0;
+  int64_t zero_point = 128;
 
   const at::Tensor& Float() {
-    if (!f.defined()) f = at::dequantize(q);
+    if (!f.defined()) f = DequantizeSymmetric(q);
     return f;
   }
-  // Clamped to +-127 steps first, as the training's quantizer does (quint8
-  // alone would keep -128).
-  at::Tensor Quantized(float s) {
-    if (q.defined() && step == s) return q;
-    return at::quantize_per_tensor(
-        Float().clamp(-127.0 * s, 127.0 * s).contiguous(at::MemoryFormat::ChannelsLast), s,
-        kZeroPoint, at::kQUInt8);
+  bool QuantizedAt(float step) const {
+    return q.defined() && static_cast<float>(q.q_scale()) == step;
+  }
+  // Clamped to +-127 steps, as the training's quantizer does.
+  at::Tensor Quantized(float step) {
+    return QuantizedAt(step) ? q : QuantizeSymmetric(Float(), step, zero_point);
+  }
+  // The values the training's quantizer gives, as float.
+  at::Tensor FakeQuantized(float step) {
+    return QuantizedAt(step) ? Float() : FakeQuantizeSymmetric(Float(), step);
   }
 };
 
@@ -76,6 +86,11 @@ at::QEngine ParseQEngine(const std::string& name) {
 }
 
 }  // namespace
+
+void RetainFreedMemory() {
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
 
 std::string PreferredQEngine() {
   const auto& supported = at::globalContext().supportedQEngines();
@@ -107,13 +122,20 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(exports::DeployGraph grap
 
 void Engine::Prepare() {
   packed_.assign(graph_.nodes.size(), c10::IValue());
+  non_negative_ = exports::NonNegativeTensors(graph_);
   if (precision_ != Precision::kInt8) return;
   qengine_ = PreferredQEngine();
   if (qengine_.empty()) return;  // no quantized engine: float convs on the codes
   at::globalContext().setQEngine(ParseQEngine(qengine_));
+  // QNNPACK widens to 16 bits before multiplying: exact for any zero point.
+  // oneDNN and FBGEMM on x86 without VNNI are exact only on zero point 0
+  // inputs (exports::ActivationZeroPoint); convs on signed inputs run in
+  // float on the quantized values, which is exact.
+  const bool any_input = qengine_ == "qnnpack";
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
-    if (n.kind == OpKind::kConv && n.conv.quantized() && n.conv.output_scale > 0) {
+    if (n.kind == OpKind::kConv && n.conv.quantized() && n.conv.output_scale > 0 &&
+        (any_input || non_negative_.count(n.inputs[0]))) {
       packed_[i] = Prepack(n.conv);
       ++integer_convs_;
     }
@@ -136,6 +158,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& n = graph_.nodes[i];
       Value out;
+      out.zero_point = exports::ActivationZeroPoint(non_negative_.count(n.output) > 0);
       switch (n.kind) {
         case OpKind::kNormalize: {
           auto opts = at::TensorOptions().dtype(at::kFloat);
@@ -148,20 +171,19 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           Value& in = values[n.inputs[0]];
           if (!packed_[i].isNone()) {
             out.q = IntegerConv(in.Quantized(c.input_scale), packed_[i], c.output_scale,
-                                c.act != Act::kNone);
-            out.step = c.output_scale;
+                                out.zero_point, c.act != Act::kNone);
             break;
           }
-          // LibTorch's float convs are fastest on contiguous NCHW.
-          at::Tensor x = in.Float().contiguous();
-          if (c.quantized() && precision_ == Precision::kInt8) {
-            x = at::fake_quantize_per_tensor_affine(x, c.input_scale, kZeroPoint, 1, 255);
-          }
+          // Float convs run channels-last, as the integer ones do.
+          at::Tensor x = c.quantized() && precision_ == Precision::kInt8
+                             ? in.FakeQuantized(c.input_scale)
+                             : in.Float().contiguous(at::MemoryFormat::ChannelsLast);
           out.f = Activate(at::conv2d(x, c.weight, c.bias, {c.stride, c.stride},
                                       {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups),
                            c.act);
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
-            out.f = at::fake_quantize_per_tensor_affine(out.f, c.output_scale, kZeroPoint, 1, 255);
+            out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point);
+            out.f = at::Tensor();
           }
           break;
         }
@@ -187,7 +209,9 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
         }
         case OpKind::kResizeLike: {
           const at::Tensor& ref = values[n.inputs[1]].Float();
-          out.f = at::upsample_bilinear2d(values[n.inputs[0]].Float(), {ref.size(2), ref.size(3)},
+          // NCHW before the resize: the output is the large one.
+          out.f = at::upsample_bilinear2d(values[n.inputs[0]].Float().contiguous(),
+                                          {ref.size(2), ref.size(3)},
                                           /*align_corners=*/false);
           break;
         }
