@@ -2,7 +2,10 @@
 // (DeepLabv3+/MobileNetV2, output stride 16, no ASPP, no decoder) at
 // 1x3x512x1024, side by side in one run with one thread count:
 //   segqat  float graph (BN folded) vs the INT8 engine on each quantized
-//           engine LibTorch has (oneDNN, QNNPACK), rounds interleaved
+//           engine LibTorch has (oneDNN, QNNPACK), rounds interleaved, for
+//           8-bit activations (a8, the default) and 7-bit ones (a7,
+//           SLIM.activation_bits 7, on which oneDNN's kernels are exact
+//           everywhere on x86 without VNNI)
 //   ORT     ONNX Runtime (onnxruntime-node, tests/export/ort) on the float
 //           and the QDQ model.onnx, when node and the package are there
 // The model has random weights; activation scales come from a few QAT
@@ -46,6 +49,24 @@ segqat::exports::DeployGraph Graph(const segqat::models::DeepLabV3PlusImpl& mode
     std::exit(1);
   }
   return *std::move(g);
+}
+
+// A QAT model of `cfg` with activation scales from a few forward passes on
+// random images, converted, as a deploy graph.
+segqat::exports::DeployGraph QatGraph(const Config& cfg) {
+  namespace m = segqat::models;
+  m::DeepLabV3Plus qat(m::DeepLabOptions::FromConfig(cfg));
+  if (!segqat::quant::QuantAware(*qat, segqat::quant::QuantConfig::FromConfig(cfg)).ok()) {
+    std::exit(1);
+  }
+  {
+    at::NoGradGuard no_grad;
+    qat->train();
+    for (int i = 0; i < 4; ++i) qat->forward(at::randn({2, 3, 128, 256}));
+  }
+  qat->eval();
+  if (!segqat::quant::Convert(*qat).ok()) std::exit(1);
+  return Graph(*qat, cfg);
 }
 
 // ONNX Runtime's median in ms, or -1 when it cannot run here.
@@ -94,39 +115,40 @@ int main(int argc, char** argv) {
   namespace m = segqat::models;
   m::DeepLabV3Plus float_model(m::DeepLabOptions::FromConfig(*cfg));
   float_model->eval();
-  m::DeepLabV3Plus qat(m::DeepLabOptions::FromConfig(*cfg));
-  if (!segqat::quant::QuantAware(*qat, segqat::quant::QuantConfig::FromConfig(*cfg)).ok()) return 1;
-  {
-    at::NoGradGuard no_grad;
-    qat->train();
-    for (int i = 0; i < 4; ++i) qat->forward(at::randn({2, 3, 128, 256}));
-  }
-  qat->eval();
-  if (!segqat::quant::Convert(*qat).ok()) return 1;
-
-  auto graph = Graph(*qat, *cfg);
+  Config cfg7 = *cfg;
+  if (!cfg7.SetFromString("SLIM.activation_bits", "7").ok()) return 1;
+  auto graph = QatGraph(*cfg);
+  auto graph7 = QatGraph(cfg7);
   auto float_graph = Graph(*float_model, *cfg);
-  std::vector<std::pair<std::string, std::unique_ptr<segqat::infer::Engine>>> engines;
-  engines.emplace_back("float", *segqat::infer::Engine::Create(float_graph,
-                                                                segqat::infer::Precision::kFloat));
+  // name, engine, its quantized engine ("" for float)
+  struct Entry {
+    std::string name, qengine;
+    std::unique_ptr<segqat::infer::Engine> engine;
+  };
+  std::vector<Entry> engines;
+  engines.push_back({"float", "", *segqat::infer::Engine::Create(
+                                      float_graph, segqat::infer::Precision::kFloat)});
   for (const char* qengine : {"onednn", "qnnpack"}) {
     setenv("SEGQAT_QENGINE", qengine, 1);
-    auto e = segqat::infer::Engine::Create(graph, segqat::infer::Precision::kInt8);
-    if (e.ok() && (*e)->qengine() == qengine) engines.emplace_back(qengine, *std::move(e));
+    for (const auto* g : {&graph, &graph7}) {
+      auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8);
+      if (!e.ok() || (*e)->qengine() != qengine) continue;
+      engines.push_back({std::string(qengine) + (g == &graph7 ? " a7" : " a8"), qengine,
+                         *std::move(e)});
+    }
   }
   at::Tensor x = at::randn({1, 3, height, width});
   std::vector<std::vector<double>> times(engines.size());
-  for (auto& [name, e] : engines) (void)e->Run(x);  // warm up
+  for (auto& e : engines) (void)e.engine->Run(x);  // warm up
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < engines.size(); ++i) {
       // The quantized engine is process-wide: pick this engine's again.
-      if (engines[i].first != "float") {
-        setenv("SEGQAT_QENGINE", engines[i].first.c_str(), 1);
-        at::globalContext().setQEngine(engines[i].first == "onednn" ? at::QEngine::ONEDNN
-                                                                     : at::QEngine::QNNPACK);
+      if (!engines[i].qengine.empty()) {
+        at::globalContext().setQEngine(engines[i].qengine == "onednn" ? at::QEngine::ONEDNN
+                                                                       : at::QEngine::QNNPACK);
       }
       auto t0 = std::chrono::steady_clock::now();
-      (void)engines[i].second->Run(x);
+      (void)engines[i].engine->Run(x);
       times[i].push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
@@ -135,19 +157,22 @@ int main(int argc, char** argv) {
               static_cast<long long>(width), threads, rounds);
   const double base = Median(times[0]);
   for (size_t i = 0; i < engines.size(); ++i) {
-    std::printf("  segqat %-8s %8.1f ms  %5.2fx vs float  (%d integer convs)\n",
-                engines[i].first.c_str(), Median(times[i]), base / Median(times[i]),
-                engines[i].second->integer_convs());
+    std::printf("  segqat %-11s %8.1f ms  %5.2fx vs float  (%d integer convs)\n",
+                engines[i].name.c_str(), Median(times[i]), base / Median(times[i]),
+                engines[i].engine->integer_convs());
   }
   const fs::path dir = fs::temp_directory_path() / ("segqat_bench_" + std::to_string(getpid()));
   fs::create_directories(dir);
   if (segqat::exports::WriteOnnx(float_graph, (dir / "float.onnx").string()).ok() &&
-      segqat::exports::WriteOnnx(graph, (dir / "int8.onnx").string()).ok()) {
+      segqat::exports::WriteOnnx(graph, (dir / "int8.onnx").string()).ok() &&
+      segqat::exports::WriteOnnx(graph7, (dir / "int8_a7.onnx").string()).ok()) {
     const double f = OrtMedian((dir / "float.onnx").string(), dir / "f", x, rounds, threads);
     const double q = OrtMedian((dir / "int8.onnx").string(), dir / "q", x, rounds, threads);
-    if (f > 0 && q > 0) {
-      std::printf("  ORT    float    %8.1f ms  %5.2fx vs segqat float\n", f, base / f);
-      std::printf("  ORT    int8 QDQ %8.1f ms  %5.2fx vs ORT float\n", q, f / q);
+    const double q7 = OrtMedian((dir / "int8_a7.onnx").string(), dir / "q7", x, rounds, threads);
+    if (f > 0 && q > 0 && q7 > 0) {
+      std::printf("  ORT    float       %8.1f ms  %5.2fx vs segqat float\n", f, base / f);
+      std::printf("  ORT    QDQ a8      %8.1f ms  %5.2fx vs ORT float\n", q, f / q);
+      std::printf("  ORT    QDQ a7      %8.1f ms  %5.2fx vs ORT float\n", q7, f / q7);
     } else {
       std::printf("  ORT    not run (scripts/install-ort.sh installs it)\n");
     }

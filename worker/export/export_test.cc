@@ -51,12 +51,15 @@ TEST(FoldBatchNormTest, EvalComputesTheFoldedQuantizedConv) {
 
 class ExportTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Build({}); }
+
+  // A small QAT model with ASPP and decoder, converted; `overrides` are KEY VALUE pairs.
+  void Build(const std::vector<std::string>& overrides) {
     auto cfg = Config::FromYamlText(
         "DATASET: {NUM_CLASSES: 5}\n"
         "MODEL: {DEEPLAB: {DEPTH_MULTIPLIER: 0.5, ENCODER_WITH_ASPP: True, "
         "ENABLE_DECODER: True}}\n",
-        {});
+        overrides);
     ASSERT_TRUE(cfg.ok()) << cfg.status();
     cfg_ = *cfg;
     at::manual_seed(0);
@@ -125,6 +128,29 @@ TEST_F(ExportTest, Int8EngineComputesWhatTheConvertedModelComputes) {
   // kernels only where they cannot saturate.
   EXPECT_GT(agree, 0.999);
   EXPECT_LT(rel, 1e-5);
+}
+
+// With 7-bit activations every quantized conv whose output is quantized runs
+// on oneDNN's integer kernels, still exactly.
+TEST_F(ExportTest, SevenBitActivationsRunEveryQuantizedConvOnIntegerKernels) {
+  if (infer::PreferredQEngine() != "onednn") GTEST_SKIP() << "needs oneDNN";
+  Build({"SLIM.activation_bits", "7"});
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, /*normalize_inside=*/false);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ(graph->activation_bits, 7);
+  int planned = 0;
+  for (const auto& n : graph->nodes) planned += n.conv.quantized() && n.conv.output_scale > 0;
+  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  EXPECT_EQ((*engine)->integer_convs(), planned);
+  at::NoGradGuard no_grad;
+  at::Tensor x = at::randn({2, 3, 64, 96});
+  at::Tensor want = model_->forward(x);
+  auto got = (*engine)->Run(x);
+  ASSERT_TRUE(got.ok()) << got.status();
+  const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
+  EXPECT_GT(agree, 0.999);
+  EXPECT_LT(((*got - want).abs().mean() / want.abs().mean()).item<double>(), 1e-5);
 }
 
 TEST_F(ExportTest, WrongInputIsAClearError) {

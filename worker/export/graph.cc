@@ -111,7 +111,9 @@ void PlanQuantizedOutputs(DeployGraph& graph) {
     }
     // After ReLU6 the output is quantized in place of the clip at 6 only when
     // its range (127 steps) ends at or below 6.
-    if (n.conv.act == Act::kReLU6 && scale * 127 > 6.0f) all = false;
+    if (n.conv.act == Act::kReLU6 && scale * static_cast<float>(graph.max_code()) > 6.0f) {
+      all = false;
+    }
     if (all) n.conv.output_scale = scale;
   }
 }
@@ -136,7 +138,13 @@ std::set<std::string> NonNegativeTensors(const DeployGraph& graph) {
   return out;
 }
 
-int64_t ActivationZeroPoint(bool non_negative) { return non_negative ? 0 : 128; }
+int64_t ActivationZeroPoint(bool non_negative, int64_t max_code) {
+  return non_negative ? 0 : max_code + 1;
+}
+
+bool ExactInX86Int8Kernels(int64_t zero_point, int64_t max_code) {
+  return zero_point + max_code <= 127;
+}
 
 std::string GraphBuilder::Emit(Node node) {
   std::string out = node.output;
@@ -189,10 +197,16 @@ std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl
       throw TraceError(absl::StrCat(name, " is fake-quantized: convert the model before export"));
     case quant::LayerMode::kConverted: {
       const quant::ConvertedWeights& c = *conv.converted();
-      if (c.weight_bits != 8 || c.activation_bits != 8) {
-        throw TraceError(absl::StrCat(name, ": exports are int8; the layer was trained with ",
-                                      c.weight_bits, "-bit weights and ", c.activation_bits,
+      if (c.weight_bits != 8 || (c.activation_bits != 8 && c.activation_bits != 7)) {
+        throw TraceError(absl::StrCat(name, ": exports are int8 (activations 8 or 7 bits); the "
+                                      "layer was trained with ", c.weight_bits,
+                                      "-bit weights and ", c.activation_bits,
                                       "-bit activations"));
+      }
+      if (graph_->QuantizedConvCount() == 0) graph_->activation_bits = c.activation_bits;
+      if (c.activation_bits != graph_->activation_bits) {
+        throw TraceError(absl::StrCat(name, ": ", c.activation_bits, "-bit activations where ",
+                                      "the layers before have ", graph_->activation_bits));
       }
       if (c.input_scale <= 0) {
         throw TraceError(absl::StrCat(

@@ -73,7 +73,13 @@ struct DeployGraph {
   std::string input = "image";
   std::string output = "logits";
   int64_t num_classes = 0;
+  // Of every quantized activation: 8, or 7 (SLIM.activation_bits 7: codes
+  // +-63, on which x86's int8 kernels are exact for signed tensors too).
+  int activation_bits = 8;
   std::vector<Node> nodes;  // in execution order
+
+  // The largest activation code: 127 (8 bits) or 63 (7 bits).
+  int64_t max_code() const { return (int64_t{1} << (activation_bits - 1)) - 1; }
 
   int QuantizedConvCount() const;
   // Bytes of the conv weights as deployed (int8 codes + scales, or float).
@@ -96,13 +102,15 @@ void PlanQuantizedOutputs(DeployGraph& graph);
 std::set<std::string> NonNegativeTensors(const DeployGraph& graph);
 
 // The zero point an activation is stored with as uint8: 0 for a
-// non-negative tensor (codes 0..127), 128 for a signed one (1..255). x86's
-// int8 dot product without VNNI (vpmaddubsw, used by oneDNN and by ONNX
-// Runtime's u8 x s8 kernels) adds pairs of u8 x s8 products in saturating
-// 16 bits: exact for codes up to 127 (2 * 127 * 127 < 2^15), wrong for up to
-// half the outputs with 128-based codes. Integer kernels therefore only see
-// zero point 0 inputs with int8 weights.
-int64_t ActivationZeroPoint(bool non_negative);
+// non-negative tensor (codes 0..max_code), max_code + 1 for a signed one.
+int64_t ActivationZeroPoint(bool non_negative, int64_t max_code);
+
+// Whether x86's int8 dot product without VNNI (vpmaddubsw: oneDNN, ONNX
+// Runtime's u8 x s8 kernels) is exact on this activation with int8 weights.
+// It adds pairs of u8 x s8 products in saturating 16 bits: exact while the
+// uint8 values stay <= 127 (2 * 127 * 127 < 2^15); with 8-bit signed
+// activations (values up to 255) up to half the outputs come out wrong.
+bool ExactInX86Int8Kernels(int64_t zero_point, int64_t max_code);
 
 // Thrown by GraphBuilder when a model cannot be exported; the message names
 // the layer.

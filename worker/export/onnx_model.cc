@@ -18,12 +18,7 @@ class OnnxWriter {
   explicit OnnxWriter(onnx::GraphProto* graph) : g_(graph) {}
 
   void Write(const DeployGraph& graph) {
-    const auto u8 = at::TensorOptions().dtype(at::kByte);
-    signed_zero_point_ = Initializer("activation_zero_point", at::full({}, 128, u8));
-    unsigned_zero_point_ = Initializer("activation_zero_point_non_negative", at::zeros({}, u8));
-    code_min_ = Initializer("activation_code_min", at::full({}, 1, u8));
-    code_max_ = Initializer("activation_code_max", at::full({}, 255, u8));
-    code_max_non_negative_ = Initializer("activation_code_max_non_negative", at::full({}, 127, u8));
+    max_code_ = graph.max_code();
     non_negative_ = NonNegativeTensors(graph);
     for (const Node& n : graph.nodes) {
       switch (n.kind) {
@@ -147,11 +142,11 @@ class OnnxWriter {
     if (it != dequantized_.end()) return it->second;
     const std::string s = Initializer(prefix + "_scale", at::full({}, scale));
     const std::string clipped =
-        Op("Clip", {x, Initializer(prefix + "_min", at::full({}, -127.0f * scale)),
-                    Initializer(prefix + "_max", at::full({}, 127.0f * scale))},
+        Op("Clip", {x, Initializer(prefix + "_min", at::full({}, -max_code_ * scale)),
+                    Initializer(prefix + "_max", at::full({}, max_code_ * scale))},
            prefix + "_clip")
             ->output(0);
-    const std::string& zp = ZeroPoint(x);
+    const std::string zp = ZeroPoint(x);
     const std::string q = Op("QuantizeLinear", {clipped, s, zp}, prefix + "_q")->output(0);
     const std::string dq = Op("DequantizeLinear", {q, s, zp}, prefix + "_dq")->output(0);
     dequantized_[{x, scale}] = dq;
@@ -166,11 +161,12 @@ class OnnxWriter {
       const auto channel_attr = Int("axis", 0);
       inputs.push_back(QuantDequant(n.inputs[0], c.input_scale, n.name + ".input"));
       const std::string w_scale = Initializer(n.name + ".weight_scale", c.weight_scale);
-      // int8 weights where the input is non-negative (zero point 0: ONNX
-      // Runtime's u8 x s8 kernels are exact there); on a signed input the
+      // int8 weights where ONNX Runtime's u8 x s8 kernels are exact on the
+      // input (ExactInX86Int8Kernels: non-negative, or 7-bit); elsewhere the
       // same codes as uint8 with zero point 128, which ONNX Runtime runs
       // with its u8 x u8 kernels, exact where u8 x s8 would saturate.
-      const bool int8 = non_negative_.count(n.inputs[0]) > 0;
+      const bool int8 = ExactInX86Int8Kernels(
+          ActivationZeroPoint(non_negative_.count(n.inputs[0]) > 0, max_code_), max_code_);
       const auto codes = int8 ? Initializer(n.name + ".weight_int8", c.weight_int8)
                               : Initializer(n.name + ".weight_uint8",
                                             (c.weight_int8.to(at::kInt) + 128).to(at::kByte));
@@ -206,12 +202,14 @@ class OnnxWriter {
       // training's +-127 steps.
       ConvOp(c, inputs, n.name + ".conv");
       const std::string s = Initializer(n.name + ".output_scale", at::full({}, c.output_scale));
-      const std::string& zp = ZeroPoint(n.output);
+      const std::string zp = ZeroPoint(n.output);
       const std::string q =
           Op("QuantizeLinear", {n.name + ".conv", s, zp}, n.name + ".output_q")->output(0);
       const std::string clipped =
           Op("Clip",
-             {q, has_act ? zp : code_min_, has_act ? code_max_non_negative_ : code_max_},
+             {q, has_act ? zp : Byte("activation_code_min", SignedZeroPoint() - max_code_),
+              has_act ? Byte("activation_code_max_non_negative", max_code_)
+                      : Byte("activation_code_max", SignedZeroPoint() + max_code_)},
              n.name + ".output_clip")
               ->output(0);
       Op("DequantizeLinear", {clipped, s, zp}, n.output);
@@ -244,14 +242,25 @@ class OnnxWriter {
   }
 
   // The uint8 zero point of tensor x (ActivationZeroPoint).
-  const std::string& ZeroPoint(const std::string& x) const {
-    return non_negative_.count(x) ? unsigned_zero_point_ : signed_zero_point_;
+  std::string ZeroPoint(const std::string& x) {
+    return non_negative_.count(x)
+               ? Byte("activation_zero_point_non_negative", ActivationZeroPoint(true, max_code_))
+               : Byte("activation_zero_point", SignedZeroPoint());
+  }
+  int64_t SignedZeroPoint() const { return ActivationZeroPoint(false, max_code_); }
+
+  // A uint8 scalar initializer, made on first use.
+  std::string Byte(const std::string& name, int64_t value) {
+    if (bytes_.insert(name).second) {
+      Initializer(name, at::full({}, value, at::TensorOptions().dtype(at::kByte)));
+    }
+    return name;
   }
 
   onnx::GraphProto* g_;
   std::set<std::string> non_negative_;
-  std::string signed_zero_point_, unsigned_zero_point_;
-  std::string code_min_, code_max_, code_max_non_negative_;  // the symmetric code range
+  int64_t max_code_ = 127;
+  std::set<std::string> bytes_;  // the Byte initializers made
   std::map<std::pair<std::string, float>, std::string> dequantized_;
 };
 

@@ -19,6 +19,8 @@ namespace {
 
 constexpr char kGraphAttribute[] = "segqat_graph";
 constexpr char kGraphMagic[] = "segqat-graph 1";
+// Absent in files from before 7-bit activations: 8.
+constexpr char kActivationBitsAttribute[] = "segqat_activation_bits";
 
 // A float as a TorchScript literal that reads back as the same float32.
 std::string FloatLiteral(float v) {
@@ -51,10 +53,10 @@ class Names {
 // x quantized to +-127 steps and back, rounded as the INT8 engine and ONNX
 // Runtime round (x / step, halves to even; fake_quantize_per_tensor_affine
 // multiplies by 1 / step, which differs by one float rounding).
-std::string FakeQuant(const std::string& x, float step) {
+std::string FakeQuant(const std::string& x, float step, int64_t max_code) {
   const std::string s = FloatLiteral(step);
-  return absl::StrCat("torch.clamp(torch.round(torch.div(", x, ", ", s, ")), -127.0, 127.0) * ",
-                      s);
+  return absl::StrCat("torch.clamp(torch.round(torch.div(", x, ", ", s, ")), -", max_code,
+                      ".0, ", max_code, ".0) * ", s);
 }
 
 // The forward method's source.
@@ -77,7 +79,7 @@ std::string Source(const DeployGraph& graph) {
         const ConvSpec& c = n.conv;
         std::string x = in[0], w = p + "weight";
         if (c.quantized()) {
-          x = FakeQuant(x, c.input_scale);
+          x = FakeQuant(x, c.input_scale, graph.max_code());
           w = absl::StrCat(p, "weight_int8.float() * ", p, "weight_scale.view(-1, 1, 1, 1)");
         }
         src << "    " << out << " = torch.conv2d(" << x << ", " << w << ", " << p << "bias, ["
@@ -85,7 +87,7 @@ std::string Source(const DeployGraph& graph) {
             << c.dilation << ", " << c.dilation << "], " << c.groups << ")\n";
         if (c.act == Act::kReLU) src << "    " << out << " = torch.relu(" << out << ")\n";
         if (c.act == Act::kReLU6) src << "    " << out << " = torch.clamp(" << out << ", 0.0, 6.0)\n";
-        if (c.output_scale > 0) src << "    " << out << " = " << FakeQuant(out, c.output_scale) << "\n";
+        if (c.output_scale > 0) src << "    " << out << " = " << FakeQuant(out, c.output_scale, graph.max_code()) << "\n";
         break;
       }
       case OpKind::kAdd:
@@ -208,6 +210,8 @@ absl::Status WriteTorchScript(const DeployGraph& graph, const std::string& path)
       }
     }
     m.register_attribute(kGraphAttribute, c10::StringType::get(), GraphText(graph));
+    m.register_attribute(kActivationBitsAttribute, c10::IntType::get(),
+                         static_cast<int64_t>(graph.activation_bits));
     m.define(Source(graph));
     m.save(path);
   } catch (const c10::Error& e) {
@@ -236,6 +240,14 @@ absl::StatusOr<DeployGraph> ReadTorchScript(const std::string& path) {
   }
   auto g = ParseGraphText(m.attr(kGraphAttribute).toStringRef(), path);
   if (!g.ok()) return g.status();
+  if (m.hasattr(kActivationBitsAttribute)) {
+    const int64_t bits = m.attr(kActivationBitsAttribute).toInt();
+    if (bits != 7 && bits != 8) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": ", bits, "-bit activations (segqat exports 7 or 8)"));
+    }
+    g->activation_bits = static_cast<int>(bits);
+  }
   try {
     for (size_t i = 0; i < g->nodes.size(); ++i) {
       Node& n = g->nodes[i];

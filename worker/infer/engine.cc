@@ -40,13 +40,13 @@ c10::IValue Prepack(const ConvSpec& c) {
   return stack.at(0);
 }
 
-// The output clamped to the training's range (+-127 steps).
+// The output clamped to the training's range (+-max_code steps).
 at::Tensor IntegerConv(const at::Tensor& qx, const c10::IValue& packed, double step,
-                       int64_t zero_point, bool relu) {
+                       int64_t zero_point, int64_t max_code, bool relu) {
   std::vector<c10::IValue> stack{qx, packed, step, zero_point};
   QuantizedOp(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new").callBoxed(&stack);
   at::Tensor y = stack.at(0).toTensor();
-  ClampToSymmetricRange(y);
+  ClampToSymmetricRange(y, max_code);
   return y;
 }
 
@@ -60,7 +60,7 @@ at::Tensor Activate(at::Tensor y, Act act) {
 // made on demand from the other). zero_point: 0 when it cannot be negative.
 struct Value {
   at::Tensor f, q;
-  int64_t zero_point = 128;
+  int64_t zero_point = 128, max_code = 127;
 
   const at::Tensor& Float() {
     if (!f.defined()) f = DequantizeSymmetric(q);
@@ -69,13 +69,13 @@ struct Value {
   bool QuantizedAt(float step) const {
     return q.defined() && static_cast<float>(q.q_scale()) == step;
   }
-  // Clamped to +-127 steps, as the training's quantizer does.
+  // Clamped to +-max_code steps, as the training's quantizer does.
   at::Tensor Quantized(float step) {
-    return QuantizedAt(step) ? q : QuantizeSymmetric(Float(), step, zero_point);
+    return QuantizedAt(step) ? q : QuantizeSymmetric(Float(), step, zero_point, max_code);
   }
   // The values the training's quantizer gives, as float.
   at::Tensor FakeQuantized(float step) {
-    return QuantizedAt(step) ? Float() : FakeQuantizeSymmetric(Float(), step);
+    return QuantizedAt(step) ? Float() : FakeQuantizeSymmetric(Float(), step, max_code);
   }
 };
 
@@ -90,6 +90,10 @@ at::QEngine ParseQEngine(const std::string& name) {
 void RetainFreedMemory() {
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
+int64_t Engine::ZeroPoint(const std::string& tensor) const {
+  return exports::ActivationZeroPoint(non_negative_.count(tensor) > 0, graph_.max_code());
 }
 
 std::string PreferredQEngine() {
@@ -127,15 +131,15 @@ void Engine::Prepare() {
   qengine_ = PreferredQEngine();
   if (qengine_.empty()) return;  // no quantized engine: float convs on the codes
   at::globalContext().setQEngine(ParseQEngine(qengine_));
-  // QNNPACK widens to 16 bits before multiplying: exact for any zero point.
-  // oneDNN and FBGEMM on x86 without VNNI are exact only on zero point 0
-  // inputs (exports::ActivationZeroPoint); convs on signed inputs run in
-  // float on the quantized values, which is exact.
+  // QNNPACK widens to 16 bits before multiplying: exact for any input.
+  // oneDNN and FBGEMM on x86 without VNNI are not on 8-bit signed inputs
+  // (exports::ExactInX86Int8Kernels); those convs run in float on the
+  // quantized values, which is exact.
   const bool any_input = qengine_ == "qnnpack";
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
     if (n.kind == OpKind::kConv && n.conv.quantized() && n.conv.output_scale > 0 &&
-        (any_input || non_negative_.count(n.inputs[0]))) {
+        (any_input || exports::ExactInX86Int8Kernels(ZeroPoint(n.inputs[0]), graph_.max_code()))) {
       packed_[i] = Prepack(n.conv);
       ++integer_convs_;
     }
@@ -153,12 +157,16 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
   }
   at::NoGradGuard no_grad;
   std::map<std::string, Value> values;
-  values[graph_.input].f = image.contiguous();
+  Value& input = values[graph_.input];
+  input.f = image.contiguous();
+  input.zero_point = ZeroPoint(graph_.input);
+  input.max_code = graph_.max_code();
   try {
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& n = graph_.nodes[i];
       Value out;
-      out.zero_point = exports::ActivationZeroPoint(non_negative_.count(n.output) > 0);
+      out.zero_point = ZeroPoint(n.output);
+      out.max_code = graph_.max_code();
       switch (n.kind) {
         case OpKind::kNormalize: {
           auto opts = at::TensorOptions().dtype(at::kFloat);
@@ -171,7 +179,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           Value& in = values[n.inputs[0]];
           if (!packed_[i].isNone()) {
             out.q = IntegerConv(in.Quantized(c.input_scale), packed_[i], c.output_scale,
-                                out.zero_point, c.act != Act::kNone);
+                                out.zero_point, out.max_code, c.act != Act::kNone);
             break;
           }
           // Float convs run channels-last, as the integer ones do.
@@ -182,7 +190,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
                                       {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups),
                            c.act);
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
-            out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point);
+            out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point, out.max_code);
             out.f = at::Tensor();
           }
           break;

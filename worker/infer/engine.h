@@ -4,10 +4,11 @@
 //           0 for non-negative tensors and 128 for signed ones). A conv runs
 //           on LibTorch's integer kernels (prepacked per-channel qint8
 //           weights) when its output is quantized (PlanQuantizedOutputs) and
-//           the kernel is exact on its input: QNNPACK always; oneDNN only on
-//           zero point 0 inputs, since without VNNI it saturates on 128-based
-//           codes (exports::ActivationZeroPoint). Every other conv runs in
-//           float on the quantized values, which is exact.
+//           the kernel is exact on its input: QNNPACK always; oneDNN on
+//           non-negative inputs, and on signed ones with 7-bit activations
+//           only, since without VNNI it saturates on 8-bit signed codes
+//           (exports::ExactInX86Int8Kernels). Every other conv runs in float
+//           on the quantized values, which is exact.
 //   kFloat  every conv in float on the graph's float weights (the baseline).
 // Not thread-safe: one Run at a time (LibTorch parallelizes inside).
 #ifndef SEGQAT_WORKER_INFER_ENGINE_H_
@@ -48,6 +49,8 @@ class Engine {
  private:
   Engine(exports::DeployGraph graph, Precision precision);
   void Prepare();
+  // The uint8 zero point `tensor` is quantized with.
+  int64_t ZeroPoint(const std::string& tensor) const;
 
   exports::DeployGraph graph_;
   Precision precision_;

@@ -14,11 +14,11 @@ constexpr int64_t kGrain = 1 << 16;
 // nearest integer, halves to even (the default rounding mode), branch-free.
 constexpr float kRoundMagic = 12582912.0f;
 
-// lo: the lowest code (-127, or 0 for zero point 0).
+// Codes lo..hi.
 void QuantizeRange(const float* __restrict in, uint8_t* __restrict out, int64_t n, float step,
-                   float lo, int32_t zero_point) {
+                   float lo, float hi, int32_t zero_point) {
   for (int64_t i = 0; i < n; ++i) {
-    float v = std::min(std::max(in[i] / step, lo), 127.0f);
+    float v = std::min(std::max(in[i] / step, lo), hi);
     v = (v + kRoundMagic) - kRoundMagic;
     out[i] = static_cast<uint8_t>(static_cast<int32_t>(v) + zero_point);
   }
@@ -31,10 +31,10 @@ void DequantizeRange(const uint8_t* __restrict in, float* __restrict out, int64_
   }
 }
 
-void FakeQuantizeRange(const float* __restrict in, float* __restrict out, int64_t n,
-                       float step) {
+void FakeQuantizeRange(const float* __restrict in, float* __restrict out, int64_t n, float step,
+                       float hi) {
   for (int64_t i = 0; i < n; ++i) {
-    float v = std::min(std::max(in[i] / step, -127.0f), 127.0f);
+    float v = std::min(std::max(in[i] / step, -hi), hi);
     out[i] = ((v + kRoundMagic) - kRoundMagic) * step;
   }
 }
@@ -43,25 +43,27 @@ void ClampRange(uint8_t* __restrict q, int64_t n, uint8_t lo, uint8_t hi) {
   for (int64_t i = 0; i < n; ++i) q[i] = std::min(std::max(q[i], lo), hi);
 }
 
-void CheckZeroPoint(int64_t zero_point) {
-  TORCH_CHECK(zero_point == 0 || zero_point == 128,
-              "symmetric int8 activations have zero point 0 or 128, not ", zero_point);
+void CheckRange(int64_t zero_point, int64_t max_code) {
+  TORCH_CHECK(max_code >= 1 && max_code <= 127 && (zero_point == 0 || zero_point == max_code + 1),
+              "symmetric activations with codes up to ", max_code, " have zero point 0 or ",
+              max_code + 1, ", not ", zero_point);
 }
 
 }  // namespace
 
-at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point) {
+at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point,
+                             int64_t max_code) {
   TORCH_CHECK(x.scalar_type() == at::kFloat && x.dim() == 4 && step > 0,
               "QuantizeSymmetric takes a 4-D float tensor and a positive step");
-  CheckZeroPoint(zero_point);
+  CheckRange(zero_point, max_code);
+  const auto hi = static_cast<float>(max_code);
   at::Tensor in = x.contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor q = at::_empty_affine_quantized(
-      in.sizes(), at::TensorOptions().dtype(at::kQUInt8), step, zero_point,
-      at::MemoryFormat::ChannelsLast);
+  at::Tensor q = at::_empty_affine_quantized(in.sizes(), at::TensorOptions().dtype(at::kQUInt8),
+                                             step, zero_point, at::MemoryFormat::ChannelsLast);
   const float* src = in.data_ptr<float>();
   auto* dst = reinterpret_cast<uint8_t*>(q.data_ptr<c10::quint8>());
   at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    QuantizeRange(src + begin, dst + begin, end - begin, step, zero_point == 0 ? 0.f : -127.f,
+    QuantizeRange(src + begin, dst + begin, end - begin, step, zero_point == 0 ? 0.f : -hi, hi,
                   static_cast<int32_t>(zero_point));
   });
   return q;
@@ -69,7 +71,6 @@ at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point
 
 at::Tensor DequantizeSymmetric(const at::Tensor& q) {
   TORCH_CHECK(q.scalar_type() == at::kQUInt8, "DequantizeSymmetric takes a quint8 tensor");
-  CheckZeroPoint(q.q_zero_point());
   const auto zero_point = static_cast<int32_t>(q.q_zero_point());
   const auto format = q.is_contiguous(at::MemoryFormat::ChannelsLast) && q.dim() == 4
                           ? at::MemoryFormat::ChannelsLast
@@ -85,7 +86,7 @@ at::Tensor DequantizeSymmetric(const at::Tensor& q) {
   return out;
 }
 
-at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step) {
+at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_code) {
   TORCH_CHECK(x.scalar_type() == at::kFloat && x.dim() == 4 && step > 0,
               "FakeQuantizeSymmetric takes a 4-D float tensor and a positive step");
   at::Tensor in = x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -93,17 +94,17 @@ at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step) {
   const float* src = in.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    FakeQuantizeRange(src + begin, dst + begin, end - begin, step);
+    FakeQuantizeRange(src + begin, dst + begin, end - begin, step, static_cast<float>(max_code));
   });
   return out;
 }
 
-void ClampToSymmetricRange(at::Tensor& q) {
+void ClampToSymmetricRange(at::Tensor& q, int64_t max_code) {
   TORCH_CHECK(q.scalar_type() == at::kQUInt8 && q.is_contiguous(q.suggest_memory_format()),
               "ClampToSymmetricRange takes a dense quint8 tensor");
-  CheckZeroPoint(q.q_zero_point());
+  CheckRange(q.q_zero_point(), max_code);
   const auto lo = static_cast<uint8_t>(q.q_zero_point() == 0 ? 0 : 1);
-  const auto hi = static_cast<uint8_t>(q.q_zero_point() + 127);
+  const auto hi = static_cast<uint8_t>(q.q_zero_point() + max_code);
   auto* data = reinterpret_cast<uint8_t*>(q.data_ptr<c10::quint8>());
   at::parallel_for(0, q.numel(), kGrain, [&](int64_t begin, int64_t end) {
     ClampRange(data + begin, end - begin, lo, hi);

@@ -1,8 +1,9 @@
-// Symmetric int8 activations as LibTorch quint8 tensors: code = round(x /
-// step) clamped to +-127 (as the training's quantizer clips), stored as
-// code + zero point, channels-last as the quantized kernels want. The zero
-// point is 0 for non-negative tensors (codes 0..127) and 128 for signed ones
-// (exports::ActivationZeroPoint says why).
+// Symmetric activations as LibTorch quint8 tensors: code = round(x / step)
+// clamped to +-max_code (127 for 8 bits, 63 for 7, as the training's
+// quantizer clips), stored as code + zero point, channels-last as the
+// quantized kernels want. The zero point is 0 for non-negative tensors
+// (codes 0..max_code) and max_code + 1 for signed ones
+// (exports::ActivationZeroPoint).
 // These kernels replace at::quantize_per_tensor / at::dequantize, whose CPU
 // loops in LibTorch 1.13 are scalar (about 6 ns an element here, against 1).
 // Rounding is half to even, as at::quantize_per_tensor and ONNX's
@@ -14,21 +15,21 @@
 
 namespace segqat::infer {
 
-// x: float, 4-D, any layout; zero_point 0 or 128 (with 0, negative values
-// become code 0). Returns the quint8 tensor (channels-last).
-at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point);
+// x: float, 4-D, any layout; zero_point 0 or max_code + 1 (with 0, negative
+// values become code 0). Returns the quint8 tensor (channels-last).
+at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point, int64_t max_code);
 
-// q: quint8 with zero point 0 or 128. Returns float (q - zero point) * step
-// in q's memory format.
+// q: quint8. Returns float (q - zero point) * step in q's memory format.
 at::Tensor DequantizeSymmetric(const at::Tensor& q);
 
-// DequantizeSymmetric(QuantizeSymmetric(x, step, 128)) in one pass: float
-// channels-last on the +-127-step grid.
-at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step);
+// DequantizeSymmetric(QuantizeSymmetric(x, step, max_code + 1, max_code)) in
+// one pass: float channels-last on the grid.
+at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_code);
 
-// In place: clamps q's codes to the symmetric range (+-127 steps; 0..127
-// with zero point 0), as a quantized kernel's output may reach -128 or 255.
-void ClampToSymmetricRange(at::Tensor& q);
+// In place: clamps q's codes to the symmetric range (+-max_code steps;
+// 0..max_code with zero point 0), as a quantized kernel's output may reach
+// any uint8.
+void ClampToSymmetricRange(at::Tensor& q, int64_t max_code);
 
 }  // namespace segqat::infer
 

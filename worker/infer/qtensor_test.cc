@@ -12,7 +12,7 @@ TEST(QTensorTest, QuantizeRoundsHalvesToEvenAndClampsAt127Steps) {
   const float step = 0.5f;
   at::Tensor x = at::tensor({0.25f, 0.75f, -0.25f, -0.75f, 1.0f, 63.5f, 70.f, -63.6f, -100.f})
                      .view({1, 9, 1, 1});
-  at::Tensor q = QuantizeSymmetric(x, step, 128);
+  at::Tensor q = QuantizeSymmetric(x, step, 128, 127);
   ASSERT_EQ(q.scalar_type(), at::kQUInt8);
   EXPECT_EQ(q.q_zero_point(), 128);
   EXPECT_FLOAT_EQ(static_cast<float>(q.q_scale()), step);
@@ -31,7 +31,7 @@ TEST(QTensorTest, QuantizeRoundsHalvesToEvenAndClampsAt127Steps) {
 // Non-negative tensors keep codes 0..127 at zero point 0.
 TEST(QTensorTest, ZeroPointZeroHoldsCodesUpTo127) {
   at::Tensor x = at::tensor({0.f, 0.3f, 12.6f, 20.f, -1.f}).view({1, 5, 1, 1});
-  at::Tensor q = QuantizeSymmetric(x, 0.1f, 0);
+  at::Tensor q = QuantizeSymmetric(x, 0.1f, 0, 127);
   EXPECT_EQ(q.q_zero_point(), 0);
   at::Tensor codes = q.int_repr().to(at::kInt).flatten();
   const std::vector<int> want{0, 3, 126, 127, 0};
@@ -45,11 +45,22 @@ TEST(QTensorTest, ZeroPointZeroHoldsCodesUpTo127) {
 TEST(QTensorTest, ClampToSymmetricRange) {
   at::Tensor bytes = at::tensor({0, 1, 128, 255}, at::TensorOptions().dtype(at::kByte));
   at::Tensor q = at::_make_per_tensor_quantized_tensor(bytes.view({1, 4, 1, 1}), 0.5, 128);
-  ClampToSymmetricRange(q);
+  ClampToSymmetricRange(q, 127);
   EXPECT_TRUE(at::equal(q.int_repr().flatten(), at::tensor({1, 1, 128, 255}, bytes.options())));
   at::Tensor q0 = at::_make_per_tensor_quantized_tensor(bytes.view({1, 4, 1, 1}), 0.5, 0);
-  ClampToSymmetricRange(q0);
+  ClampToSymmetricRange(q0, 127);
   EXPECT_TRUE(at::equal(q0.int_repr().flatten(), at::tensor({0, 1, 127, 127}, bytes.options())));
+}
+
+// 7-bit activations: codes +-63, zero point 64 for signed tensors.
+TEST(QTensorTest, SevenBitCodesStopAt63) {
+  at::Tensor x = at::tensor({-10.f, -6.3f, 0.f, 6.3f, 10.f}).view({1, 5, 1, 1});
+  at::Tensor q = QuantizeSymmetric(x, 0.1f, 64, 63);
+  EXPECT_TRUE(at::equal(q.int_repr().flatten(),
+                        at::tensor({1, 1, 64, 127, 127}, at::TensorOptions().dtype(at::kByte))));
+  at::Tensor f = FakeQuantizeSymmetric(x, 0.1f, 63).flatten();
+  EXPECT_FLOAT_EQ(f[0].item<float>(), -6.3f);
+  EXPECT_FLOAT_EQ(f[4].item<float>(), 6.3f);
 }
 
 // On a large NCHW tensor (every thread's chunk) both kernels give exactly
@@ -58,22 +69,20 @@ TEST(QTensorTest, MatchesLibTorchOnALargeTensor) {
   at::manual_seed(3);
   const float step = 0.02f;
   at::Tensor x = at::randn({2, 7, 61, 67}).clamp(-127 * step, 127 * step);
-  at::Tensor ours = QuantizeSymmetric(x, step, 128);
+  at::Tensor ours = QuantizeSymmetric(x, step, 128, 127);
   at::Tensor theirs = at::quantize_per_tensor(x, step, 128, at::kQUInt8);
   EXPECT_TRUE(at::equal(ours.int_repr(), theirs.int_repr()));
-  EXPECT_TRUE(at::equal(FakeQuantizeSymmetric(x, step), at::dequantize(theirs)));
+  EXPECT_TRUE(at::equal(FakeQuantizeSymmetric(x, step, 127), at::dequantize(theirs)));
   at::Tensor f = DequantizeSymmetric(ours);
   EXPECT_TRUE(f.is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(at::equal(f, at::dequantize(theirs)));
 }
 
 TEST(QTensorTest, RejectsWhatItCannotHold) {
-  EXPECT_THROW(QuantizeSymmetric(at::ones({2, 2}), 0.1f, 128), c10::Error);
-  EXPECT_THROW(QuantizeSymmetric(at::ones({1, 1, 2, 2}), 0.f, 128), c10::Error);
-  EXPECT_THROW(QuantizeSymmetric(at::ones({1, 1, 2, 2}), 0.1f, 64), c10::Error);
-  EXPECT_THROW(DequantizeSymmetric(at::quantize_per_tensor(at::ones({1, 1, 2, 2}), 0.1, 7,
-                                                           at::kQUInt8)),
-               c10::Error);
+  EXPECT_THROW(QuantizeSymmetric(at::ones({2, 2}), 0.1f, 128, 127), c10::Error);
+  EXPECT_THROW(QuantizeSymmetric(at::ones({1, 1, 2, 2}), 0.f, 128, 127), c10::Error);
+  EXPECT_THROW(QuantizeSymmetric(at::ones({1, 1, 2, 2}), 0.1f, 64, 127), c10::Error);
+  EXPECT_THROW(QuantizeSymmetric(at::ones({1, 1, 2, 2}), 0.1f, 128, 63), c10::Error);
 }
 
 }  // namespace
