@@ -87,7 +87,10 @@ std::string Source(const DeployGraph& graph) {
             << c.dilation << ", " << c.dilation << "], " << c.groups << ")\n";
         if (c.act == Act::kReLU) src << "    " << out << " = torch.relu(" << out << ")\n";
         if (c.act == Act::kReLU6) src << "    " << out << " = torch.clamp(" << out << ", 0.0, 6.0)\n";
-        if (c.output_scale > 0) src << "    " << out << " = " << FakeQuant(out, c.output_scale, graph.max_code()) << "\n";
+        if (c.output_scale > 0) {
+          src << "    " << out << " = " << FakeQuant(out, c.output_scale, graph.max_code())
+              << "\n";
+        }
         break;
       }
       case OpKind::kAdd:
