@@ -8,20 +8,16 @@
 
 namespace segqat {
 
-absl::StatusOr<std::string> FileSha256(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  char buf[1 << 16];
-  while (in) {
-    in.read(buf, sizeof(buf));
-    EVP_DigestUpdate(ctx, buf, static_cast<size_t>(in.gcount()));
-  }
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
+
+Sha256::~Sha256() { EVP_MD_CTX_free(ctx_); }
+
+void Sha256::Update(std::string_view data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
+
+std::string Sha256::HexDigest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, md, &len);
-  EVP_MD_CTX_free(ctx);
+  EVP_DigestFinal_ex(ctx_, md, &len);
   static const char* kHex = "0123456789abcdef";
   std::string out;
   for (unsigned int i = 0; i < len; ++i) {
@@ -29,6 +25,18 @@ absl::StatusOr<std::string> FileSha256(const std::string& path) {
     out += kHex[md[i] & 15];
   }
   return out;
+}
+
+absl::StatusOr<std::string> FileSha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  Sha256 digest;
+  char buf[1 << 16];
+  while (in) {
+    in.read(buf, sizeof(buf));
+    digest.Update(std::string_view(buf, static_cast<size_t>(in.gcount())));
+  }
+  return digest.HexDigest();
 }
 
 }  // namespace segqat

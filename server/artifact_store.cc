@@ -103,6 +103,36 @@ absl::StatusOr<std::vector<v1::Artifact>> ArtifactStore::Publish(const std::stri
   return out;
 }
 
+absl::StatusOr<std::string> ArtifactStore::NewUploadFile(const std::string& job_id) {
+  if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
+  const fs::path dir = fs::path(root_) / "uploads";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  std::random_device rd;
+  for (int i = 0; i < 8; ++i) {
+    const fs::path p = dir / absl::StrCat(job_id, ".", rd(), rd(), ".part");
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      return p.string();
+    }
+  }
+  return absl::InternalError(absl::StrCat("cannot create an upload file in ", dir.string()));
+}
+
+absl::Status ArtifactStore::CommitUpload(const std::string& job_id, const std::string& upload_path,
+                                         const std::string& name) {
+  if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
+  if (auto st = CheckRelativeName(name, "artifact"); !st.ok()) return st;
+  const fs::path to = fs::path(JobDir(job_id)) / name;
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (ec || std::rename(upload_path.c_str(), to.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot store artifact ", name));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ArtifactStore::Path(const std::string& job_id,
                                                 const std::string& name) const {
   if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;

@@ -42,6 +42,13 @@ class ArtifactStore {
   absl::StatusOr<std::string> Read(const std::string& job_id, const std::string& name,
                                    int64_t offset, int64_t limit, int64_t* size) const;
 
+  // A new, empty, uniquely named file for an upload in progress (under
+  // <root>/uploads/, never listed). The caller removes it if it gives up.
+  absl::StatusOr<std::string> NewUploadFile(const std::string& job_id);
+  // Renames a written and fsynced upload into place as the job's `name`.
+  absl::Status CommitUpload(const std::string& job_id, const std::string& upload_path,
+                            const std::string& name);
+
   const std::string& root() const { return root_; }
 
  private:

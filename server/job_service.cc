@@ -4,8 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
 #include "server/job_state.h"
+#include "server/rpc_metrics.h"
 #include "server/watch_reactor.h"
-#include "worker/runtime/job_runner.h"
+#include "server/job_validation.h"
 
 namespace segqat::server {
 namespace {
@@ -13,18 +14,6 @@ namespace {
 constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 constexpr int64_t kMaxChunk = 1 << 20;
-
-using Clock = std::chrono::steady_clock;
-
-// Records one finished RPC in the metrics (when there are metrics).
-std::function<void(const grpc::Status&)> Recorder(ServerMetrics* metrics, const char* method) {
-  if (metrics == nullptr) return [](const grpc::Status&) {};
-  const auto t0 = Clock::now();
-  return [metrics, method, t0](const grpc::Status& st) {
-    metrics->Rpc(method, absl::StatusCodeToString(static_cast<absl::StatusCode>(st.error_code())),
-                 std::chrono::duration<double>(Clock::now() - t0).count());
-  };
-}
 
 grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Status& st,
                                const std::function<void(const grpc::Status&)>& record) {
@@ -134,18 +123,11 @@ grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext*
   if (req->request_id().size() > 36) {
     return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"), record);
   }
-  if (req->spec().kind() == v1::JOB_KIND_UNSPECIFIED) {
-    return Done(ctx, absl::InvalidArgumentError("spec.kind: required"), record);
-  }
-  auto cfg = runtime::BuildJobConfig(ToJobRequest(req->spec()), scheduler_->Resolver());
-  if (!cfg.ok()) return Done(ctx, cfg.status(), record);
+  if (auto st = ValidateJobSpec(req->spec(), store_); !st.ok()) return Done(ctx, st, record);
   auto created = store_->Create(*req);
   if (!created.ok()) return Done(ctx, created.status(), record);
   *resp = created->first;
-  if (created->second) {
-    if (metrics_ != nullptr) metrics_->JobCreated(req->spec().kind());
-    scheduler_->Wake();
-  }
+  if (created->second && metrics_ != nullptr) metrics_->JobCreated(req->spec().kind());
   return Done(ctx, absl::OkStatus(), record);
 }
 
@@ -229,13 +211,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContex
                                                       const v1::ListWorkersRequest*,
                                                       v1::ListWorkersResponse* resp) {
   const auto record = Recorder(metrics_, "ListWorkers");
-  for (const WorkerStatus& w : scheduler_->Workers()) {
-    v1::Worker* out = resp->add_workers();
-    out->set_name(w.name);
-    out->set_device(w.device);
-    out->set_state(w.state);
-    out->set_job(w.job);
-  }
+  for (v1::Worker& w : scheduler_->Workers()) *resp->add_workers() = std::move(w);
   return Done(ctx, absl::OkStatus(), record);
 }
 

@@ -404,6 +404,10 @@ absl::Status JobStore::SetWorker(const std::string& id, const std::string& worke
   return Update(id, [&](v1::Job* job) { job->set_worker(worker); });
 }
 
+absl::Status JobStore::SetSnapshot(const std::string& id, const std::string& snapshot) {
+  return Update(id, [&](v1::Job* job) { job->set_snapshot(snapshot); });
+}
+
 absl::StatusOr<v1::JobEvent> JobStore::AppendEvent(const std::string& id, v1::JobEvent event) {
   std::lock_guard<std::mutex> lock(mu_);
   Transaction txn(db_);

@@ -61,10 +61,12 @@ class JobStore {
   absl::StatusOr<v1::Job> Transition(const std::string& id, v1::JobState to,
                                      const std::string& reason);
 
-  // Replaces progress / adds an artifact (same name: replaced) / sets worker.
+  // Replaces progress / adds an artifact (same name: replaced) / sets worker
+  // / sets the newest uploaded snapshot (Job.snapshot).
   absl::Status SetProgress(const std::string& id, const v1::Progress& progress);
   absl::Status AddArtifact(const std::string& id, const v1::Artifact& artifact);
   absl::Status SetWorker(const std::string& id, const std::string& worker);
+  absl::Status SetSnapshot(const std::string& id, const std::string& snapshot);
 
   // Appends an event with seq = last seq + 1 and the current time; returns it
   // as stored.

@@ -1,9 +1,12 @@
 // segqatd: the segqat job server.
 //   segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]
-//           [--metrics-address HOST:PORT]
+//           [--metrics-address HOST:PORT] [--lease-timeout SECONDS]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
-// CPU worker where there is none). SIGTERM/SIGINT: stop accepting work,
-// snapshot running jobs (they resume on the next start) and exit.
+// CPU worker where there is none). Embedded workers are the same agent as
+// `segqat-worker serve`, over an in-process channel; --local-workers 0 runs
+// no engine, and jobs wait for remote workers. SIGTERM/SIGINT: stop
+// accepting work, snapshot the embedded workers' jobs (they resume on the
+// next start) and exit; remote workers' leases survive the restart.
 #include <ATen/Parallel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -17,6 +20,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "agent/agent.h"
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
@@ -25,6 +29,7 @@
 #include "server/job_store.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
+#include "server/worker_service.h"
 #include "worker/cli/flags.h"
 
 namespace {
@@ -38,10 +43,11 @@ int Run(int argc, char** argv) {
       args, {{"--listen", true},
              {"--data-dir", true},
              {"--local-workers", true},
-             {"--metrics-address", true}});
+             {"--metrics-address", true},
+             {"--lease-timeout", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
-                  "[--metrics-address HOST:PORT]",
+                  "[--metrics-address HOST:PORT] [--lease-timeout SECONDS]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -52,6 +58,13 @@ int Run(int argc, char** argv) {
   if (flags->Has("--local-workers") &&
       (!absl::SimpleAtoi(flags->Get("--local-workers"), &workers) || workers < 0)) {
     spdlog::error("--local-workers: expects a number >= 0");
+    return 2;
+  }
+  double lease_timeout = 5;
+  if (flags->Has("--lease-timeout") &&
+      (!absl::SimpleAtod(flags->Get("--lease-timeout"), &lease_timeout) ||
+       !(lease_timeout >= 0.5 && lease_timeout <= 3600))) {
+    spdlog::error("--lease-timeout: expects seconds between 0.5 and 3600");
     return 2;
   }
   std::error_code ec;
@@ -70,14 +83,14 @@ int Run(int argc, char** argv) {
   segqat::server::ArtifactStore artifacts(data_dir + "/artifacts");
   segqat::server::EventBus bus;
   segqat::server::SchedulerOptions sopt;
-  sopt.local_workers = workers;
-  sopt.gpu = gpu;
-  sopt.work_root = data_dir + "/work";
+  sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(lease_timeout * 1000));
+  // About three reports per lease timeout.
+  sopt.report_interval = std::max(std::chrono::milliseconds(100), sopt.lease_timeout / 4);
   segqat::server::Scheduler scheduler(store->get(), &artifacts, &bus, sopt);
   segqat::metrics::Registry registry;
   auto metrics = segqat::server::ServerMetrics::Create(&registry, store->get(), [&scheduler] {
     std::map<std::string, int> by_state;
-    for (const auto& w : scheduler.Workers()) ++by_state[w.state];
+    for (const auto& w : scheduler.Workers()) ++by_state[w.state()];
     return by_state;
   });
   if (!metrics.ok()) {
@@ -101,6 +114,7 @@ int Run(int argc, char** argv) {
   }
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
                                          metrics->get());
+  segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -108,7 +122,9 @@ int Run(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
+  builder.RegisterService(&worker_service);
   builder.SetMaxSendMessageSize(8 << 20);
+  builder.SetMaxReceiveMessageSize(8 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::error("--listen: cannot listen on {}", listen);
@@ -119,11 +135,31 @@ int Run(int argc, char** argv) {
   spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{})", host, port, data_dir,
                workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s");
 
+  // The embedded workers: agents over an in-process channel.
+  std::atomic<bool> quit{false};
+  std::vector<std::thread> agents;
+  for (int i = 0; i < workers; ++i) {
+    segqat::agent::AgentOptions aopt;
+    aopt.worker_id = absl::StrCat("local-", i);
+    aopt.host = "segqatd";
+    if (gpu) aopt.gpus = {i};
+    aopt.work_dir = data_dir + "/work";
+    auto channel = server->InProcessChannel(grpc::ChannelArguments());
+    agents.emplace_back([channel, aopt, &quit] {
+      segqat::agent::Agent agent(channel, aopt);
+      if (auto st = agent.Run(&quit); !st.ok()) {
+        spdlog::error("embedded worker {} stopped: {}", aopt.worker_id, st.ToString());
+      }
+    });
+  }
+
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   while (g_signal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   spdlog::info("signal {}: stopping; running jobs snapshot and resume on the next start",
                static_cast<int>(g_signal));
+  quit = true;
+  for (auto& t : agents) t.join();
   scheduler.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (exporter) exporter->Stop();

@@ -2,222 +2,320 @@
 
 #include <spdlog/spdlog.h>
 
-#include <filesystem>
-#include <fstream>
+#include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "server/job_progress_sink.h"
+#include "absl/strings/str_join.h"
 #include "server/job_state.h"
 
 namespace segqat::server {
-namespace fs = std::filesystem;
+namespace {
 
-runtime::JobRequest ToJobRequest(const v1::JobSpec& spec) {
-  runtime::JobRequest r;
-  switch (spec.kind()) {
-    case v1::QUANT_TRAIN: r.kind = runtime::JobKind::kQuantTrain; break;
-    case v1::EVAL: r.kind = runtime::JobKind::kEval; break;
-    case v1::EXPORT: r.kind = runtime::JobKind::kExport; break;
-    default: r.kind = runtime::JobKind::kTrain; break;
+constexpr int64_t kForgetLostWorkersUs = 600'000'000;  // 10 minutes
+
+absl::StatusOr<std::string> LeaseJobId(const v1::Lease& lease) {
+  const std::string& name = lease.job();
+  if (!absl::StartsWith(name, "jobs/") || name.size() <= 5 ||
+      name.find('/', 5) != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lease.job: '", name.substr(0, 80), "' is not a job name (jobs/ID)"));
   }
-  r.config_yaml = spec.config_yaml();
-  r.overrides.assign(spec.overrides().begin(), spec.overrides().end());
-  r.not_quant_pattern.assign(spec.not_quant_pattern().begin(), spec.not_quant_pattern().end());
-  r.do_eval = spec.do_eval();
-  r.convert = spec.convert();
-  r.use_gpu = spec.use_gpu();
-  r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
-  return r;
+  return name.substr(5);
+}
+
+absl::Status CheckWorkerId(const std::string& id) {
+  if (id.empty() || id.size() > 63) {
+    return absl::InvalidArgumentError("worker_id: 1 to 63 characters");
+  }
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
+      return absl::InvalidArgumentError("worker_id: only letters, digits, '.', '_' and '-'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+google::protobuf::Timestamp ToTimestamp(int64_t us) {
+  google::protobuf::Timestamp t;
+  t.set_seconds(us / 1'000'000);
+  t.set_nanos(static_cast<int32_t>((us % 1'000'000) * 1000));
+  return t;
+}
+
+}  // namespace
+
+int GpusNeeded(const v1::JobSpec& spec) {
+  return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0);
 }
 
 Scheduler::Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
                      SchedulerOptions options)
-    : store_(store), artifacts_(artifacts), bus_(bus), options_(std::move(options)) {}
+    : store_(store),
+      artifacts_(artifacts),
+      bus_(bus),
+      options_(std::move(options)),
+      leases_(options_.now, options_.lease_timeout.count() * 1000) {}
 
 Scheduler::~Scheduler() { Shutdown(); }
 
-runtime::PathResolver Scheduler::Resolver() const {
-  JobStore* store = store_;
-  ArtifactStore* artifacts = artifacts_;
-  return [store, artifacts](const std::string& key,
-                            const std::string& value) -> absl::StatusOr<std::string> {
-    if (!absl::StartsWith(value, "jobs/")) return value;
-    const std::string rest = value.substr(5);
-    const size_t slash = rest.find('/');
-    if (slash == std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": '", value, "' must name an artifact, e.g. jobs/ID/final"));
-    }
-    const std::string id = rest.substr(0, slash), name = rest.substr(slash + 1);
-    if (auto st = CheckRelativeName(id, key); !st.ok()) return st;
-    if (auto st = CheckRelativeName(name, key); !st.ok()) return st;
-    if (auto job = store->Get(id); !job.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(key, ": no job ", id));
-    }
-    auto path = artifacts->Path(id, name);
-    if (!path.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(key, ": ", path.status().message()));
-    }
-    return *path;
-  };
-}
-
 absl::Status Scheduler::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
   for (v1::JobState s : {v1::RUNNING, v1::CANCELLING}) {
     auto jobs = store_->ListByState(s);
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
       const std::string id = job.name().substr(5);
-      auto moved = s == v1::CANCELLING
-                       ? store_->Transition(id, v1::CANCELLED, "cancelled while the server was down")
-                       : store_->Transition(id, v1::QUEUED,
-                                            "server restarted; resumes from its last snapshot");
-      if (!moved.ok()) return moved.status();
-      spdlog::info("[job {}] recovered as {}", id, StateName(moved->state()));
+      if (absl::StartsWith(job.worker(), "workers/")) {
+        leases_.Grant(id, job.worker().substr(8), job.attempt());
+        spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
+                     job.attempt());
+      } else {
+        Requeue(id, "server restarted; resumes from its last snapshot");
+      }
     }
   }
-  std::lock_guard<std::mutex> lock(mu_);
-  for (int i = 0; i < options_.local_workers; ++i) {
-    auto slot = std::make_unique<Slot>();
-    slot->status.name = absl::StrCat("workers/local-", i);
-    slot->status.device = options_.gpu ? absl::StrCat("cuda:", i) : "cpu";
-    slot->status.state = "idle";
-    Slot* raw = slot.get();
-    slots_.push_back(std::move(slot));
-    raw->thread = std::thread([this, raw] { WorkerLoop(raw); });
+  if (options_.expiry_thread) {
+    expiry_ = std::thread([this] {
+      std::unique_lock<std::mutex> lock(mu_);
+      const auto tick = std::max(std::chrono::milliseconds(50), options_.lease_timeout / 10);
+      while (!cv_.wait_for(lock, tick, [this] { return shutting_down_; })) ExpireLocked();
+    });
   }
   return absl::OkStatus();
 }
 
-void Scheduler::Wake() {
-  std::lock_guard<std::mutex> lock(mu_);
-  wake_ = true;
-  cv_.notify_all();
-}
-
-bool Scheduler::TakeJob(Slot* slot, v1::Job* job) {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!shutting_down_) {
-    wake_ = false;
-    auto queued = store_->ListByState(v1::QUEUED);
-    if (queued.ok() && !queued->empty()) {
-      const std::string id = queued->front().name().substr(5);
-      auto running = store_->Transition(id, v1::RUNNING, "");
-      if (running.ok()) {
-        (void)store_->SetWorker(id, slot->status.name);
-        *job = *running;
-        if (metrics_ != nullptr) metrics_->JobStarted(*running);
-        slot->job = id;
-        slot->stop = false;
-        slot->cancel = false;
-        slot->status.state = "busy";
-        slot->status.job = running->name();
-        bus_->Notify(id);
-        return true;
-      }
-    }
-    // Woken by Wake(); the timeout is a safety net, not the mechanism.
-    cv_.wait_for(lock, std::chrono::seconds(5), [&] { return wake_ || shutting_down_; });
-  }
-  return false;
-}
-
-void Scheduler::WorkerLoop(Slot* slot) {
-  v1::Job job;
-  while (TakeJob(slot, &job)) {
-    RunOne(slot, job);
+void Scheduler::Shutdown() {
+  {
     std::lock_guard<std::mutex> lock(mu_);
-    slot->job.clear();
-    slot->status.state = shutting_down_ ? "draining" : "idle";
-    slot->status.job.clear();
+    shutting_down_ = true;
+    cv_.notify_all();
   }
+  if (expiry_.joinable()) expiry_.join();
 }
 
-void Scheduler::RunOne(Slot* slot, const v1::Job& job) {
-  const std::string id = job.name().substr(5);
-  const std::string work_dir = (fs::path(options_.work_root) / id).string();
-  std::error_code ec;
-  fs::create_directories(work_dir, ec);
-  JobProgressSink sink(store_, bus_, metrics_, id, job.progress(),
-                       (fs::path(work_dir) / "job.log").string());
-  runtime::JobRequest request = ToJobRequest(job.spec());
-  if (options_.gpu) request.use_gpu = true;
-  sink.OnLog(absl::StrCat("attempt ", job.attempt(), " on ", slot->status.name, " (",
-                          slot->status.device, ")"));
-  auto cfg = runtime::BuildJobConfig(request, Resolver());
-  if (!cfg.ok()) {
-    Finish(slot, job, cfg.status(), false, {}, work_dir);
-    return;
+absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
+    const v1::SynchronizeRequest& request) {
+  if (request.protocol() != v1::WORKER_PROTOCOL_V1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("protocol: this server speaks worker protocol ", v1::WORKER_PROTOCOL_V1,
+                     ", the worker ", static_cast<int>(request.protocol()),
+                     "; upgrade the worker or the server"));
   }
-  auto outcome = runtime::RunJob(request, *cfg, work_dir, &sink, &slot->stop);
-  if (!outcome.ok()) {
-    Finish(slot, job, outcome.status(), false, {}, work_dir);
-    return;
+  if (auto st = CheckWorkerId(request.worker_id()); !st.ok()) return st;
+  const std::string& worker_id = request.worker_id();
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerEntry& w = workers_[worker_id];
+  w.last_report_us = options_.now();
+  w.worker.set_name(absl::StrCat("workers/", worker_id));
+  w.worker.set_host(request.host().substr(0, 255));
+  w.worker.clear_devices();
+  std::vector<std::string> cuda;
+  for (const v1::Device& d : request.devices()) {
+    if (d.kind() == "cuda") cuda.push_back(absl::StrCat("cuda:", d.index()));
+    *w.worker.add_devices() = d;
   }
-  Finish(slot, job, absl::OkStatus(), outcome->interrupted, outcome->outputs, work_dir);
+  w.gpus = static_cast<int>(cuda.size());
+  w.worker.set_device(cuda.empty() ? "cpu" : absl::StrJoin(cuda, ","));
+  *w.worker.mutable_last_report_time() = ToTimestamp(w.last_report_us);
+
+  v1::SynchronizeResponse response;
+  response.set_report_interval_ms(static_cast<int32_t>(options_.report_interval.count()));
+  const v1::WorkerReport& report = request.report();
+  if (report.has_running()) {
+    const auto& running = report.running();
+    auto id = LeaseJobId(running.lease());
+    if (!id.ok()) return id.status();
+    auto lease = leases_.Renew(*id, worker_id, running.lease().fencing());
+    if (!lease.ok()) return lease.status();
+    if (auto st = ApplyEvents(*id, *lease, running.events()); !st.ok()) return st;
+    response.set_acked_seq((*lease)->acked_seq);
+    if (!running.snapshot().empty()) (void)store_->SetSnapshot(*id, running.snapshot());
+    w.worker.set_state("busy");
+    w.worker.set_job(running.lease().job());
+    auto job = store_->Get(*id);
+    if (job.ok() && job->state() == v1::CANCELLING) {
+      *response.mutable_stop()->mutable_lease() = running.lease();
+      response.mutable_stop()->set_cancelled(true);
+    } else {
+      *response.mutable_run()->mutable_lease() = running.lease();
+    }
+    return response;
+  }
+  if (report.has_finished()) {
+    const auto& finished = report.finished();
+    auto id = LeaseJobId(finished.lease());
+    if (!id.ok()) return id.status();
+    auto lease = leases_.Renew(*id, worker_id, finished.lease().fencing());
+    if (!lease.ok()) return lease.status();
+    if (auto st = ApplyEvents(*id, *lease, finished.events()); !st.ok()) return st;
+    response.set_acked_seq((*lease)->acked_seq);
+    if (!finished.snapshot().empty()) (void)store_->SetSnapshot(*id, finished.snapshot());
+    Finish(*id, finished, worker_id);
+  } else if (auto held = leases_.HeldBy(worker_id); held.has_value()) {
+    // The worker came back idle (restarted): the attempt it held is lost.
+    leases_.Release(held->job_id);
+    if (metrics_ != nullptr) metrics_->LeaseExpired();
+    auto job = store_->Get(held->job_id);
+    if (job.ok() && job->state() == v1::CANCELLING) {
+      (void)store_->Transition(held->job_id, v1::CANCELLED, "cancelled; its worker restarted");
+      bus_->Notify(held->job_id);
+    } else {
+      Requeue(held->job_id, absl::StrCat("worker ", worker_id,
+                                         " restarted; resumes from its last snapshot"));
+    }
+  }
+  w.worker.set_state("idle");
+  w.worker.clear_job();
+  if (request.draining() || !Assign(&w, &response)) response.mutable_idle();
+  return response;
 }
 
-void Scheduler::Publish(const std::string& job_id, const std::string& source,
-                        const std::string& name) {
-  auto published = artifacts_->Publish(job_id, source, name);
-  if (!published.ok()) {
-    spdlog::error("[job {}] cannot publish {}: {}", job_id, name, published.status().ToString());
-    return;
+absl::Status Scheduler::ApplyEvents(
+    const std::string& job_id, Lease* lease,
+    const google::protobuf::RepeatedPtrField<v1::JobEvent>& events) {
+  bool any = false;
+  v1::Progress progress;
+  bool progress_changed = false;
+  for (const v1::JobEvent& in : events) {
+    if (in.seq() <= lease->acked_seq) continue;  // a resend of a stored event
+    if (in.seq() != lease->acked_seq + 1 && lease->acked_seq != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("events: seq ", in.seq(), " after ",
+                                                     lease->acked_seq, " leaves a gap"));
+    }
+    if (!in.has_step() && !in.has_evaluation() && !in.has_log()) {
+      return absl::InvalidArgumentError("events: workers send steps, evaluations and logs only");
+    }
+    if (!progress_changed && (in.has_step() || in.has_evaluation())) {
+      auto job = store_->Get(job_id);
+      if (job.ok()) progress = job->progress();
+    }
+    v1::JobEvent ev = in;
+    ev.clear_seq();
+    ev.clear_time();
+    auto stored = store_->AppendEvent(job_id, std::move(ev));
+    if (!stored.ok()) return stored.status();
+    lease->acked_seq = in.seq();
+    any = true;
+    if (in.has_step()) {
+      const v1::TrainStep& s = in.step();
+      progress.set_epoch(s.epoch());
+      progress.set_step(s.step());
+      progress.set_total_steps(s.total_steps());
+      progress.set_last_loss(s.loss());
+      progress.set_learning_rate(s.learning_rate());
+      progress.set_images_per_second(s.images_per_second());
+      progress.set_eta_seconds(s.eta_seconds());
+      progress_changed = true;
+      if (metrics_ != nullptr) {
+        metrics_->Step(job_id, s.loss(), s.learning_rate(), s.images_per_second(),
+                       s.steps_per_second() > 0 ? 1.0 / s.steps_per_second() : 0.0);
+      }
+    } else if (in.has_evaluation()) {
+      progress.set_best_miou(std::max(progress.best_miou(), in.evaluation().miou()));
+      progress_changed = true;
+      if (metrics_ != nullptr) metrics_->Evaluated(job_id, in.evaluation().miou());
+    }
   }
-  for (const v1::Artifact& a : *published) {
-    (void)store_->AddArtifact(job_id, a);
-    v1::JobEvent ev;
-    *ev.mutable_artifact() = a;
-    (void)store_->AppendEvent(job_id, ev);
+  if (progress_changed) (void)store_->SetProgress(job_id, progress);
+  if (any) bus_->Notify(job_id);
+  return absl::OkStatus();
+}
+
+void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
+                       const std::string& worker_id) {
+  leases_.Release(job_id);
+  auto job = store_->Get(job_id);
+  if (!job.ok()) return;
+  const bool cancelling = job->state() == v1::CANCELLING;
+  absl::StatusOr<v1::Job> moved;
+  switch (report.outcome()) {
+    case v1::WorkerReport::Finished::SUCCEEDED:
+      moved = store_->Transition(job_id, v1::SUCCEEDED, "");
+      break;
+    case v1::WorkerReport::Finished::INTERRUPTED:
+      if (cancelling) {
+        moved = store_->Transition(job_id, v1::CANCELLED, "cancelled");
+      } else {
+        Requeue(job_id, absl::StrCat("worker ", worker_id,
+                                     " stopped; resumes from its snapshot"));
+        return;
+      }
+      break;
+    default:
+      moved = store_->Transition(
+          job_id, v1::FAILED,
+          report.error().empty() ? "the worker reported a failure" : report.error().substr(0, 4096));
+      break;
+  }
+  if (!moved.ok()) {
+    spdlog::error("[job {}] cannot record the end state: {}", job_id, moved.status().ToString());
+  } else {
+    if (metrics_ != nullptr && IsFinal(moved->state())) metrics_->JobEnded(*moved);
+    spdlog::info("[job {}] {} on {}{}", job_id, StateName(moved->state()), worker_id,
+                 moved->error().empty() ? "" : absl::StrCat(": ", moved->error()));
   }
   bus_->Notify(job_id);
 }
 
-void Scheduler::Finish(Slot* slot, const v1::Job& job, const absl::Status& status,
-                       bool interrupted, const std::vector<std::string>& outputs,
-                       const std::string& work_dir) {
-  const std::string id = job.name().substr(5);
-  bool cancelled, shutting_down;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    cancelled = slot->cancel;
-    shutting_down = shutting_down_;
-  }
-  if (!status.ok()) {
-    std::ofstream(fs::path(work_dir) / "job.log", std::ios::app)
-        << "FAILED: " << status.message() << "\n";
-  }
-  if (!interrupted || cancelled) {
-    Publish(id, (fs::path(work_dir) / "job.log").string(), "job.log");
-  }
-  absl::StatusOr<v1::Job> moved;
-  if (!status.ok()) {
-    moved = store_->Transition(id, v1::FAILED, std::string(status.message()));
-  } else if (interrupted && cancelled) {
-    // Keep what the job had done: its last snapshot.
-    if (fs::exists(fs::path(work_dir) / "interrupted")) {
-      Publish(id, (fs::path(work_dir) / "interrupted").string(), "interrupted");
-    }
-    moved = store_->Transition(id, v1::CANCELLED, "cancelled");
-  } else if (interrupted) {
-    moved = store_->Transition(id, v1::QUEUED,
-                               shutting_down ? "server stopping; resumes from its snapshot"
-                                             : "interrupted; resumes from its snapshot");
-  } else {
-    for (const std::string& out : outputs) {
-      Publish(id, (fs::path(work_dir) / out).string(), out);
-    }
-    moved = store_->Transition(id, v1::SUCCEEDED, "");
-  }
+void Scheduler::Requeue(const std::string& job_id, const std::string& reason) {
+  auto moved = store_->Transition(job_id, v1::QUEUED, reason);
   if (!moved.ok()) {
-    spdlog::error("[job {}] cannot record the end state: {}", id, moved.status().ToString());
-  } else {
-    if (metrics_ != nullptr && IsFinal(moved->state())) metrics_->JobEnded(*moved);
-    spdlog::info("[job {}] {}{}", id, StateName(moved->state()),
-                 status.ok() ? "" : absl::StrCat(": ", status.message()));
+    spdlog::error("[job {}] cannot requeue: {}", job_id, moved.status().ToString());
+    return;
   }
-  bus_->Notify(id);
+  spdlog::info("[job {}] QUEUED: {}", job_id, reason);
+  bus_->Notify(job_id);
+}
+
+bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
+  if (shutting_down_) return false;
+  auto queued = store_->ListByState(v1::QUEUED);
+  if (!queued.ok()) return false;
+  const int64_t now = options_.now();
+  for (const v1::Job& job : *queued) {
+    const std::string id = job.name().substr(5);
+    auto nb = not_before_us_.find(id);
+    if (nb != not_before_us_.end() && nb->second > now) continue;
+    const int gpus = GpusNeeded(job.spec());
+    if (gpus > w->gpus) continue;
+    auto running = store_->Transition(id, v1::RUNNING, "");
+    if (!running.ok()) continue;
+    not_before_us_.erase(id);
+    (void)store_->SetWorker(id, w->worker.name());
+    const std::string worker_id = w->worker.name().substr(8);
+    leases_.Grant(id, worker_id, running->attempt());
+    v1::RunAssignment* run = response->mutable_run();
+    run->mutable_lease()->set_job(running->name());
+    run->mutable_lease()->set_fencing(running->attempt());
+    *run->mutable_spec() = running->spec();
+    for (const v1::Device& d : w->worker.devices()) {
+      if (d.kind() == "cuda" && run->gpus_size() < gpus) run->add_gpus(d.index());
+    }
+    run->set_snapshot(running->snapshot());
+    w->worker.set_state("busy");
+    w->worker.set_job(running->name());
+    if (metrics_ != nullptr) metrics_->JobStarted(*running);
+    spdlog::info("[job {}] attempt {} on {}", id, running->attempt(), w->worker.name());
+    bus_->Notify(id);
+    return true;
+  }
+  return false;
+}
+
+absl::Status Scheduler::CheckLease(const std::string& worker_id, const v1::Lease& lease) {
+  auto id = LeaseJobId(lease);
+  if (!id.ok()) return id.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  return leases_.Check(*id, worker_id, lease.fencing());
+}
+
+void Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
+  (void)store_->AddArtifact(job_id, artifact);
+  v1::JobEvent ev;
+  *ev.mutable_artifact() = artifact;
+  (void)store_->AppendEvent(job_id, ev);
+  bus_->Notify(job_id);
 }
 
 absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {
@@ -232,39 +330,60 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {
   if (job->state() == v1::QUEUED) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, "cancelled before it started");
     if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+    not_before_us_.erase(job_id);
     bus_->Notify(job_id);
     return moved;
-  }
-  for (auto& slot : slots_) {
-    if (slot->job == job_id) {
-      slot->cancel = true;
-      slot->stop = true;
-    }
   }
   auto moved = store_->Transition(job_id, v1::CANCELLING, "cancel requested");
   bus_->Notify(job_id);
   return moved;
 }
 
-void Scheduler::Shutdown() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (shutting_down_ && slots_.empty()) return;
-    shutting_down_ = true;
-    for (auto& slot : slots_) slot->stop = true;
-    cv_.notify_all();
-  }
-  for (auto& slot : slots_) {
-    if (slot->thread.joinable()) slot->thread.join();
-  }
+void Scheduler::ExpireLeases() {
   std::lock_guard<std::mutex> lock(mu_);
-  slots_.clear();
+  ExpireLocked();
 }
 
-std::vector<WorkerStatus> Scheduler::Workers() {
+void Scheduler::ExpireLocked() {
+  for (const Lease& l : leases_.TakeExpired()) {
+    if (metrics_ != nullptr) metrics_->LeaseExpired();
+    auto job = store_->Get(l.job_id);
+    if (!job.ok()) continue;
+    if (job->state() == v1::CANCELLING) {
+      auto moved = store_->Transition(l.job_id, v1::CANCELLED,
+                                      absl::StrCat("cancelled; worker ", l.worker_id, " was lost"));
+      if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+      bus_->Notify(l.job_id);
+      continue;
+    }
+    if (job->state() != v1::RUNNING) continue;
+    const int shift = static_cast<int>(std::min<int64_t>(job->attempt() - 1, 15));
+    const int64_t backoff = std::min<int64_t>(options_.max_backoff.count() * 1000,
+                                              int64_t{1'000'000} << std::max(0, shift));
+    not_before_us_[l.job_id] = options_.now() + backoff;
+    Requeue(l.job_id, absl::StrCat("worker ", l.worker_id, " stopped reporting (lease expired); ",
+                                   "resumes from its last snapshot"));
+  }
+  const int64_t now = options_.now();
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    it = now - it->second.last_report_us > kForgetLostWorkersUs ? workers_.erase(it) : ++it;
+  }
+}
+
+std::vector<v1::Worker> Scheduler::Workers() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<WorkerStatus> out;
-  for (const auto& slot : slots_) out.push_back(slot->status);
+  const int64_t now = options_.now();
+  std::vector<std::pair<int64_t, v1::Worker>> all;
+  for (const auto& [id, w] : workers_) {
+    v1::Worker out = w.worker;
+    if (now - w.last_report_us >= options_.lease_timeout.count() * 1000) out.set_state("lost");
+    all.emplace_back(w.last_report_us, std::move(out));
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second.name() < b.second.name();
+  });
+  std::vector<v1::Worker> out;
+  for (auto& [t, w] : all) out.push_back(std::move(w));
   return out;
 }
 

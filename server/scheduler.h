@@ -1,43 +1,46 @@
-// Scheduler: runs queued jobs on this server's embedded workers, one job per
-// worker (one worker per device), by priority then age. A worker takes a job
-// (QUEUED -> RUNNING), runs it on the engine through the worker runtime,
-// streams its progress into the JobStore as events, publishes its outputs to
-// the ArtifactStore and records the end state.
+// Scheduler: the job queue and its workers. Workers, embedded or remote, pull
+// work through Synchronize (proto/segqat/v1/workers.proto): each report
+// renews the lease on the job the worker runs and delivers its events; an
+// idle worker is given the next QUEUED job it can run (priority, then age;
+// a job needing GPUs only goes to a worker with as many), with a lease whose
+// fencing id is the job's attempt number.
 //
-// Recovery: Start() puts jobs left RUNNING or CANCELLING by a previous
-// process back in the queue; they resume from their last snapshot (the
-// runtime finds it in the job's work directory). Shutdown() interrupts
-// running jobs, which save a snapshot and go back to QUEUED.
-// Thread-safe.
+// Leases: a worker that stops reporting for `lease_timeout` loses its lease;
+// ExpireLeases() then puts the job back in the queue (RUNNING -> QUEUED,
+// after a backoff that doubles with each attempt) or ends a cancelled one
+// (CANCELLING -> CANCELLED). A report or upload under a stale lease is
+// Aborted. Leases are rebuilt from the job store on Start(), so a restarted
+// server waits for its workers' next reports instead of dropping their work.
+//
+// The core knows nothing of gRPC (WorkerServiceImpl is the edge). Time comes
+// from the injected clock, so tests run without sleeping. Thread-safe.
 #ifndef SEGQAT_SERVER_SCHEDULER_H_
 #define SEGQAT_SERVER_SCHEDULER_H_
 
-#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "segqat/v1/workers.pb.h"
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
 #include "server/job_store.h"
+#include "server/lease_table.h"
 #include "server/server_metrics.h"
-#include "worker/runtime/job_runner.h"
 
 namespace segqat::server {
 
 struct SchedulerOptions {
-  int local_workers = 1;         // 0: none (jobs wait for a remote worker)
-  bool gpu = false;              // workers are GPUs (cuda:N) instead of the CPU
-  std::string work_root;         // per-job working directories live here
-};
-
-struct WorkerStatus {
-  std::string name, device, state, job;
+  std::chrono::milliseconds report_interval{1000};  // asked of workers
+  std::chrono::milliseconds lease_timeout{5000};    // about three missed reports
+  std::chrono::milliseconds max_backoff{30000};     // before a requeued job runs again
+  NowMicros now = SystemClock();
+  bool expiry_thread = true;  // tests call ExpireLeases() themselves
 };
 
 class Scheduler {
@@ -45,54 +48,71 @@ class Scheduler {
   Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus, SchedulerOptions options);
   ~Scheduler();  // Shutdown()
 
-  // Requeues jobs a previous process left running and starts the workers.
+  // Re-arms the leases of jobs a previous process left RUNNING or CANCELLING
+  // (their workers have one lease timeout to report) and starts expiring.
   absl::Status Start();
-  // A job was queued: wake an idle worker.
-  void Wake();
-  // QUEUED: cancelled at once. RUNNING: CANCELLING now, CANCELLED once the
-  // worker stops it between steps (its last snapshot is kept as artifacts).
+
+  // One worker report and the server's answer. FailedPrecondition for another
+  // protocol version; InvalidArgument for a malformed report; Aborted when
+  // the report's lease is stale (the worker must drop that job).
+  absl::StatusOr<v1::SynchronizeResponse> Synchronize(const v1::SynchronizeRequest& request);
+
+  // Aborted unless worker_id holds `lease`.
+  absl::Status CheckLease(const std::string& worker_id, const v1::Lease& lease);
+  // Lists an uploaded artifact on its job and tells its watchers.
+  void ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact);
+
+  // QUEUED: cancelled at once. RUNNING: CANCELLING now; the worker is told
+  // to stop in its next answer and the job is CANCELLED when it reports that
+  // it stopped (its snapshot kept as the artifact "interrupted").
   // FailedPrecondition for a job that has ended.
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id);
-  // Stops taking jobs, interrupts running ones (they snapshot and requeue)
-  // and joins the workers. Idempotent.
+
+  // Requeues (or ends, if cancelled) the jobs of leases whose time is up.
+  void ExpireLeases();
+  // Stops placing jobs and expiring leases. Idempotent.
   void Shutdown();
-  std::vector<WorkerStatus> Workers();
+
+  // Every worker seen, with its state ("idle", "busy", or "lost" once it
+  // missed its lease timeout), newest report first.
+  std::vector<v1::Worker> Workers();
 
   // Optional; set before Start().
   void SetMetrics(ServerMetrics* metrics) { metrics_ = metrics; }
 
-  // The resolver for "jobs/ID/NAME" references in job configs.
-  runtime::PathResolver Resolver() const;
-
  private:
-  struct Slot {
-    WorkerStatus status;
-    std::thread thread;
-    std::string job;                   // running job id, guarded by mu_
-    std::atomic<bool> stop{false};     // interrupt the running job
-    bool cancel = false;               // ... because it was cancelled (mu_)
+  struct WorkerEntry {
+    v1::Worker worker;
+    int64_t last_report_us = 0;
+    int gpus = 0;
   };
-  void WorkerLoop(Slot* slot);
-  bool TakeJob(Slot* slot, v1::Job* job);
-  void RunOne(Slot* slot, const v1::Job& job);
-  void Finish(Slot* slot, const v1::Job& job, const absl::Status& status, bool interrupted,
-              const std::vector<std::string>& outputs, const std::string& work_dir);
-  void Publish(const std::string& job_id, const std::string& source, const std::string& name);
+
+  // The helpers below run with mu_ held.
+  absl::Status ApplyEvents(const std::string& job_id, Lease* lease,
+                           const google::protobuf::RepeatedPtrField<v1::JobEvent>& events);
+  void Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
+              const std::string& worker_id);
+  void Requeue(const std::string& job_id, const std::string& reason);
+  bool Assign(WorkerEntry* worker, v1::SynchronizeResponse* response);
+  void ExpireLocked();
 
   JobStore* store_;
   ArtifactStore* artifacts_;
   EventBus* bus_;
   SchedulerOptions options_;
   ServerMetrics* metrics_ = nullptr;
+
   std::mutex mu_;
   std::condition_variable cv_;
   bool shutting_down_ = false;
-  bool wake_ = false;
-  std::vector<std::unique_ptr<Slot>> slots_;
+  LeaseTable leases_;
+  std::map<std::string, WorkerEntry> workers_;    // by worker id
+  std::map<std::string, int64_t> not_before_us_;  // requeued jobs' backoff
+  std::thread expiry_;
 };
 
-// Converts a job's spec to the runtime's request.
-runtime::JobRequest ToJobRequest(const v1::JobSpec& spec);
+// The CUDA devices a job needs: spec.gpus, or 1 with use_gpu.
+int GpusNeeded(const v1::JobSpec& spec);
 
 }  // namespace segqat::server
 

@@ -88,7 +88,7 @@ void ServerMetrics::Collect() {
     jobs_->WithLabels({{"state", v1::JobState_Name(s)}})
         .Set(jobs.ok() ? static_cast<double>(jobs->size()) : 0);
   }
-  for (const char* s : {"idle", "busy", "draining"}) workers_->WithLabels({{"state", s}}).Set(0);
+  for (const char* s : {"idle", "busy", "lost"}) workers_->WithLabels({{"state", s}}).Set(0);
   for (const auto& [state, n] : workers_by_state_()) workers_->WithLabels({{"state", state}}).Set(n);
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = std::chrono::steady_clock::now();
@@ -134,6 +134,8 @@ void ServerMetrics::Step(const std::string& job_id, double loss, double lr,
   images_per_second_->WithLabels(job).Set(images_per_second);
   if (step_seconds > 0) step_seconds_->WithLabels().Observe(step_seconds);
 }
+
+void ServerMetrics::LeaseExpired() { lease_expirations_->WithLabels().Increment(); }
 
 void ServerMetrics::Evaluated(const std::string& job_id, double miou) {
   miou_->WithLabels({{"job", job_id}}).Set(miou);

@@ -36,6 +36,7 @@ class ServerMetrics {
   void Step(const std::string& job_id, double loss, double lr, double images_per_second,
             double step_seconds);
   void Evaluated(const std::string& job_id, double miou);
+  void LeaseExpired();  // a worker stopped reporting; its job was requeued
   void Rpc(const std::string& method, const std::string& code, double seconds);
   void ArtifactBytesRead(int64_t bytes);
 

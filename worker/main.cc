@@ -8,6 +8,7 @@
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
+//   segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME] [--work-dir DIR]
 #include <ATen/Parallel.h>
 #include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
@@ -29,6 +30,7 @@
 #include "worker/infer/engine.h"
 #include "worker/infer/predictor.h"
 #include "worker/runtime/job_runner.h"
+#include "worker/serve.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/checkpoint.h"
@@ -48,7 +50,9 @@ constexpr char kUsage[] =
     "  segqat-worker predict --model DIR --image IN.png -o OUT.png\n"
     "                      [--format color|overlay|labels] [--float]\n"
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
-    "                      [--seed S]\n";
+    "                      [--seed S]\n"
+    "  segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
+    "                      [--work-dir DIR]\n";
 
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));
@@ -271,6 +275,7 @@ int main(int argc, char** argv) {
   if (cmd == "make-dataset") return segqat::RunMakeDataset(args);
   if (cmd == "export") return segqat::RunExport(args);
   if (cmd == "predict") return segqat::RunPredict(args);
+  if (cmd == "serve") return segqat::RunServe(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(segqat::kUsage, stdout);
     return 0;

@@ -187,9 +187,18 @@ class ServiceTest(unittest.TestCase):
         code = grpc.StatusCode
         self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "TRAIN.FOO", "1")),
                          code.INVALID_ARGUMENT, "TRAIN.FOO")
-        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "DATASET.TRAIN_FILE_LIST",
-                                                  "/nonexistent/train.list")),
-                         code.INVALID_ARGUMENT, "DATASET.TRAIN_FILE_LIST")
+        # Dataset paths are read by the worker, on its own disk: segqatd accepts
+        # the job, and the worker fails it with a reason naming the key.
+        missing = self.create(spec(pb.TRAIN, self.data, "DATASET.TRAIN_FILE_LIST",
+                                   "/nonexistent/train.list"))
+        self.assertEqual(self.watch(missing.name)[-1].state.state, pb.FAILED)
+        failed = self.stub.GetJob(pb.GetJobRequest(name=missing.name), timeout=30)
+        self.assertIn("DATASET.TRAIN_FILE_LIST", failed.error)
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "TRAIN.PRETRAINED_MODEL_DIR",
+                                                  "jobs/nosuchjob/final")),
+                         code.INVALID_ARGUMENT, "TRAIN.PRETRAINED_MODEL_DIR", "no job nosuchjob")
+        self.assert_code(lambda: self.create(pb.JobSpec(kind=99, config_yaml=CONFIG_YAML)),
+                         code.INVALID_ARGUMENT, "spec.kind")
         self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data,
                                                   "TRAIN.PRETRAINED_MODEL_DIR",
                                                   "jobs/x/../../../etc")),

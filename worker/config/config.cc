@@ -497,4 +497,10 @@ std::string Config::ToYaml() const {
   return std::string(out.c_str()) + "\n";
 }
 
+const std::vector<std::string>& ArtifactReferenceKeys() {
+  static const auto* keys = new std::vector<std::string>{
+      "TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR", "TEST.TEST_MODEL"};
+  return *keys;
+}
+
 }  // namespace segqat

@@ -75,6 +75,11 @@ absl::Status CheckOverridePairs(const std::vector<std::string>& overrides);
 // flag values from overrides).
 bool IsConfigKey(const std::string& key);
 
+// Path-valued keys a job may point at another job's artifacts with
+// ("jobs/ID/final"): TRAIN.PRETRAINED_MODEL_DIR, TRAIN.RESUME_MODEL_DIR,
+// TEST.TEST_MODEL.
+const std::vector<std::string>& ArtifactReferenceKeys();
+
 }  // namespace segqat
 
 #endif  // SEGQAT_WORKER_CONFIG_CONFIG_H_

@@ -49,18 +49,16 @@ std::string NewestSnapshot(const std::string& work_dir) {
 
 }  // namespace
 
-absl::StatusOr<c10::Device> PickDevice(bool use_gpu) {
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
   if (!use_gpu) return c10::Device(c10::kCPU);
   if (!torch::cuda::is_available()) {
     return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this build");
   }
-  return c10::Device(c10::kCUDA, 0);
-}
-
-const std::vector<std::string>& ArtifactReferenceKeys() {
-  static const auto* keys = new std::vector<std::string>{
-      "TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR", "TEST.TEST_MODEL"};
-  return *keys;
+  if (gpu_index < 0 || static_cast<size_t>(gpu_index) >= torch::cuda::device_count()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--use_gpu: no CUDA device ", gpu_index, " on this machine"));
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu_index));
 }
 
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve) {
@@ -132,7 +130,7 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
   std::error_code ec;
   fs::create_directories(work_dir, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
-  auto device = PickDevice(request.use_gpu);
+  auto device = PickDevice(request.use_gpu, request.gpu_index);
   if (!device.ok()) return device.status();
   JobOutcome outcome;
   Config cfg = config;

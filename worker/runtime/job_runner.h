@@ -31,6 +31,7 @@ struct JobRequest {
   bool do_eval = false;
   bool convert = false;
   bool use_gpu = false;
+  int gpu_index = 0;  // the CUDA ordinal, with use_gpu
   int log_steps = 10;
 };
 
@@ -48,8 +49,6 @@ using PathResolver =
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request,
                                       const PathResolver& resolve = nullptr);
 
-// Path-valued keys a job may point at another job's artifacts with.
-const std::vector<std::string>& ArtifactReferenceKeys();
 
 struct JobOutcome {
   bool interrupted = false;  // stopped by *stop; resumable from work_dir
@@ -58,9 +57,9 @@ struct JobOutcome {
   std::vector<std::string> outputs;
 };
 
-// CPU, or the first CUDA device with use_gpu (FailedPrecondition naming
-// --use_gpu when this build or machine has none).
-absl::StatusOr<c10::Device> PickDevice(bool use_gpu);
+// CPU, or CUDA device `gpu_index` with use_gpu (FailedPrecondition naming
+// --use_gpu when this build or machine has no such device).
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index = 0);
 
 // Evaluates a loaded checkpoint on `entries`. A converted model on the CPU
 // runs on the INT8 engine (worker/infer), as it is deployed; on a GPU, or

@@ -1,0 +1,311 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/job_events.h"
+#include "agent/transfer.h"
+#include "worker/runtime/job_runner.h"
+
+namespace segqat::agent {
+namespace fs = std::filesystem;
+namespace {
+
+using Outcome = v1::WorkerReport::Finished::Outcome;
+
+runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
+  const v1::JobSpec& spec = run.spec();
+  runtime::JobRequest r;
+  switch (spec.kind()) {
+    case v1::QUANT_TRAIN: r.kind = runtime::JobKind::kQuantTrain; break;
+    case v1::EVAL: r.kind = runtime::JobKind::kEval; break;
+    case v1::EXPORT: r.kind = runtime::JobKind::kExport; break;
+    default: r.kind = runtime::JobKind::kTrain; break;
+  }
+  r.config_yaml = spec.config_yaml();
+  r.overrides.assign(spec.overrides().begin(), spec.overrides().end());
+  r.not_quant_pattern.assign(spec.not_quant_pattern().begin(), spec.not_quant_pattern().end());
+  r.do_eval = spec.do_eval();
+  r.convert = spec.convert();
+  r.use_gpu = !run.gpus().empty();
+  r.gpu_index = run.gpus().empty() ? 0 : run.gpus(0);
+  r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
+  return r;
+}
+
+bool IsEpochSnapshot(const std::string& name) {
+  return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+}  // namespace
+
+struct Agent::Job {
+  v1::RunAssignment run;
+  std::string id;
+  std::string work_dir;
+  std::unique_ptr<JobEvents> events;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> dropped{false};  // the lease is gone: upload nothing more
+  std::mutex mu;
+  std::string snapshot;              // newest snapshot uploaded in full (mu)
+  bool finished = false;             // (mu)
+  Outcome outcome = v1::WorkerReport::Finished::FAILED;
+  std::string error;
+  std::thread thread;
+
+  void Finish(Outcome o, std::string why = "") {
+    std::lock_guard<std::mutex> lock(mu);
+    outcome = o;
+    error = std::move(why);
+    finished = true;
+  }
+  bool Finished() {
+    std::lock_guard<std::mutex> lock(mu);
+    return finished;
+  }
+};
+
+std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus) {
+  std::vector<v1::Device> out;
+  for (int g : gpus) {
+    v1::Device d;
+    d.set_kind("cuda");
+    d.set_index(g);
+    d.set_description(absl::StrCat("CUDA device ", g));
+    out.push_back(d);
+  }
+  if (out.empty()) {
+    v1::Device d;
+    d.set_kind("cpu");
+    d.set_description(absl::StrCat(std::max(1u, std::thread::hardware_concurrency()), " cores"));
+    out.push_back(d);
+  }
+  return out;
+}
+
+Agent::Agent(std::shared_ptr<grpc::Channel> channel, AgentOptions options)
+    : workers_(v1::WorkerService::NewStub(channel)),
+      jobs_(v1::JobService::NewStub(channel)),
+      options_(std::move(options)) {}
+
+Agent::~Agent() = default;
+
+void Agent::UploadOrLog(Job* job, const std::string& local, const std::string& name) {
+  auto st = Upload(workers_.get(), options_.worker_id, job->run.lease(), local, name,
+                   options_.rpc_deadline);
+  if (absl::IsAborted(st)) job->dropped = true;
+  if (!st.ok()) spdlog::warn("[job {}] {}", job->id, std::string(st.message()));
+}
+
+void Agent::RunJob(Job* job) {
+  const std::string log_path = (fs::path(job->work_dir) / "job.log").string();
+  auto upload = [&](const std::string& local, const std::string& name) {
+    return Upload(workers_.get(), options_.worker_id, job->run.lease(), local, name,
+                  options_.rpc_deadline);
+  };
+  auto fail = [&](const absl::Status& st) {
+    if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    job->events->FlushLog();
+    std::ofstream(log_path, std::ios::app) << "FAILED: " << st.message() << "\n";
+    UploadOrLog(job, log_path, "job.log");
+    job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
+  };
+  try {
+    runtime::JobRequest request = ToJobRequest(job->run);
+    job->events->OnLog(absl::StrCat(
+        "attempt ", job->run.lease().fencing(), " on workers/", options_.worker_id, " (",
+        request.use_gpu ? absl::StrCat("cuda:", request.gpu_index) : std::string("cpu"), ")"));
+    const std::string cache = (fs::path(options_.work_dir) / "cache").string();
+    auto resolve = [&](const std::string& key,
+                       const std::string& value) -> absl::StatusOr<std::string> {
+      if (!absl::StartsWith(value, "jobs/")) return value;
+      const std::string rest = value.substr(5);
+      const size_t slash = rest.find('/');
+      if (slash == std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(key, ": '", value, "' names no artifact"));
+      }
+      const std::string dest = (fs::path(job->work_dir) / "inputs" / rest).string();
+      auto st = Fetch(jobs_.get(), rest.substr(0, slash), rest.substr(slash + 1), cache, dest,
+                      options_.rpc_deadline);
+      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", st.message()));
+      return dest;
+    };
+    auto cfg = runtime::BuildJobConfig(request, resolve);
+    if (!cfg.ok()) return fail(cfg.status());
+    const std::string& snapshot = job->run.snapshot();
+    if (!snapshot.empty()) {
+      // The newest snapshot uploaded by an earlier attempt, wherever it ran.
+      const std::string dest =
+          (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
+      auto st = Fetch(jobs_.get(), job->id, snapshot, cache, dest, options_.rpc_deadline);
+      if (!st.ok()) return fail(st);
+      job->events->OnLog(absl::StrCat("fetched snapshot ", snapshot));
+    }
+    auto outcome = runtime::RunJob(request, *cfg, job->work_dir, job->events.get(), &job->stop);
+    if (!outcome.ok()) return fail(outcome.status());
+    job->events->FlushLog();
+    if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    if (outcome->interrupted) {
+      const fs::path interrupted = fs::path(job->work_dir) / "interrupted";
+      std::error_code ec;
+      if (fs::exists(interrupted, ec)) {
+        if (auto st = upload(interrupted.string(), "interrupted"); st.ok()) {
+          std::lock_guard<std::mutex> lock(job->mu);
+          job->snapshot = "interrupted";
+        }
+      }
+      if (job->cancelled) UploadOrLog(job, log_path, "job.log");
+      return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    }
+    for (const std::string& out : outcome->outputs) {
+      auto st = upload((fs::path(job->work_dir) / out).string(), out);
+      if (!st.ok()) return fail(st);
+    }
+    if (auto st = upload(log_path, "job.log"); !st.ok()) return fail(st);
+    job->Finish(v1::WorkerReport::Finished::SUCCEEDED);
+  } catch (const std::bad_alloc&) {
+    fail(absl::ResourceExhaustedError("out of memory"));
+  } catch (const std::exception& e) {
+    fail(absl::InternalError(absl::StrCat("the engine failed: ", e.what())));
+  }
+}
+
+absl::Status Agent::Run(const std::atomic<bool>* quit) {
+  const std::vector<v1::Device> devices = DescribeDevices(options_.gpus);
+  std::unique_ptr<Job> job;
+  auto interval = std::chrono::milliseconds(1000);
+  auto retry = std::chrono::milliseconds(200);
+  bool warned = false;
+  auto drop_job = [&] {
+    if (!job) return;
+    job->dropped = true;
+    job->stop = true;
+    if (job->thread.joinable()) job->thread.join();
+    job.reset();
+  };
+  while (true) {
+    const bool quitting = quit->load();
+    if (quitting && !job) return absl::OkStatus();
+    if (quitting && job) job->stop = true;
+    v1::SynchronizeRequest req;
+    req.set_protocol(v1::WORKER_PROTOCOL_V1);
+    req.set_worker_id(options_.worker_id);
+    req.set_host(options_.host);
+    req.set_draining(quitting);
+    for (const auto& d : devices) *req.add_devices() = d;
+    bool reported_finished = false;
+    if (!job) {
+      req.mutable_report()->mutable_idle();
+    } else {
+      std::lock_guard<std::mutex> lock(job->mu);
+      auto pending = job->events ? job->events->Pending() : std::vector<v1::JobEvent>{};
+      if (job->finished) {
+        auto* f = req.mutable_report()->mutable_finished();
+        *f->mutable_lease() = job->run.lease();
+        for (auto& e : pending) *f->add_events() = std::move(e);
+        f->set_snapshot(job->snapshot);
+        f->set_outcome(job->outcome);
+        f->set_error(job->error);
+        reported_finished = true;
+      } else {
+        auto* r = req.mutable_report()->mutable_running();
+        *r->mutable_lease() = job->run.lease();
+        for (auto& e : pending) *r->add_events() = std::move(e);
+        r->set_snapshot(job->snapshot);
+      }
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    v1::SynchronizeResponse resp;
+    const absl::Status st = FromGrpc(workers_->Synchronize(&ctx, req, &resp));
+    if (st.ok()) {
+      warned = false;
+      retry = std::chrono::milliseconds(200);
+      if (resp.report_interval_ms() > 0) {
+        interval = std::chrono::milliseconds(resp.report_interval_ms());
+      }
+      if (job && job->events) job->events->Acknowledge(resp.acked_seq());
+      if (reported_finished) {
+        if (job->thread.joinable()) job->thread.join();
+        job.reset();
+      }
+      if (resp.has_run() && !job) {
+        job = std::make_unique<Job>();
+        job->run = resp.run();
+        job->id = resp.run().lease().job().substr(5);
+        if (quit->load()) {
+          // Given a job while stopping: hand it straight back.
+          job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+          continue;
+        }
+        job->work_dir = (fs::path(options_.work_dir) / job->id).string();
+        std::error_code ec;
+        fs::create_directories(job->work_dir, ec);
+        Job* raw = job.get();
+        job->events = std::make_unique<JobEvents>(
+            job->id, (fs::path(job->work_dir) / "job.log").string(),
+            [this, raw](const SnapshotEvent& e) {
+              if (!IsEpochSnapshot(e.name) || raw->dropped) return;
+              const std::string name = absl::StrCat("snapshots/", e.name);
+              auto up = Upload(workers_.get(), options_.worker_id, raw->run.lease(), e.path,
+                               name, options_.rpc_deadline);
+              if (absl::IsAborted(up)) raw->dropped = true;
+              if (!up.ok()) {
+                spdlog::warn("[job {}] snapshot {} not uploaded: {}", raw->id, e.name,
+                             std::string(up.message()));
+                return;
+              }
+              std::lock_guard<std::mutex> lock(raw->mu);
+              raw->snapshot = name;
+            });
+        job->thread = std::thread([this, raw] { RunJob(raw); });
+        continue;  // report right away that it runs
+      }
+      if (resp.has_stop() && job && resp.stop().lease().fencing() == job->run.lease().fencing()) {
+        job->cancelled = resp.stop().cancelled();
+        job->stop = true;
+      }
+    } else if (absl::IsAborted(st)) {
+      spdlog::warn("worker {}: {}; dropping the job", options_.worker_id, std::string(st.message()));
+      drop_job();
+      continue;
+    } else if (absl::IsFailedPrecondition(st) || absl::IsInvalidArgument(st) ||
+               absl::IsUnauthenticated(st) || absl::IsPermissionDenied(st)) {
+      spdlog::error("worker {}: the server refused it: {}", options_.worker_id, std::string(st.message()));
+      drop_job();
+      return st;
+    } else {
+      if (!warned) {
+        spdlog::warn("worker {}: cannot reach the server ({}); retrying", options_.worker_id,
+                     std::string(st.message()));
+      }
+      warned = true;
+      std::this_thread::sleep_for(retry);
+      retry = std::min(retry * 2, std::chrono::milliseconds(5000));
+      if (quit->load() && job && !job->Finished()) job->stop = true;
+      continue;
+    }
+    // Sleep until the next report is due, the job ends, or we are told to quit.
+    const auto due = std::chrono::steady_clock::now() + interval;
+    while (std::chrono::steady_clock::now() < due) {
+      if (quit->load() != quitting || (job && job->Finished())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+}  // namespace segqat::agent

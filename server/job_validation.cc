@@ -1,0 +1,68 @@
+#include "server/job_validation.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/artifact_store.h"
+#include "worker/config/config.h"
+
+namespace segqat::server {
+namespace {
+
+// "jobs/ID/NAME" must name an artifact (or a prefix of some) of a known job.
+absl::Status CheckReference(const std::string& key, const std::string& value, JobStore* store) {
+  const std::string rest = value.substr(5);
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": '", value.substr(0, 200), "' must name an artifact, e.g. jobs/ID/final"));
+  }
+  const std::string id = rest.substr(0, slash), name = rest.substr(slash + 1);
+  if (auto st = CheckRelativeName(id, key); !st.ok()) return st;
+  if (auto st = CheckRelativeName(name, key); !st.ok()) return st;
+  auto job = store->Get(id);
+  if (!job.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": no job ", id));
+  for (const v1::Artifact& a : job->artifacts()) {
+    if (a.name() == name || absl::StartsWith(a.name(), name + "/")) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(key, ": job ", id, " has no artifact ", name));
+}
+
+}  // namespace
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
+  if (spec.kind() == v1::JOB_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError("spec.kind: required");
+  }
+  if (!v1::JobKind_IsValid(spec.kind())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.kind: unknown kind ", static_cast<int>(spec.kind())));
+  }
+  if (spec.gpus() < 0 || spec.gpus() > 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.gpus: a job runs on 0 or 1 GPU for now, got ", spec.gpus()));
+  }
+  if (spec.log_steps() < 0) {
+    return absl::InvalidArgumentError("spec.log_steps: must not be negative");
+  }
+  std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
+  if (!spec.not_quant_pattern().empty()) {
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
+  }
+  auto cfg = Config::FromYamlText(spec.config_yaml(), overrides);
+  if (!cfg.ok()) return cfg.status();
+  for (const std::string& key : ArtifactReferenceKeys()) {
+    const std::string& value = cfg->Str(key);
+    if (absl::StartsWith(value, "jobs/")) {
+      if (auto st = CheckReference(key, value, store); !st.ok()) return st;
+    }
+  }
+  const bool trains = spec.kind() == v1::TRAIN || spec.kind() == v1::QUANT_TRAIN;
+  if (!trains && cfg->Str("TEST.TEST_MODEL").empty()) {
+    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace segqat::server

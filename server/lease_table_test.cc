@@ -1,0 +1,62 @@
+#include "server/lease_table.h"
+
+#include <gtest/gtest.h>
+
+namespace segqat::server {
+namespace {
+
+constexpr int64_t kTimeout = 5'000'000;  // 5 s
+
+class LeaseTableTest : public ::testing::Test {
+ protected:
+  int64_t now_ = 1'000'000;
+  LeaseTable table_{[this] { return now_; }, kTimeout};
+};
+
+TEST_F(LeaseTableTest, ReportsRenewTheLeaseUntilTheyStop) {
+  table_.Grant("j1", "w1", 1);
+  now_ += kTimeout - 1;
+  ASSERT_TRUE(table_.Renew("j1", "w1", 1).ok());
+  now_ += kTimeout - 1;  // 2 timeouts after the grant, one after the renewal
+  EXPECT_TRUE(table_.TakeExpired().empty());
+  now_ += 1;
+  auto expired = table_.TakeExpired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].job_id, "j1");
+  EXPECT_EQ(expired[0].worker_id, "w1");
+  EXPECT_EQ(table_.size(), 0u);
+  // Gone: the worker's next report is refused.
+  EXPECT_EQ(table_.Renew("j1", "w1", 1).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(LeaseTableTest, AnOlderAttemptOrAnotherWorkerIsFencedOff) {
+  table_.Grant("j1", "w1", 1);
+  table_.Grant("j1", "w2", 2);  // requeued and placed again
+  auto stale = table_.Renew("j1", "w1", 1);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_NE(stale.status().message().find("attempt 1 is stale"), std::string::npos);
+  EXPECT_EQ(table_.Check("j1", "w2", 1).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(table_.Check("j1", "w1", 2).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(table_.Check("j1", "w2", 2).ok());
+}
+
+TEST_F(LeaseTableTest, ReleasedLeasesNeverExpire) {
+  table_.Grant("j1", "w1", 1);
+  table_.Grant("j2", "w2", 1);
+  table_.Release("j1");
+  now_ += 10 * kTimeout;
+  auto expired = table_.TakeExpired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].job_id, "j2");
+}
+
+TEST_F(LeaseTableTest, HeldByFindsAWorkersLease) {
+  EXPECT_FALSE(table_.HeldBy("w1").has_value());
+  table_.Grant("j7", "w1", 3);
+  ASSERT_TRUE(table_.HeldBy("w1").has_value());
+  EXPECT_EQ(table_.HeldBy("w1")->fencing, 3);
+  EXPECT_FALSE(table_.HeldBy("w2").has_value());
+}
+
+}  // namespace
+}  // namespace segqat::server

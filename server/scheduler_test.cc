@@ -1,0 +1,233 @@
+// The scheduler's lease protocol on a fake clock: placement, events, expiry,
+// fencing, cancel, and a restart that keeps the leases.
+#include "server/scheduler.h"
+
+#include "server/job_store_test_util.h"
+
+namespace segqat::server {
+namespace {
+
+using testing_util::Id;
+using testing_util::Request;
+
+constexpr auto kLease = std::chrono::milliseconds(5000);
+
+class SchedulerTest : public testing_util::JobStoreTest {
+ protected:
+  void SetUp() override {
+    JobStoreTest::SetUp();
+    artifacts_ = std::make_unique<ArtifactStore>((dir_ / "artifacts").string());
+    MakeScheduler();
+  }
+  void TearDown() override {
+    scheduler_.reset();
+    JobStoreTest::TearDown();
+  }
+  void MakeScheduler() {
+    scheduler_.reset();
+    SchedulerOptions o;
+    o.lease_timeout = kLease;
+    o.now = [this] { return now_us_.load(); };
+    o.expiry_thread = false;
+    scheduler_ = std::make_unique<Scheduler>(store_.get(), artifacts_.get(), &bus_, o);
+    ASSERT_TRUE(scheduler_->Start().ok());
+  }
+  void Advance(std::chrono::milliseconds d) { now_us_ += d.count() * 1000; }
+
+  static v1::SynchronizeRequest Idle(const std::string& worker, int gpus = 0) {
+    v1::SynchronizeRequest r;
+    r.set_protocol(v1::WORKER_PROTOCOL_V1);
+    r.set_worker_id(worker);
+    for (int i = 0; i < gpus; ++i) {
+      auto* d = r.add_devices();
+      d->set_kind("cuda");
+      d->set_index(i);
+    }
+    if (gpus == 0) r.add_devices()->set_kind("cpu");
+    r.mutable_report()->mutable_idle();
+    return r;
+  }
+  static v1::SynchronizeRequest Running(const std::string& worker, const v1::Lease& lease,
+                                        std::vector<int64_t> steps) {
+    v1::SynchronizeRequest r = Idle(worker);
+    auto* running = r.mutable_report()->mutable_running();
+    *running->mutable_lease() = lease;
+    for (int64_t s : steps) {
+      auto* e = running->add_events();
+      e->set_seq(s);
+      e->mutable_step()->set_step(s);
+      e->mutable_step()->set_loss(1.0 / static_cast<double>(s));
+    }
+    return r;
+  }
+  static v1::SynchronizeRequest Finished(const std::string& worker, const v1::Lease& lease,
+                                         v1::WorkerReport::Finished::Outcome outcome) {
+    v1::SynchronizeRequest r = Idle(worker);
+    auto* f = r.mutable_report()->mutable_finished();
+    *f->mutable_lease() = lease;
+    f->set_outcome(outcome);
+    f->set_error(outcome == v1::WorkerReport::Finished::FAILED ? "dataset missing" : "");
+    return r;
+  }
+  v1::Lease Take(const std::string& worker, const v1::Job& job) {
+    auto resp = scheduler_->Synchronize(Idle(worker));
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    EXPECT_TRUE(resp.ok() && resp->has_run());
+    if (!resp.ok() || !resp->has_run()) return v1::Lease();
+    EXPECT_EQ(resp->run().lease().job(), job.name());
+    return resp->run().lease();
+  }
+  v1::JobState State(const v1::Job& job) { return store_->Get(Id(job))->state(); }
+  std::vector<int64_t> StepsStored(const v1::Job& job) {
+    std::vector<int64_t> steps;
+    for (const auto& e : Events(Id(job))) {
+      if (e.has_step()) steps.push_back(e.step().step());
+    }
+    return steps;
+  }
+
+  EventBus bus_;
+  std::unique_ptr<ArtifactStore> artifacts_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, AnIdleWorkerGetsTheNextJobWithALease) {
+  const v1::Job low = Create(Request(v1::TRAIN, 0));
+  const v1::Job high = Create(Request(v1::TRAIN, 5));
+  const v1::Lease lease = Take("w1", high);
+  EXPECT_EQ(lease.fencing(), 1);  // the first attempt
+  EXPECT_EQ(State(high), v1::RUNNING);
+  EXPECT_EQ(store_->Get(Id(high))->worker(), "workers/w1");
+  EXPECT_EQ(State(low), v1::QUEUED);
+  auto workers = scheduler_->Workers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_EQ(workers[0].state(), "busy");
+  EXPECT_EQ(workers[0].job(), high.name());
+  EXPECT_EQ(workers[0].device(), "cpu");
+}
+
+TEST_F(SchedulerTest, EventsAreStoredOnceAndInOrderWhenAReportIsResent) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  auto first = scheduler_->Synchronize(Running("w1", lease, {1, 2}));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->acked_seq(), 2);
+  EXPECT_TRUE(first->has_run());  // keep running
+  // The answer was lost: the worker sends 1 and 2 again, with 3.
+  auto second = scheduler_->Synchronize(Running("w1", lease, {1, 2, 3}));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->acked_seq(), 3);
+  EXPECT_EQ(StepsStored(job), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(store_->Get(Id(job))->progress().step(), 3);
+  // A gap is a broken worker, not something to paper over.
+  EXPECT_EQ(scheduler_->Synchronize(Running("w1", lease, {5})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SchedulerTest, ASilentWorkerLosesItsLeaseAndTheJobGoesElsewhere) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  Advance(kLease - std::chrono::milliseconds(1));
+  scheduler_->ExpireLeases();
+  EXPECT_EQ(State(job), v1::RUNNING);
+  Advance(std::chrono::milliseconds(1));
+  scheduler_->ExpireLeases();
+  EXPECT_EQ(State(job), v1::QUEUED);
+  EXPECT_EQ(scheduler_->Workers()[0].state(), "lost");
+  // The backoff: not placed again at once.
+  auto early = scheduler_->Synchronize(Idle("w2"));
+  ASSERT_TRUE(early.ok());
+  EXPECT_TRUE(early->has_idle());
+  Advance(std::chrono::milliseconds(1000));
+  const v1::Lease second = Take("w2", job);
+  EXPECT_EQ(second.fencing(), 2);
+  // The first worker comes back: its lease is stale, and it must drop the job.
+  auto stale = scheduler_->Synchronize(Running("w1", lease, {1}));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(StepsStored(job).empty());
+  EXPECT_EQ(scheduler_->CheckLease("w1", lease).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(scheduler_->CheckLease("w2", second).ok());
+  // The second finishes it.
+  ASSERT_TRUE(
+      scheduler_->Synchronize(Finished("w2", second, v1::WorkerReport::Finished::SUCCEEDED)).ok());
+  EXPECT_EQ(State(job), v1::SUCCEEDED);
+  EXPECT_EQ(store_->Get(Id(job))->attempt(), 2);
+}
+
+TEST_F(SchedulerTest, AWorkerThatComesBackIdleGivesUpItsJob) {
+  const v1::Job job = Create(Request());
+  Take("w1", job);
+  // w1 restarted: it reports idle under the same id and gets the job again
+  // as a new attempt.
+  const v1::Lease again = Take("w1", job);
+  EXPECT_EQ(again.fencing(), 2);
+}
+
+TEST_F(SchedulerTest, CancelReachesTheWorkerInItsNextAnswer) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  ASSERT_EQ(scheduler_->Cancel(Id(job))->state(), v1::CANCELLING);
+  auto answer = scheduler_->Synchronize(Running("w1", lease, {}));
+  ASSERT_TRUE(answer.ok());
+  ASSERT_TRUE(answer->has_stop());
+  EXPECT_TRUE(answer->stop().cancelled());
+  ASSERT_TRUE(scheduler_->Synchronize(
+      Finished("w1", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
+  EXPECT_EQ(State(job), v1::CANCELLED);
+}
+
+TEST_F(SchedulerTest, AFailureKeepsTheWorkersReason) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  ASSERT_TRUE(
+      scheduler_->Synchronize(Finished("w1", lease, v1::WorkerReport::Finished::FAILED)).ok());
+  EXPECT_EQ(State(job), v1::FAILED);
+  EXPECT_EQ(store_->Get(Id(job))->error(), "dataset missing");
+}
+
+TEST_F(SchedulerTest, AGpuJobWaitsForAWorkerWithAGpu) {
+  v1::CreateJobRequest r = Request();
+  r.mutable_spec()->set_gpus(1);
+  const v1::Job job = Create(r);
+  auto cpu = scheduler_->Synchronize(Idle("cpu-worker"));
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->has_idle());
+  auto gpu = scheduler_->Synchronize(Idle("gpu-worker", 2));
+  ASSERT_TRUE(gpu.ok());
+  ASSERT_TRUE(gpu->has_run());
+  EXPECT_EQ(gpu->run().gpus_size(), 1);
+  EXPECT_EQ(State(job), v1::RUNNING);
+}
+
+TEST_F(SchedulerTest, AnotherProtocolOrAMalformedIdIsRefused) {
+  v1::SynchronizeRequest r = Idle("w1");
+  r.set_protocol(v1::WORKER_PROTOCOL_UNSPECIFIED);
+  EXPECT_EQ(scheduler_->Synchronize(r).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_->Synchronize(Idle("../w")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::Lease unknown;
+  unknown.set_job("jobs/nope");
+  unknown.set_fencing(1);
+  EXPECT_EQ(scheduler_->Synchronize(Running("w1", unknown, {1})).status().code(),
+            absl::StatusCode::kAborted);
+}
+
+TEST_F(SchedulerTest, LeasesSurviveARestartOfTheServer) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  MakeScheduler();  // segqatd restarted on the same store
+  Advance(kLease / 2);
+  auto report = scheduler_->Synchronize(Running("w1", lease, {1}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(State(job), v1::RUNNING);
+  // Restarted again; this time w1 is gone and never reports.
+  MakeScheduler();
+  Advance(kLease);
+  scheduler_->ExpireLeases();
+  EXPECT_EQ(State(job), v1::QUEUED);
+  EXPECT_EQ(scheduler_->Synchronize(Running("w1", lease, {2})).status().code(),
+            absl::StatusCode::kAborted);
+}
+
+}  // namespace
+}  // namespace segqat::server

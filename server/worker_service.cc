@@ -1,0 +1,192 @@
+#include "server/worker_service.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "server/grpc_status.h"
+#include "server/rpc_metrics.h"
+
+namespace segqat::server {
+namespace {
+
+constexpr size_t kMaxChunk = 1 << 20;
+
+// One upload: the header, then data appended to a temporary file; on the
+// stream's end the size and digest are checked and the file is committed.
+// Any failure removes the temporary file, so nothing partial is listed.
+class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
+ public:
+  UploadReactor(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
+                int64_t max_bytes, v1::Artifact* response)
+      : scheduler_(scheduler), artifacts_(artifacts), max_bytes_(max_bytes),
+        response_(response), record_(Recorder(metrics, "UploadArtifact")) {
+    StartRead(&request_);
+  }
+  ~UploadReactor() override { Abandon(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client half-closed: the upload is complete
+      Finish(Complete());
+      return;
+    }
+    absl::Status st = header_seen_ ? Append() : Begin();
+    if (!st.ok()) {
+      Finish(st);
+      return;
+    }
+    StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Status Begin() {
+    if (!request_.has_header()) {
+      return absl::InvalidArgumentError("upload: the first message must carry the header");
+    }
+    header_ = request_.header();
+    header_seen_ = true;
+    if (auto st = CheckRelativeName(header_.artifact(), "artifact"); !st.ok()) return st;
+    if (header_.size_bytes() < 0 || header_.size_bytes() > max_bytes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("size_bytes: ", header_.size_bytes(), " is outside 0..", max_bytes_));
+    }
+    if (header_.sha256().size() != 64) {
+      return absl::InvalidArgumentError("sha256: 64 lowercase hex digits expected");
+    }
+    if (auto st = scheduler_->CheckLease(header_.worker_id(), header_.lease()); !st.ok()) {
+      return st;
+    }
+    job_id_ = header_.lease().job().substr(5);
+    auto path = artifacts_->NewUploadFile(job_id_);
+    if (!path.ok()) return path.status();
+    path_ = *path;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd_ < 0) return absl::InternalError("upload: cannot open the temporary file");
+    return absl::OkStatus();
+  }
+
+  absl::Status Append() {
+    if (request_.part_case() != v1::UploadArtifactRequest::kData) {
+      return absl::InvalidArgumentError("upload: only data may follow the header");
+    }
+    const std::string& data = request_.data();
+    if (data.size() > kMaxChunk) {
+      return absl::InvalidArgumentError("data: at most 1 MiB a message");
+    }
+    if (written_ + static_cast<int64_t>(data.size()) > header_.size_bytes()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "data: more than the announced ", header_.size_bytes(), " bytes of ",
+          header_.artifact()));
+    }
+    for (size_t done = 0; done < data.size();) {
+      ssize_t w = ::write(fd_, data.data() + done, data.size() - done);
+      if (w <= 0) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("upload: cannot store ", header_.artifact(), " (disk full?)"));
+      }
+      done += static_cast<size_t>(w);
+    }
+    digest_.Update(data);
+    written_ += static_cast<int64_t>(data.size());
+    return absl::OkStatus();
+  }
+
+  absl::Status Complete() {
+    if (!header_seen_) return absl::InvalidArgumentError("upload: no header");
+    if (written_ != header_.size_bytes()) {
+      return absl::DataLossError(absl::StrCat("upload of ", header_.artifact(), ": ", written_,
+                                              " of ", header_.size_bytes(), " bytes arrived"));
+    }
+    const std::string got = digest_.HexDigest();
+    if (got != header_.sha256()) {
+      return absl::DataLossError(absl::StrCat("upload of ", header_.artifact(),
+                                              ": sha256 mismatch (sent ", header_.sha256(),
+                                              ", received ", got, ")"));
+    }
+    const bool synced = ::fsync(fd_) == 0;
+    const bool closed = ::close(fd_) == 0;
+    fd_ = -1;
+    if (!synced || !closed) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("upload: cannot store ", header_.artifact(), " (disk full?)"));
+    }
+    // The lease may have moved on while the bytes came in.
+    if (auto st = scheduler_->CheckLease(header_.worker_id(), header_.lease()); !st.ok()) {
+      return st;
+    }
+    if (auto st = artifacts_->CommitUpload(job_id_, path_, header_.artifact()); !st.ok()) {
+      return st;
+    }
+    path_.clear();
+    response_->set_name(header_.artifact());
+    response_->set_size_bytes(written_);
+    response_->set_sha256(got);
+    scheduler_->ArtifactUploaded(job_id_, *response_);
+    return absl::OkStatus();
+  }
+
+  void Abandon() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    if (!path_.empty()) std::remove(path_.c_str());
+    path_.clear();
+  }
+
+  void Finish(const absl::Status& st) {
+    if (!st.ok()) {
+      Abandon();
+      if (header_seen_) {
+        spdlog::warn("upload of {} refused: {}", header_.artifact().substr(0, 200), std::string(st.message()));
+      }
+    }
+    grpc::Status g = ToGrpc(st);
+    record_(g);
+    ServerReadReactor::Finish(g);
+  }
+
+  Scheduler* scheduler_;
+  ArtifactStore* artifacts_;
+  int64_t max_bytes_;
+  v1::Artifact* response_;
+  std::function<void(const grpc::Status&)> record_;
+  v1::UploadArtifactRequest request_;
+  v1::UploadArtifactRequest::Header header_;
+  bool header_seen_ = false;
+  std::string job_id_, path_;
+  int fd_ = -1;
+  int64_t written_ = 0;
+  Sha256 digest_;
+};
+
+}  // namespace
+
+WorkerServiceImpl::WorkerServiceImpl(Scheduler* scheduler, ArtifactStore* artifacts,
+                                     ServerMetrics* metrics, int64_t max_upload_bytes)
+    : scheduler_(scheduler), artifacts_(artifacts), metrics_(metrics),
+      max_upload_bytes_(max_upload_bytes) {}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::Synchronize(grpc::CallbackServerContext* ctx,
+                                                         const v1::SynchronizeRequest* req,
+                                                         v1::SynchronizeResponse* resp) {
+  const auto record = Recorder(metrics_, "Synchronize");
+  auto answer = scheduler_->Synchronize(*req);
+  if (answer.ok()) *resp = *std::move(answer);
+  grpc::Status g = ToGrpc(answer.status());
+  record(g);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(g);
+  return reactor;
+}
+
+grpc::ServerReadReactor<v1::UploadArtifactRequest>* WorkerServiceImpl::UploadArtifact(
+    grpc::CallbackServerContext* /*ctx*/, v1::Artifact* resp) {
+  return new UploadReactor(scheduler_, artifacts_, metrics_, max_upload_bytes_, resp);
+}
+
+}  // namespace segqat::server

@@ -1,0 +1,102 @@
+#include "worker/serve.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/cuda.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "agent/agent.h"
+#include "worker/cli/flags.h"
+
+namespace segqat {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+absl::StatusOr<std::vector<int>> ParseGpus(const std::string& value) {
+  const int available = static_cast<int>(torch::cuda::device_count());
+  std::vector<int> gpus;
+  if (value == "none") return gpus;
+  if (value == "all") {
+    for (int i = 0; i < available; ++i) gpus.push_back(i);
+    return gpus;
+  }
+  for (absl::string_view part : absl::StrSplit(value, ',')) {
+    int g = -1;
+    if (!absl::SimpleAtoi(part, &g) || g < 0) {
+      return absl::InvalidArgumentError("--gpus: expects all, none or a list such as 0,1");
+    }
+    if (g >= available) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--gpus: no CUDA device ", g, " (this machine has ", available, ")"));
+    }
+    gpus.push_back(g);
+  }
+  return gpus;
+}
+
+}  // namespace
+
+int RunServe(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(
+      args, {{"--server", true}, {"--gpus", true}, {"--name", true}, {"--work-dir", true}});
+  if (!flags.ok() || !flags->overrides.empty() || !flags->Has("--server")) {
+    spdlog::error("{}\nusage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] "
+                  "[--name NAME] [--work-dir DIR]",
+                  !flags.ok() ? std::string(flags.status().message())
+                              : std::string("--server HOST:PORT is required"));
+    return 2;
+  }
+  auto gpus = ParseGpus(flags->Get("--gpus", "all"));
+  if (!gpus.ok()) {
+    spdlog::error("{}", std::string(gpus.status().message()));
+    return 2;
+  }
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string name = flags->Get("--name", host);
+  const std::string work_dir = flags->Get("--work-dir", "./segqat-worker-data");
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(8 << 20);
+  auto channel = grpc::CreateCustomChannel(flags->Get("--server"),
+                                           grpc::InsecureChannelCredentials(), channel_args);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  std::atomic<bool> quit{false};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> agents;
+  // One agent per GPU, or one on the CPU.
+  std::vector<std::vector<int>> slots;
+  for (int g : *gpus) slots.push_back({g});
+  if (slots.empty()) slots.push_back({});
+  for (const auto& slot : slots) {
+    agent::AgentOptions o;
+    o.worker_id = slot.empty() ? name : absl::StrCat(name, "-cuda", slot[0]);
+    o.host = host;
+    o.gpus = slot;
+    o.work_dir = work_dir;
+    spdlog::info("worker {} serving {} on {}", o.worker_id,
+                 slot.empty() ? std::string("cpu") : absl::StrCat("cuda:", slot[0]),
+                 flags->Get("--server"));
+    agents.emplace_back([channel, o, &quit, &failed] {
+      agent::Agent a(channel, o);
+      if (!a.Run(&quit).ok()) ++failed;
+    });
+  }
+  while (g_stop == 0 && failed.load() < static_cast<int>(agents.size())) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (g_stop != 0) spdlog::info("stopping: running jobs snapshot and go back to the queue");
+  quit = true;
+  for (auto& t : agents) t.join();
+  return failed.load() > 0 ? 1 : 0;
+}
+
+}  // namespace segqat
