@@ -18,6 +18,8 @@
 #include <sstream>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/client.h"
@@ -29,7 +31,8 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: segqat [--server HOST:PORT] COMMAND ...\n"
-    "  train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [--wait]\n"
+    "  train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu | --gpus N]\n"
+    "        [--wait]\n"
     "        [--log_steps N] [--priority N] [--label K=V] [--request-id ID] [KEY VALUE ...]\n"
     "  eval --cfg FILE [--convert] [--wait] [KEY VALUE ...]\n"
     "  export --cfg FILE [--wait] [KEY VALUE ...]\n"
@@ -117,6 +120,7 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
                                   {"--do_eval", false},
                                   {"--convert", false},
                                   {"--use_gpu", false},
+                                  {"--gpus", true},
                                   {"--use_mpio", false},
                                   {"--log_steps", true},
                                   {"--priority", true},
@@ -142,6 +146,12 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
   spec->set_convert(f->Has("--convert"));
   spec->set_use_gpu(f->Has("--use_gpu"));
   int n = 0;
+  if (f->Has("--gpus")) {
+    if (!absl::SimpleAtoi(f->Get("--gpus"), &n) || n < 0) {
+      return Fail(absl::InvalidArgumentError("--gpus: expects a number of GPUs >= 0"));
+    }
+    spec->set_gpus(n);
+  }
   if (f->Has("--log_steps") && absl::SimpleAtoi(f->Get("--log_steps"), &n)) spec->set_log_steps(n);
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
   if (f->Has("--label")) {
@@ -295,8 +305,19 @@ int Workers(const std::vector<std::string>& args) {
     std::cout << Json(*resp) << "\n";
     return 0;
   }
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  std::cout << "WORKER  HOST  DEVICES  STATE  JOB  LAST REPORT\n";
   for (const auto& w : resp->workers()) {
-    std::cout << w.name() << "  " << w.device() << "  " << w.state() << "  " << w.job() << "\n";
+    std::vector<std::string> devices;
+    for (const auto& d : w.devices()) {
+      devices.push_back(d.kind() == "cuda" ? absl::StrCat("cuda:", d.index(), " (",
+                                                            d.description(), ")")
+                                           : absl::StrCat("cpu (", d.description(), ")"));
+    }
+    std::cout << w.name() << "  " << (w.host().empty() ? "-" : w.host()) << "  "
+              << (devices.empty() ? w.device() : absl::StrJoin(devices, ", ")) << "  "
+              << w.state() << "  " << (w.job().empty() ? "-" : w.job()) << "  "
+              << std::max<int64_t>(0, now - w.last_report_time().seconds()) << "s ago\n";
   }
   return 0;
 }

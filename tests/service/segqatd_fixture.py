@@ -14,16 +14,21 @@ SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__f
 SYNTHETIC_CFG = os.path.join(SOURCE_DIR, "configs", "deeplabv3p_mobilenetv2_synthetic.yaml")
 
 
-def load_stubs():
+def load_stubs(with_workers=False):
+    """The generated modules for jobs.proto (and workers.proto if asked)."""
     out = tempfile.mkdtemp(prefix="segqat_stubs_")
     from grpc_tools import protoc
+    protos = ["jobs.proto"] + (["workers.proto"] if with_workers else [])
     rc = protoc.main(["protoc", "-I" + os.path.join(SOURCE_DIR, "proto"), "--python_out=" + out,
-                      "--grpc_python_out=" + out,
-                      os.path.join(SOURCE_DIR, "proto", "segqat", "v1", "jobs.proto")])
+                      "--grpc_python_out=" + out] +
+                     [os.path.join(SOURCE_DIR, "proto", "segqat", "v1", p) for p in protos])
     assert rc == 0, "protoc failed"
     sys.path.insert(0, out)
     from segqat.v1 import jobs_pb2, jobs_pb2_grpc
-    return jobs_pb2, jobs_pb2_grpc
+    if not with_workers:
+        return jobs_pb2, jobs_pb2_grpc
+    from segqat.v1 import workers_pb2, workers_pb2_grpc
+    return jobs_pb2, jobs_pb2_grpc, workers_pb2, workers_pb2_grpc
 
 
 def free_port():

@@ -1,0 +1,238 @@
+"""Remote workers: segqatd with --local-workers 0 and two `segqat-worker serve`
+processes on loopback. Jobs run on both; `segqat workers` lists them with
+their devices and jobs; a worker killed with SIGKILL mid-job loses its lease
+and the job resumes on the other one from its last uploaded snapshot; a
+worker speaking nonsense gets clear errors and the server keeps its jobs."""
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_port,  # noqa: E402
+                             load_stubs)
+
+pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
+SEGQATD = os.environ["SEGQATD"]
+SEGQAT = os.environ["SEGQAT"]
+WORKER = os.environ["SEGQAT_WORKER"]
+with open(SYNTHETIC_CFG) as f:
+    CONFIG_YAML = f.read()
+LEASE_TIMEOUT = 2.0
+
+
+def spec(data, *overrides):
+    return pb.JobSpec(kind=pb.TRAIN, config_yaml=CONFIG_YAML, log_steps=1,
+                      overrides=dataset_overrides(data) + list(overrides))
+
+
+class Worker:
+    def __init__(self, name, server, work):
+        self.name, self.server, self.work = name, server, work
+        self.proc = None
+
+    def start(self):
+        self.logf = open(os.path.join(self.work, self.name + ".log"), "a")
+        self.proc = subprocess.Popen(
+            [WORKER, "serve", "--server", self.server, "--name", self.name, "--gpus", "none",
+             "--work-dir", os.path.join(self.work, self.name)],
+            stdout=self.logf, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.logf.close()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=120)
+            self.logf.close()
+
+
+class RemoteWorkersTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="segqat_remote_")
+        cls.data = os.path.join(cls.work, "dataset")
+        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "16", "--val", "4",
+                        "--height", "64", "--width", "128"], check=True,
+                       stdout=subprocess.DEVNULL)
+        cls.metrics_port = free_port()
+        cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(), workers=0)
+        cls.server.extra_args = ["--lease-timeout", str(LEASE_TIMEOUT),
+                                 "--metrics-address", "127.0.0.1:%d" % cls.metrics_port]
+        cls.server.start()
+        cls.channel = grpc.insecure_channel(cls.server.target)
+        cls.stub = pb_grpc.JobServiceStub(cls.channel)
+        cls.wstub = wpb_grpc.WorkerServiceStub(cls.channel)
+        cls.workers = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        for w in cls.workers.values():
+            w.stop()
+        if cls.server.alive():
+            cls.server.stop()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def get(self, name):
+        return self.stub.GetJob(pb.GetJobRequest(name=name), timeout=30)
+
+    def wait_for(self, what, timeout=300):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = what()
+            if got:
+                return got
+            time.sleep(0.1)
+        self.fail("timed out waiting")
+
+    def final(self, name, timeout=600):
+        events = list(self.stub.WatchJob(pb.WatchJobRequest(name=name), timeout=timeout))
+        self.assertEqual([e.seq for e in events], list(range(1, len(events) + 1)))
+        return events
+
+    def lease_expirations(self):
+        text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port,
+                                      timeout=30).read().decode()
+        m = re.search(r"^segqat_worker_lease_expirations_total (\S+)$", text, re.M)
+        return float(m.group(1))
+
+    def test_0_a_misbehaving_worker_gets_clear_errors(self):
+        # No worker runs yet: this test plays one with the raw protocol.
+        job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(self.data)), timeout=30)
+        bad = wpb.SynchronizeRequest(protocol=7, worker_id="fake")
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.wstub.Synchronize(bad, timeout=30)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("protocol", cm.exception.details())
+
+        def sync(report, **kw):
+            return self.wstub.Synchronize(wpb.SynchronizeRequest(
+                protocol=wpb.WORKER_PROTOCOL_V1, worker_id="fake",
+                devices=[pb.Device(kind="cpu")], report=report, **kw), timeout=30)
+
+        unknown = wpb.Lease(job="jobs/nosuchjob", fencing=1)
+        with self.assertRaises(grpc.RpcError) as cm:
+            sync(wpb.WorkerReport(running=wpb.WorkerReport.Running(lease=unknown)))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.ABORTED)
+        # A draining worker is given nothing; an idle one the job.
+        self.assertTrue(sync(wpb.WorkerReport(idle={}), draining=True).HasField("idle"))
+        run = sync(wpb.WorkerReport(idle={})).run
+        self.assertEqual(run.lease.job, job.name)
+
+        def upload(header, chunks):
+            msgs = [wpb.UploadArtifactRequest(header=header)] + [
+                wpb.UploadArtifactRequest(data=c) for c in chunks]
+            return self.wstub.UploadArtifact(iter(msgs), timeout=30)
+
+        body = b"x" * 1000
+        good = wpb.UploadArtifactRequest.Header(
+            lease=run.lease, worker_id="fake", artifact="notes/a.txt", size_bytes=len(body),
+            sha256=hashlib.sha256(body).hexdigest())
+        for header, chunks, code in [
+                (wpb.UploadArtifactRequest.Header(
+                    lease=run.lease, worker_id="fake", artifact="notes/b.txt",
+                    size_bytes=len(body), sha256="0" * 64), [body], grpc.StatusCode.DATA_LOSS),
+                (good, [body[:10]], grpc.StatusCode.DATA_LOSS),
+                (wpb.UploadArtifactRequest.Header(
+                    lease=run.lease, worker_id="fake", artifact="../escape", size_bytes=1,
+                    sha256="0" * 64), [b"x"], grpc.StatusCode.INVALID_ARGUMENT),
+                (wpb.UploadArtifactRequest.Header(
+                    lease=wpb.Lease(job=job.name, fencing=9), worker_id="fake",
+                    artifact="notes/c.txt", size_bytes=len(body),
+                    sha256=hashlib.sha256(body).hexdigest()), [body], grpc.StatusCode.ABORTED)]:
+            with self.assertRaises(grpc.RpcError) as cm:
+                upload(header, chunks)
+            self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        # A message over the server's limit is refused by gRPC itself.
+        with self.assertRaises(grpc.RpcError) as cm:
+            upload(good, [b"y" * (9 << 20)])
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertEqual(upload(good, [body[:400], body[400:]]).sha256, good.sha256)
+        names = [a.name for a in self.get(job.name).artifacts]
+        self.assertEqual(names, ["notes/a.txt"])  # nothing partial is listed
+        # The fake worker fails the job with its reason.
+        sync(wpb.WorkerReport(finished=wpb.WorkerReport.Finished(
+            lease=run.lease, outcome=wpb.WorkerReport.Finished.FAILED, error="no GPU here")))
+        done = self.get(job.name)
+        self.assertEqual(done.state, pb.FAILED)
+        self.assertEqual(done.error, "no GPU here")
+        self.assertTrue(self.server.alive())
+
+    def test_1_jobs_run_on_both_workers(self):
+        for name in ("wa", "wb"):
+            self.workers[name] = Worker(name, self.server.target, self.work).start()
+        jobs = [self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "4", "TRAIN.SNAPSHOT_EPOCH", "2")), timeout=30)
+            for _ in range(2)]
+        running = self.wait_for(lambda: all(self.get(j.name).state == pb.RUNNING for j in jobs))
+        self.assertTrue(running)
+        out = subprocess.run([SEGQAT, "--server", self.server.target, "workers"], check=True,
+                             stdout=subprocess.PIPE, text=True).stdout
+        for name in ("wa", "wb"):
+            line = [l for l in out.splitlines() if l.startswith("workers/%s " % name)]
+            self.assertEqual(len(line), 1, out)
+            self.assertIn("cpu", line[0])
+            self.assertIn("busy", line[0])
+        self.assertEqual(sorted(re.findall(r"jobs/\w+", out)), sorted(j.name for j in jobs))
+        for j in jobs:
+            self.assertEqual(self.final(j.name)[-1].state.state, pb.SUCCEEDED)
+        ran_on = sorted(self.get(j.name).worker for j in jobs)
+        self.assertEqual(ran_on, ["workers/wa", "workers/wb"])
+        # Uploaded outputs and snapshots, byte for byte as their digests say.
+        done = self.get(jobs[0].name)
+        arts = {a.name: a for a in done.artifacts}
+        for name in ("final/model.pt", "snapshots/2/model.pt", "job.log"):
+            self.assertIn(name, arts)
+        data = b"".join(c.data for c in self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=done.name, artifact="final/model.pt"), timeout=60))
+        self.assertEqual(hashlib.sha256(data).hexdigest(), arts["final/model.pt"].sha256)
+        self.assertEqual(done.snapshot, "snapshots/4")
+
+    def test_2_a_killed_worker_loses_no_job(self):
+        before = self.lease_expirations()
+        job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "8", "TRAIN.SNAPSHOT_EPOCH", "2")), timeout=30)
+        # Kill its worker once it has uploaded a snapshot.
+        self.wait_for(lambda: self.get(job.name).snapshot.startswith("snapshots/"))
+        victim = self.get(job.name).worker.split("/")[1]
+        self.workers[victim].kill()
+        events = self.final(job.name)
+        done = self.get(job.name)
+        self.assertEqual(done.state, pb.SUCCEEDED)
+        self.assertEqual(done.attempt, 2)
+        self.assertNotEqual(done.worker, "workers/" + victim)
+        states = [e.state for e in events if e.HasField("state")]
+        self.assertEqual([s.state for s in states],
+                         [pb.QUEUED, pb.RUNNING, pb.QUEUED, pb.RUNNING, pb.SUCCEEDED])
+        self.assertIn("lease expired", states[2].reason)
+        # The second attempt resumed from the snapshot, not from step 1.
+        steps = [e.step.step for e in events if e.HasField("step")]
+        second = steps[[i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]][0]:]
+        self.assertGreater(second[0], 1)
+        self.assertEqual(second[-1], 32)  # 8 epochs x 4 steps
+        self.assertGreaterEqual(self.lease_expirations() - before, 1)
+        # The killed worker comes back and takes work again.
+        self.workers[victim].start()
+        again = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "1")), timeout=30)
+        self.assertEqual(self.final(again.name)[-1].state.state, pb.SUCCEEDED)
+        listed = self.stub.ListWorkers(pb.ListWorkersRequest(), timeout=30).workers
+        self.assertEqual(sorted(w.name for w in listed), ["workers/fake", "workers/wa",
+                                                          "workers/wb"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
