@@ -69,9 +69,7 @@ int main(int argc, char** argv) {
   if (!store.ok()) return 1;
   segqat::server::ArtifactStore artifacts((dir / "artifacts").string());
   segqat::server::EventBus bus;
-  segqat::server::SchedulerOptions sopt;
-  sopt.local_workers = 0;
-  sopt.work_root = (dir / "work").string();
+  segqat::server::SchedulerOptions sopt;  // no workers: jobs stay queued
   segqat::server::Scheduler scheduler(store->get(), &artifacts, &bus, sopt);
   (void)scheduler.Start();
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler);

@@ -7,7 +7,7 @@ packages=(
   # build
   cmake g++ pkg-config ninja-build
   # engine
-  libtorch-dev
+  libtorch-dev libgloo-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libabsl-dev
   # service

@@ -43,7 +43,8 @@ namespace {
 constexpr char kUsage[] =
     "usage:\n"
     "  segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]\n"
-    "                      [--log_steps N] [--use_gpu] [KEY VALUE ...]\n"
+    "                      [--log_steps N] [--use_gpu]\n"
+    "                      [--world-size N --rank R --master HOST:PORT] [KEY VALUE ...]\n"
     "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
@@ -77,11 +78,32 @@ int RunTrain(const std::vector<std::string>& args) {
                                  {"--do_eval", false},
                                  {"--log_steps", true},
                                  {"--use_gpu", false},
-                                 {"--use_mpio", false}});
+                                 {"--use_mpio", false},
+                                 {"--world-size", true},
+                                 {"--rank", true},
+                                 {"--master", true}});
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
   TrainOptions opt;
+  // Data-parallel, as torchrun's ranks: --world-size N --rank R --master HOST:PORT.
+  std::unique_ptr<Collectives> collectives;
+  if (flags->Has("--world-size")) {
+    DistributedOptions d;
+    const std::string master = flags->Get("--master", "127.0.0.1:29500");
+    const size_t colon = master.rfind(':');
+    if (!absl::SimpleAtoi(flags->Get("--world-size"), &d.world_size) ||
+        !absl::SimpleAtoi(flags->Get("--rank", "0"), &d.rank) || colon == std::string::npos ||
+        !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
+      return Fail(absl::InvalidArgumentError(
+          "--world-size N --rank R --master HOST:PORT expect numbers and a host:port"));
+    }
+    d.master_addr = master.substr(0, colon);
+    auto joined = ConnectGloo(d);
+    if (!joined.ok()) return Fail(joined.status());
+    collectives = *std::move(joined);
+    opt.collectives = collectives.get();
+  }
   opt.quant = flags->Has("--quant");
   opt.do_eval = flags->Has("--do_eval");
   if (flags->Has("--log_steps") && !absl::SimpleAtoi(flags->Get("--log_steps"), &opt.log_steps)) {

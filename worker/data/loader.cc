@@ -39,6 +39,15 @@ BatchLoader::BatchLoader(std::vector<ListEntry> entries, LoaderOptions options, 
   const bool drop_last = options_.mode == LoaderMode::kTrain && options_.drop_last;
   num_batches_ = drop_last ? n / bs : (n + bs - 1) / bs;
   order_ = VisitingOrder(n, options_, epoch_);
+  if (options_.num_shards > 1) {
+    const int64_t global = bs * options_.num_shards;
+    std::vector<int64_t> mine;
+    for (int64_t g = 0; g + global <= n; g += global) {
+      for (int64_t i = 0; i < bs; ++i) mine.push_back(order_[g + options_.shard * bs + i]);
+    }
+    order_ = std::move(mine);
+    num_batches_ = static_cast<int64_t>(order_.size()) / bs;
+  }
   StartWorkers();
 }
 
@@ -52,6 +61,13 @@ absl::Status BatchLoader::ValidateOptions() const {
   if (options_.num_workers < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("num_workers must be >= 0, got ", options_.num_workers));
+  }
+  if (options_.num_shards < 1 || options_.shard < 0 || options_.shard >= options_.num_shards ||
+      (options_.num_shards > 1 &&
+       (options_.mode != LoaderMode::kTrain || !options_.drop_last))) {
+    return absl::InvalidArgumentError(absl::StrCat("shard ", options_.shard, " of ",
+                                                   options_.num_shards,
+                                                   " (sharding is for training batches)"));
   }
   if (options_.prefetch_batches < 1) {
     return absl::InvalidArgumentError(

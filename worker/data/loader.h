@@ -42,6 +42,12 @@ struct LoaderOptions {
   int prefetch_batches = 4;  // at most this many batches ready or in preparation
   int num_classes = 19;
   AugmentOptions augment;
+  // Data-parallel training: the shuffled order is cut into global batches of
+  // batch_size * num_shards samples, and this loader yields slice `shard` of
+  // each, so the shards together see exactly one loader's global batches.
+  // Train mode with drop_last only.
+  int shard = 0;
+  int num_shards = 1;
 };
 
 // Train batches are augment.train_crop sized (TrainTransform); eval batches

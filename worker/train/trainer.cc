@@ -1,6 +1,7 @@
 #include "worker/train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <spdlog/spdlog.h>
 #include <torch/utils.h>
 
 #include <chrono>
@@ -26,7 +27,14 @@ using Clock = std::chrono::steady_clock;
 class Run {
  public:
   Run(const Config& cfg, const TrainOptions& options, ProgressSink* sink)
-      : cfg_(cfg), opt_(options), sink_(sink) {}
+      : cfg_(cfg), opt_(options), sink_(sink), comm_(options.collectives) {
+    if (comm_ == nullptr) {
+      local_ = LocalCollectives();
+      comm_ = local_.get();
+    }
+    // Only rank 0 reports.
+    if (comm_->rank() != 0) sink_ = &silent_;
+  }
 
   absl::StatusOr<TrainResult> Execute();
 
@@ -38,6 +46,11 @@ class Run {
                         std::optional<double> miou);
   absl::Status EndOfEpoch(int64_t epoch);
   bool StopRequested() const { return opt_.stop != nullptr && opt_.stop->load(); }
+  bool Leader() const { return comm_->rank() == 0; }
+  // Floating-point buffers (BN statistics, quantizer ranges) averaged across
+  // ranks, so every rank holds, and rank 0 saves, the same model.
+  absl::Status SyncBuffers();
+  uint64_t Fingerprint();
   std::string SaveDir(const std::string& name) const {
     return (std::filesystem::path(cfg_.Str("TRAIN.MODEL_SAVE_DIR")) / name).string();
   }
@@ -45,6 +58,9 @@ class Run {
   const Config& cfg_;
   const TrainOptions& opt_;
   ProgressSink* sink_;
+  ProgressSink silent_;
+  Collectives* comm_;
+  std::unique_ptr<Collectives> local_;
   models::DeepLabV3Plus model_{nullptr};
   std::unique_ptr<MomentumSGD> sgd_;
   std::vector<data::ListEntry> train_, val_;
@@ -72,6 +88,10 @@ absl::Status Run::Setup() {
     val_ = *std::move(val);
   }
   const int64_t batch = cfg_.Int("BATCH_SIZE");
+  if (batch % comm_->world_size() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("BATCH_SIZE: ", batch, " does not split into ",
+                                                   comm_->world_size(), " equal rank batches"));
+  }
   steps_per_epoch_ = static_cast<int64_t>(train_.size()) / batch;
   if (steps_per_epoch_ == 0) {
     return absl::InvalidArgumentError(absl::StrCat("BATCH_SIZE: ", batch, " is larger than the ",
@@ -98,7 +118,35 @@ absl::Status Run::Setup() {
   auto buffers = sgd_ ? sgd_->momentum_buffers() : std::map<std::string, at::Tensor>{};
   sgd_ = std::make_unique<MomentumSGD>(std::move(params), cfg_.Float("SOLVER.MOMENTUM"),
                                        cfg_.Float("SOLVER.WEIGHT_DECAY"));
-  return sgd_->LoadMomentumBuffers(buffers);
+  if (auto st = sgd_->LoadMomentumBuffers(buffers); !st.ok()) return st;
+  if (comm_->world_size() > 1) {
+    // Every rank starts from rank 0's weights, buffers and position.
+    std::vector<at::Tensor> state;
+    for (const auto& p : model_->named_parameters()) state.push_back(p.value().detach());
+    for (const auto& b : model_->named_buffers()) state.push_back(b.value());
+    at::Tensor position = at::tensor({first_epoch_, global_step_, skip_steps_}, at::kLong);
+    state.push_back(position);
+    if (auto st = BroadcastAll(*comm_, state, 0); !st.ok()) return st;
+    first_epoch_ = position[0].item<int64_t>();
+    global_step_ = position[1].item<int64_t>();
+    skip_steps_ = position[2].item<int64_t>();
+    sink_->OnLog(absl::StrCat("data-parallel: ", comm_->world_size(), " ranks, ",
+                              batch / comm_->world_size(), " images each per step",
+                              cfg_.Bool("TRAIN.SYNC_BATCH_NORM")
+                                  ? "; BN statistics are per rank and averaged at each snapshot "
+                                    "(TRAIN.SYNC_BATCH_NORM is not implemented)"
+                                  : ""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Run::SyncBuffers() {
+  if (comm_->world_size() == 1) return absl::OkStatus();
+  std::vector<at::Tensor> buffers;
+  for (const auto& b : model_->named_buffers()) {
+    if (b.value().is_floating_point()) buffers.push_back(b.value());
+  }
+  return AllReduceMean(*comm_, buffers);
 }
 
 absl::Status Run::Restore(const std::string& dir) {
@@ -133,8 +181,11 @@ absl::Status Run::Restore(const std::string& dir) {
 
 absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
   model_->train();
-  data::BatchLoader loader(train_, LoaderFromConfig(cfg_, data::LoaderMode::kTrain),
-                           static_cast<int>(epoch));
+  data::LoaderOptions lo = LoaderFromConfig(cfg_, data::LoaderMode::kTrain);
+  lo.batch_size /= comm_->world_size();
+  lo.shard = comm_->rank();
+  lo.num_shards = comm_->world_size();
+  data::BatchLoader loader(train_, lo, static_cast<int>(epoch));
   const int ignore = static_cast<int>(cfg_.Int("DATASET.IGNORE_INDEX"));
   const int log_steps = std::max(1, opt_.log_steps);
   double loss_sum = 0;
@@ -150,7 +201,10 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
       ++epoch_step;
       continue;
     }
-    if (StopRequested()) {
+    auto stop = AnyRank(*comm_, StopRequested());  // agreed, so no rank waits alone
+    if (!stop.ok()) return stop.status();
+    if (*stop) {
+      if (auto st = SyncBuffers(); !st.ok()) return st;
       if (auto st = Snapshot("interrupted", epoch - 1, epoch_step, std::nullopt); !st.ok()) return st;
       result_.interrupted = true;
       return absl::OkStatus();
@@ -162,8 +216,16 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
                                              at::Reduction::Mean, ignore);
     sgd_->ZeroGrad();
     loss.backward();
+    double loss_value = loss.item<double>();
+    if (comm_->world_size() > 1) {
+      std::vector<at::Tensor> grads;
+      for (const auto& p : model_->parameters()) grads.push_back(p.grad());
+      at::Tensor mean_loss = at::full({1}, loss_value, at::kDouble);
+      if (auto st = AllReduceMean(*comm_, grads); !st.ok()) return st;
+      if (auto st = AllReduceMean(*comm_, {mean_loss}); !st.ok()) return st;
+      loss_value = mean_loss.item<double>();
+    }
     sgd_->Step(lr);
-    const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "SOLVER.LR: loss became ", loss_value, " at step ", global_step_ + 1,
@@ -199,6 +261,7 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
 
 absl::Status Run::Snapshot(const std::string& name, int64_t epoch, int64_t epoch_step,
                            std::optional<double> miou) {
+  if (!Leader()) return absl::OkStatus();
   CheckpointMeta meta;
   meta.epoch = epoch;
   meta.step = global_step_;
@@ -221,8 +284,9 @@ absl::Status Run::Snapshot(const std::string& name, int64_t epoch, int64_t epoch
 absl::Status Run::EndOfEpoch(int64_t epoch) {
   const int64_t last = cfg_.Int("SOLVER.NUM_EPOCHS");
   if (epoch % cfg_.Int("TRAIN.SNAPSHOT_EPOCH") != 0 && epoch != last) return absl::OkStatus();
+  if (auto st = SyncBuffers(); !st.ok()) return st;
   std::optional<double> miou;
-  if (opt_.do_eval) {
+  if (opt_.do_eval && Leader()) {
     auto metrics = Evaluate(model_, cfg_, val_, opt_.device, opt_.stop);
     if (!metrics.ok()) {
       if (absl::IsCancelled(metrics.status())) return absl::OkStatus();
@@ -254,7 +318,25 @@ absl::StatusOr<TrainResult> Run::Execute() {
     if (auto st = Snapshot("final", last, 0, result_.last_miou); !st.ok()) return st;
   }
   result_.steps_completed = global_step_;
+  if (comm_->world_size() > 1) {
+    // Every rank holds the same model; this line lets anyone check.
+    spdlog::info("rank {} of {}: weights fingerprint {:016x}", comm_->rank(),
+                 comm_->world_size(), Fingerprint());
+  }
   return result_;
+}
+
+uint64_t Run::Fingerprint() {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over every parameter's and buffer's bytes
+  auto add = [&](const at::Tensor& t) {
+    at::Tensor c = t.detach().to(at::kCPU).contiguous();
+    const auto* p = static_cast<const unsigned char*>(c.data_ptr());
+    const size_t n = static_cast<size_t>(c.numel()) * c.element_size();
+    for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (const auto& p : model_->named_parameters()) add(p.value());
+  for (const auto& b : model_->named_buffers()) add(b.value());
+  return h;
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/config/config.h"
+#include "worker/train/collectives.h"
 #include "worker/train/progress.h"
 
 namespace segqat {
@@ -29,6 +30,13 @@ struct TrainOptions {
   // When it becomes true, training stops between steps, saves the snapshot
   // "interrupted" (resumable) and returns with interrupted set.
   const std::atomic<bool>* stop = nullptr;
+  // Data-parallel training (null: a world of one). BATCH_SIZE is the global
+  // batch: each rank trains on its slice of every global batch, gradients
+  // are averaged across ranks, rank 0's initial weights are broadcast, BN
+  // statistics and quantizer ranges are averaged before each snapshot, a
+  // stop on any rank stops all of them at the same step, and only rank 0
+  // evaluates, writes snapshots and reports progress.
+  Collectives* collectives = nullptr;
 };
 
 struct TrainResult {
