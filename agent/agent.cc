@@ -1,6 +1,9 @@
 #include "agent/agent.h"
 
+#include <netinet/in.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <exception>
 #include <filesystem>
@@ -9,11 +12,13 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/job_events.h"
 #include "agent/transfer.h"
 #include "worker/runtime/job_runner.h"
+#include "worker/train/collectives.h"
 
 namespace segqat::agent {
 namespace fs = std::filesystem;
@@ -45,6 +50,24 @@ bool IsEpochSnapshot(const std::string& name) {
   return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
 }
 
+// A port that is free now, for a TCPStore this worker may serve as rank 0.
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 absl::Status FromGrpc(const grpc::Status& s) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
@@ -55,6 +78,8 @@ absl::Status FromGrpc(const grpc::Status& s) {
 struct Agent::Job {
   v1::RunAssignment run;
   std::string id;
+  int rank = 0;
+  int world = 1;
   std::string work_dir;
   std::unique_ptr<JobEvents> events;
   std::atomic<bool> stop{false};
@@ -119,7 +144,15 @@ void Agent::RunJob(Job* job) {
   };
   auto fail = [&](const absl::Status& st) {
     if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    if (job->world > 1 && absl::IsUnavailable(st)) {
+      // A peer is gone: the gang goes back to the queue, not to FAILED.
+      return job->Finish(v1::WorkerReport::Finished::INTERRUPTED,
+                         absl::StrCat("a data-parallel peer was lost (", st.message(), ")"));
+    }
     job->events->FlushLog();
+    if (job->rank > 0) {
+      return job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
+    }
     std::ofstream(log_path, std::ios::app) << "FAILED: " << st.message() << "\n";
     UploadOrLog(job, log_path, "job.log");
     job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
@@ -155,10 +188,35 @@ void Agent::RunJob(Job* job) {
       if (!st.ok()) return fail(st);
       job->events->OnLog(absl::StrCat("fetched snapshot ", snapshot));
     }
+    std::unique_ptr<Collectives> peers;
+    if (job->world > 1) {
+      const std::string& master = job->run.master();
+      const size_t colon = master.rfind(':');
+      DistributedOptions d;
+      d.rank = job->rank;
+      d.world_size = job->world;
+      d.master_addr = master.substr(0, colon == std::string::npos ? 0 : colon);
+      d.timeout = std::chrono::seconds(120);
+      if (colon == std::string::npos ||
+          !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
+        return fail(absl::InvalidArgumentError(absl::StrCat("master: '", master, "'")));
+      }
+      job->events->OnLog(absl::StrCat("rank ", job->rank, " of ", job->world, " joins at ",
+                                      master));
+      auto joined = ConnectGloo(d);
+      if (!joined.ok()) return fail(joined.status());
+      peers = *std::move(joined);
+      request.collectives = peers.get();
+    }
     auto outcome = runtime::RunJob(request, *cfg, job->work_dir, job->events.get(), &job->stop);
     if (!outcome.ok()) return fail(outcome.status());
     job->events->FlushLog();
     if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    if (job->rank > 0) {
+      // Rank 0 uploads and reports for the gang.
+      return job->Finish(outcome->interrupted ? v1::WorkerReport::Finished::INTERRUPTED
+                                              : v1::WorkerReport::Finished::SUCCEEDED);
+    }
     if (outcome->interrupted) {
       const fs::path interrupted = fs::path(job->work_dir) / "interrupted";
       std::error_code ec;
@@ -186,6 +244,7 @@ void Agent::RunJob(Job* job) {
 
 absl::Status Agent::Run(const std::atomic<bool>* quit) {
   const std::vector<v1::Device> devices = DescribeDevices(options_.gpus);
+  int rendezvous_port = PickFreePort();
   std::unique_ptr<Job> job;
   auto interval = std::chrono::milliseconds(1000);
   auto retry = std::chrono::milliseconds(200);
@@ -206,13 +265,17 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
     req.set_worker_id(options_.worker_id);
     req.set_host(options_.host);
     req.set_draining(quitting);
+    req.set_address(options_.address);
+    req.set_rendezvous_port(rendezvous_port);
     for (const auto& d : devices) *req.add_devices() = d;
     bool reported_finished = false;
     if (!job) {
       req.mutable_report()->mutable_idle();
     } else {
       std::lock_guard<std::mutex> lock(job->mu);
-      auto pending = job->events ? job->events->Pending() : std::vector<v1::JobEvent>{};
+      // Rank 0 speaks for a data-parallel job.
+      auto pending = job->events && job->rank == 0 ? job->events->Pending()
+                                                   : std::vector<v1::JobEvent>{};
       if (job->finished) {
         auto* f = req.mutable_report()->mutable_finished();
         *f->mutable_lease() = job->run.lease();
@@ -241,6 +304,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
       if (job && job->events) job->events->Acknowledge(resp.acked_seq());
       if (reported_finished) {
         if (job->thread.joinable()) job->thread.join();
+        if (job->world > 1) rendezvous_port = PickFreePort();
         job.reset();
       }
       if (resp.has_run() && !job) {
@@ -252,8 +316,17 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
           job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
           continue;
         }
-        job->work_dir = (fs::path(options_.work_dir) / job->id).string();
+        job->rank = resp.run().lease().rank();
+        job->world = std::max(1, resp.run().world_size());
         std::error_code ec;
+        if (job->world > 1) {
+          // Every rank starts the attempt from the same uploaded snapshot.
+          job->work_dir =
+              (fs::path(options_.work_dir) / absl::StrCat(job->id, "-rank", job->rank)).string();
+          fs::remove_all(job->work_dir, ec);
+        } else {
+          job->work_dir = (fs::path(options_.work_dir) / job->id).string();
+        }
         fs::create_directories(job->work_dir, ec);
         Job* raw = job.get();
         job->events = std::make_unique<JobEvents>(

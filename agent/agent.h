@@ -9,7 +9,10 @@
 // A job's inputs that name other jobs' artifacts ("jobs/ID/final") are
 // fetched into <work_dir>/cache by digest; its dataset paths are read on
 // this machine. It runs in <work_dir>/<job id>, resuming from the newest
-// snapshot there or from the one the server names.
+// snapshot there or from the one the server names. A rank of a
+// data-parallel job joins its peers through c10d (worker/train/collectives.h)
+// at the master address the server gives; only rank 0 reports events and
+// uploads.
 #ifndef SEGQAT_AGENT_AGENT_H_
 #define SEGQAT_AGENT_AGENT_H_
 
@@ -32,6 +35,9 @@ struct AgentOptions {
   std::string host;       // shown in `segqat workers`
   std::vector<int> gpus;  // CUDA ordinals this agent offers; empty: the CPU
   std::string work_dir;   // jobs' working directories and the input cache
+  // Where the other ranks of a data-parallel job reach this worker when it
+  // is rank 0 (its TCPStore listens on a free port of this machine).
+  std::string address = "127.0.0.1";
   std::chrono::seconds rpc_deadline{60};
 };
 

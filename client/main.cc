@@ -32,7 +32,7 @@ namespace {
 constexpr char kUsage[] =
     "usage: segqat [--server HOST:PORT] COMMAND ...\n"
     "  train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu | --gpus N]\n"
-    "        [--wait]\n"
+    "        [--workers N (data-parallel ranks)] [--wait]\n"
     "        [--log_steps N] [--priority N] [--label K=V] [--request-id ID] [KEY VALUE ...]\n"
     "  eval --cfg FILE [--convert] [--wait] [KEY VALUE ...]\n"
     "  export --cfg FILE [--wait] [KEY VALUE ...]\n"
@@ -121,6 +121,7 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
                                   {"--convert", false},
                                   {"--use_gpu", false},
                                   {"--gpus", true},
+                                  {"--workers", true},
                                   {"--use_mpio", false},
                                   {"--log_steps", true},
                                   {"--priority", true},
@@ -151,6 +152,12 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
       return Fail(absl::InvalidArgumentError("--gpus: expects a number of GPUs >= 0"));
     }
     spec->set_gpus(n);
+  }
+  if (f->Has("--workers")) {
+    if (!absl::SimpleAtoi(f->Get("--workers"), &n) || n < 1) {
+      return Fail(absl::InvalidArgumentError("--workers: expects a number of ranks >= 1"));
+    }
+    spec->set_workers(n);
   }
   if (f->Has("--log_steps") && absl::SimpleAtoi(f->Get("--log_steps"), &n)) spec->set_log_steps(n);
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);

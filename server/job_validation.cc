@@ -42,6 +42,13 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
     return absl::InvalidArgumentError(absl::StrCat(
         "spec.gpus: a job runs on 0 or 1 GPU for now, got ", spec.gpus()));
   }
+  if (spec.workers() < 0 || spec.workers() > 64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.workers: 0 to 64 data-parallel ranks, got ", spec.workers()));
+  }
+  if (spec.workers() > 1 && spec.kind() != v1::TRAIN && spec.kind() != v1::QUANT_TRAIN) {
+    return absl::InvalidArgumentError("spec.workers: only training runs data-parallel");
+  }
   if (spec.log_steps() < 0) {
     return absl::InvalidArgumentError("spec.log_steps: must not be negative");
   }

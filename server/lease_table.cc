@@ -4,19 +4,20 @@
 
 namespace segqat::server {
 
-const Lease& LeaseTable::Grant(const std::string& job_id, const std::string& worker_id,
+const Lease& LeaseTable::Grant(const std::string& job_id, int rank, const std::string& worker_id,
                                int64_t fencing) {
-  Lease& l = leases_[job_id];
-  l = Lease{job_id, worker_id, fencing, now_() + timeout_us_, 0};
+  Lease& l = leases_[{job_id, rank}];
+  l = Lease{job_id, rank, worker_id, fencing, now_() + timeout_us_, 0};
   return l;
 }
 
-absl::Status LeaseTable::Check(const std::string& job_id, const std::string& worker_id,
+absl::Status LeaseTable::Check(const std::string& job_id, int rank, const std::string& worker_id,
                                int64_t fencing) const {
-  auto it = leases_.find(job_id);
+  auto it = leases_.find({job_id, rank});
   if (it == leases_.end()) {
-    return absl::AbortedError(
-        absl::StrCat("lease: no lease on job ", job_id, " (expired or never granted)"));
+    return absl::AbortedError(absl::StrCat("lease: no lease on job ", job_id,
+                                           rank == 0 ? "" : absl::StrCat(" rank ", rank),
+                                           " (expired, released or never granted)"));
   }
   const Lease& l = it->second;
   if (l.expires_us <= now_()) {
@@ -31,15 +32,19 @@ absl::Status LeaseTable::Check(const std::string& job_id, const std::string& wor
   return absl::OkStatus();
 }
 
-absl::StatusOr<Lease*> LeaseTable::Renew(const std::string& job_id, const std::string& worker_id,
-                                         int64_t fencing) {
-  if (auto st = Check(job_id, worker_id, fencing); !st.ok()) return st;
-  Lease& l = leases_[job_id];
+absl::StatusOr<Lease*> LeaseTable::Renew(const std::string& job_id, int rank,
+                                         const std::string& worker_id, int64_t fencing) {
+  if (auto st = Check(job_id, rank, worker_id, fencing); !st.ok()) return st;
+  Lease& l = leases_[{job_id, rank}];
   l.expires_us = now_() + timeout_us_;
   return &l;
 }
 
-void LeaseTable::Release(const std::string& job_id) { leases_.erase(job_id); }
+void LeaseTable::Release(const std::string& job_id, int rank) { leases_.erase({job_id, rank}); }
+
+void LeaseTable::ReleaseJob(const std::string& job_id) {
+  leases_.erase(leases_.lower_bound({job_id, 0}), leases_.lower_bound({job_id + '\0', 0}));
+}
 
 std::vector<Lease> LeaseTable::TakeExpired() {
   std::vector<Lease> out;
@@ -56,7 +61,7 @@ std::vector<Lease> LeaseTable::TakeExpired() {
 }
 
 std::optional<Lease> LeaseTable::HeldBy(const std::string& worker_id) const {
-  for (const auto& [id, l] : leases_) {
+  for (const auto& [key, l] : leases_) {
     if (l.worker_id == worker_id) return l;
   }
   return std::nullopt;

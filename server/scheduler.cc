@@ -66,11 +66,12 @@ absl::Status Scheduler::Start() {
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
       const std::string id = job.name().substr(5);
-      if (absl::StartsWith(job.worker(), "workers/")) {
-        leases_.Grant(id, job.worker().substr(8), job.attempt());
+      if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1) {
+        leases_.Grant(id, 0, job.worker().substr(8), job.attempt());
         spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
                      job.attempt());
       } else {
+        // A gang's ranks are not recorded; it starts over from its snapshot.
         Requeue(id, "server restarted; resumes from its last snapshot");
       }
     }
@@ -109,6 +110,10 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
   w.last_report_us = options_.now();
   w.worker.set_name(absl::StrCat("workers/", worker_id));
   w.worker.set_host(request.host().substr(0, 255));
+  w.rendezvous = request.rendezvous_port() > 0 && !request.address().empty()
+                     ? absl::StrCat(request.address().substr(0, 255), ":",
+                                    request.rendezvous_port())
+                     : "";
   w.worker.clear_devices();
   std::vector<std::string> cuda;
   for (const v1::Device& d : request.devices()) {
@@ -126,11 +131,13 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     const auto& running = report.running();
     auto id = LeaseJobId(running.lease());
     if (!id.ok()) return id.status();
-    auto lease = leases_.Renew(*id, worker_id, running.lease().fencing());
+    auto lease = leases_.Renew(*id, running.lease().rank(), worker_id, running.lease().fencing());
     if (!lease.ok()) return lease.status();
-    if (auto st = ApplyEvents(*id, *lease, running.events()); !st.ok()) return st;
+    if (running.lease().rank() == 0) {
+      if (auto st = ApplyEvents(*id, *lease, running.events()); !st.ok()) return st;
+      if (!running.snapshot().empty()) (void)store_->SetSnapshot(*id, running.snapshot());
+    }
     response.set_acked_seq((*lease)->acked_seq);
-    if (!running.snapshot().empty()) (void)store_->SetSnapshot(*id, running.snapshot());
     w.worker.set_state("busy");
     w.worker.set_job(running.lease().job());
     auto job = store_->Get(*id);
@@ -146,28 +153,41 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     const auto& finished = report.finished();
     auto id = LeaseJobId(finished.lease());
     if (!id.ok()) return id.status();
-    auto lease = leases_.Renew(*id, worker_id, finished.lease().fencing());
+    const int rank = finished.lease().rank();
+    auto lease = leases_.Renew(*id, rank, worker_id, finished.lease().fencing());
     if (!lease.ok()) return lease.status();
-    if (auto st = ApplyEvents(*id, *lease, finished.events()); !st.ok()) return st;
-    response.set_acked_seq((*lease)->acked_seq);
-    if (!finished.snapshot().empty()) (void)store_->SetSnapshot(*id, finished.snapshot());
-    Finish(*id, finished, worker_id);
-  } else if (auto held = leases_.HeldBy(worker_id); held.has_value()) {
-    // The worker came back idle (restarted): the attempt it held is lost.
-    leases_.Release(held->job_id);
-    if (metrics_ != nullptr) metrics_->LeaseExpired();
-    auto job = store_->Get(held->job_id);
-    if (job.ok() && job->state() == v1::CANCELLING) {
-      (void)store_->Transition(held->job_id, v1::CANCELLED, "cancelled; its worker restarted");
-      bus_->Notify(held->job_id);
+    if (rank == 0) {
+      if (auto st = ApplyEvents(*id, *lease, finished.events()); !st.ok()) return st;
+      response.set_acked_seq((*lease)->acked_seq);
+      if (!finished.snapshot().empty()) (void)store_->SetSnapshot(*id, finished.snapshot());
+      Finish(*id, finished, worker_id);
+    } else if (finished.outcome() == v1::WorkerReport::Finished::FAILED) {
+      // A rank that cannot run fails the job: its peers would wait forever.
+      v1::WorkerReport::Finished failed = finished;
+      failed.set_error(absl::StrCat("rank ", rank, " on ", worker_id, ": ", finished.error()));
+      Finish(*id, failed, worker_id);
     } else {
-      Requeue(held->job_id, absl::StrCat("worker ", worker_id,
-                                         " restarted; resumes from its last snapshot"));
+      leases_.Release(*id, rank);  // rank 0 reports the outcome
     }
+  } else if (auto held = leases_.HeldBy(worker_id);
+             held.has_value() && pending_.count(worker_id) == 0) {
+    // The worker came back idle (restarted): the attempt it held is lost.
+    // (An idle worker with a pending rank has not been told of it yet.)
+    if (metrics_ != nullptr) metrics_->LeaseExpired();
+    LoseAttempt(held->job_id,
+                absl::StrCat("worker ", worker_id, " restarted; resumes from its last snapshot"),
+                /*backoff=*/false);
   }
   w.worker.set_state("idle");
   w.worker.clear_job();
-  if (request.draining() || !Assign(&w, &response)) response.mutable_idle();
+  if (request.draining()) {
+    for (auto& [job, members] : gangs_) {
+      members.erase(std::remove(members.begin(), members.end(), worker_id), members.end());
+    }
+    response.mutable_idle();
+  } else if (!Assign(&w, &response)) {
+    response.mutable_idle();
+  }
   return response;
 }
 
@@ -222,9 +242,17 @@ absl::Status Scheduler::ApplyEvents(
   return absl::OkStatus();
 }
 
+void Scheduler::ReleaseAttempt(const std::string& job_id) {
+  leases_.ReleaseJob(job_id);
+  const std::string name = absl::StrCat("jobs/", job_id);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    it = it->second.lease().job() == name ? pending_.erase(it) : ++it;
+  }
+}
+
 void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
                        const std::string& worker_id) {
-  leases_.Release(job_id);
+  ReleaseAttempt(job_id);
   auto job = store_->Get(job_id);
   if (!job.ok()) return;
   const bool cancelling = job->state() == v1::CANCELLING;
@@ -237,8 +265,11 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
       if (cancelling) {
         moved = store_->Transition(job_id, v1::CANCELLED, "cancelled");
       } else {
-        Requeue(job_id, absl::StrCat("worker ", worker_id,
-                                     " stopped; resumes from its snapshot"));
+        Requeue(job_id, absl::StrCat("worker ", worker_id, " stopped",
+                                     report.error().empty()
+                                         ? ""
+                                         : absl::StrCat(": ", report.error().substr(0, 1024)),
+                                     "; resumes from its snapshot"));
         return;
       }
       break;
@@ -258,6 +289,26 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
   bus_->Notify(job_id);
 }
 
+void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff) {
+  ReleaseAttempt(job_id);
+  auto job = store_->Get(job_id);
+  if (!job.ok()) return;
+  if (job->state() == v1::CANCELLING) {
+    auto moved = store_->Transition(job_id, v1::CANCELLED, absl::StrCat("cancelled; ", reason));
+    if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+    bus_->Notify(job_id);
+    return;
+  }
+  if (job->state() != v1::RUNNING) return;
+  if (backoff) {
+    const int shift = static_cast<int>(std::min<int64_t>(job->attempt() - 1, 15));
+    const int64_t wait = std::min<int64_t>(options_.max_backoff.count() * 1000,
+                                           int64_t{1'000'000} << std::max(0, shift));
+    not_before_us_[job_id] = options_.now() + wait;
+  }
+  Requeue(job_id, reason);
+}
+
 void Scheduler::Requeue(const std::string& job_id, const std::string& reason) {
   auto moved = store_->Transition(job_id, v1::QUEUED, reason);
   if (!moved.ok()) {
@@ -268,7 +319,22 @@ void Scheduler::Requeue(const std::string& job_id, const std::string& reason) {
   bus_->Notify(job_id);
 }
 
+bool Scheduler::Alive(const std::string& worker_id) const {
+  auto it = workers_.find(worker_id);
+  return it != workers_.end() &&
+         options_.now() - it->second.last_report_us < options_.lease_timeout.count() * 1000;
+}
+
 bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
+  const std::string worker_id = w->worker.name().substr(8);
+  if (auto it = pending_.find(worker_id); it != pending_.end()) {
+    // Its rank of a gang placed while it slept.
+    w->worker.set_state("busy");
+    w->worker.set_job(it->second.lease().job());
+    *response->mutable_run() = std::move(it->second);
+    pending_.erase(it);
+    return true;
+  }
   if (shutting_down_) return false;
   auto queued = store_->ListByState(v1::QUEUED);
   if (!queued.ok()) return false;
@@ -279,12 +345,12 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
     if (nb != not_before_us_.end() && nb->second > now) continue;
     const int gpus = GpusNeeded(job.spec());
     if (gpus > w->gpus) continue;
+    if (job.spec().workers() > 1) return AssignGang(job, w, response);
     auto running = store_->Transition(id, v1::RUNNING, "");
     if (!running.ok()) continue;
     not_before_us_.erase(id);
     (void)store_->SetWorker(id, w->worker.name());
-    const std::string worker_id = w->worker.name().substr(8);
-    leases_.Grant(id, worker_id, running->attempt());
+    leases_.Grant(id, 0, worker_id, running->attempt());
     v1::RunAssignment* run = response->mutable_run();
     run->mutable_lease()->set_job(running->name());
     run->mutable_lease()->set_fencing(running->attempt());
@@ -303,11 +369,66 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
   return false;
 }
 
+bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeResponse* response) {
+  const std::string id = job.name().substr(5);
+  const std::string worker_id = w->worker.name().substr(8);
+  std::vector<std::string>& gang = gangs_[id];
+  // Members that stopped reporting, or joined another gang, drop out.
+  gang.erase(std::remove_if(gang.begin(), gang.end(),
+                            [&](const std::string& m) { return m != worker_id && !Alive(m); }),
+             gang.end());
+  for (auto& [other, members] : gangs_) {
+    if (other != id) {
+      members.erase(std::remove(members.begin(), members.end(), worker_id), members.end());
+    }
+  }
+  if (std::find(gang.begin(), gang.end(), worker_id) == gang.end()) {
+    // Rank 0 must offer a rendezvous address.
+    if (gang.empty() && w->rendezvous.empty()) return false;
+    gang.push_back(worker_id);
+  }
+  const int world = job.spec().workers();
+  if (static_cast<int>(gang.size()) < world) return false;
+  auto running = store_->Transition(id, v1::RUNNING, "");
+  if (!running.ok()) return false;
+  not_before_us_.erase(id);
+  const std::string master = workers_[gang[0]].rendezvous;
+  (void)store_->SetWorker(id, absl::StrCat("workers/", gang[0]));
+  const int gpus = GpusNeeded(job.spec());
+  for (int r = 0; r < world; ++r) {
+    leases_.Grant(id, r, gang[r], running->attempt());
+    v1::RunAssignment run;
+    run.mutable_lease()->set_job(running->name());
+    run.mutable_lease()->set_fencing(running->attempt());
+    run.mutable_lease()->set_rank(r);
+    *run.mutable_spec() = running->spec();
+    for (const v1::Device& d : workers_[gang[r]].worker.devices()) {
+      if (d.kind() == "cuda" && run.gpus_size() < gpus) run.add_gpus(d.index());
+    }
+    run.set_snapshot(running->snapshot());
+    run.set_world_size(world);
+    run.set_master(master);
+    if (gang[r] == worker_id) {
+      *response->mutable_run() = std::move(run);
+    } else {
+      pending_[gang[r]] = std::move(run);
+    }
+  }
+  spdlog::info("[job {}] attempt {} on {} ranks ({}), rendezvous {}", id, running->attempt(),
+               world, absl::StrJoin(gang, ", "), master);
+  gangs_.erase(id);  // `gang` dangles from here on
+  w->worker.set_state("busy");
+  w->worker.set_job(running->name());
+  if (metrics_ != nullptr) metrics_->JobStarted(*running);
+  bus_->Notify(id);
+  return true;
+}
+
 absl::Status Scheduler::CheckLease(const std::string& worker_id, const v1::Lease& lease) {
   auto id = LeaseJobId(lease);
   if (!id.ok()) return id.status();
   std::lock_guard<std::mutex> lock(mu_);
-  return leases_.Check(*id, worker_id, lease.fencing());
+  return leases_.Check(*id, lease.rank(), worker_id, lease.fencing());
 }
 
 void Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
@@ -331,6 +452,7 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, "cancelled before it started");
     if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
     not_before_us_.erase(job_id);
+    gangs_.erase(job_id);
     bus_->Notify(job_id);
     return moved;
   }
@@ -347,22 +469,11 @@ void Scheduler::ExpireLeases() {
 void Scheduler::ExpireLocked() {
   for (const Lease& l : leases_.TakeExpired()) {
     if (metrics_ != nullptr) metrics_->LeaseExpired();
-    auto job = store_->Get(l.job_id);
-    if (!job.ok()) continue;
-    if (job->state() == v1::CANCELLING) {
-      auto moved = store_->Transition(l.job_id, v1::CANCELLED,
-                                      absl::StrCat("cancelled; worker ", l.worker_id, " was lost"));
-      if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
-      bus_->Notify(l.job_id);
-      continue;
-    }
-    if (job->state() != v1::RUNNING) continue;
-    const int shift = static_cast<int>(std::min<int64_t>(job->attempt() - 1, 15));
-    const int64_t backoff = std::min<int64_t>(options_.max_backoff.count() * 1000,
-                                              int64_t{1'000'000} << std::max(0, shift));
-    not_before_us_[l.job_id] = options_.now() + backoff;
-    Requeue(l.job_id, absl::StrCat("worker ", l.worker_id, " stopped reporting (lease expired); ",
-                                   "resumes from its last snapshot"));
+    LoseAttempt(l.job_id,
+                absl::StrCat("worker ", l.worker_id, " stopped reporting (lease expired",
+                             l.rank == 0 ? "" : absl::StrCat(", rank ", l.rank),
+                             "); resumes from its last snapshot"),
+                /*backoff=*/true);
   }
   const int64_t now = options_.now();
   for (auto it = workers_.begin(); it != workers_.end();) {

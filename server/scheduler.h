@@ -12,6 +12,13 @@
 // Aborted. Leases are rebuilt from the job store on Start(), so a restarted
 // server waits for its workers' next reports instead of dropping their work.
 //
+// Data-parallel jobs (spec.workers N > 1) are gang-scheduled: idle workers
+// are reserved for the job at the head of the queue until N have reported,
+// then each gets its rank, with rank 0's address for the rendezvous, and a
+// lease of its own. Only rank 0's events, snapshots and outcome count; a
+// failed or lost rank sends the whole gang back to the queue (or fails the
+// job), and the others are refused at their next report.
+//
 // The core knows nothing of gRPC (WorkerServiceImpl is the edge). Time comes
 // from the injected clock, so tests run without sleeping. Thread-safe.
 #ifndef SEGQAT_SERVER_SCHEDULER_H_
@@ -85,6 +92,7 @@ class Scheduler {
     v1::Worker worker;
     int64_t last_report_us = 0;
     int gpus = 0;
+    std::string rendezvous;  // HOST:PORT it offers as a rank 0
   };
 
   // The helpers below run with mu_ held.
@@ -92,8 +100,15 @@ class Scheduler {
                            const google::protobuf::RepeatedPtrField<v1::JobEvent>& events);
   void Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
               const std::string& worker_id);
+  // Ends the job's attempt: releases every rank's lease and pending
+  // assignment. Then requeues, or (when cancelling) cancels.
+  void LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff);
+  void ReleaseAttempt(const std::string& job_id);
   void Requeue(const std::string& job_id, const std::string& reason);
   bool Assign(WorkerEntry* worker, v1::SynchronizeResponse* response);
+  // Places `job` on its gang once `worker` completes it; false while forming.
+  bool AssignGang(const v1::Job& job, WorkerEntry* worker, v1::SynchronizeResponse* response);
+  bool Alive(const std::string& worker_id) const;
   void ExpireLocked();
 
   JobStore* store_;
@@ -108,6 +123,8 @@ class Scheduler {
   LeaseTable leases_;
   std::map<std::string, WorkerEntry> workers_;    // by worker id
   std::map<std::string, int64_t> not_before_us_;  // requeued jobs' backoff
+  std::map<std::string, std::vector<std::string>> gangs_;  // forming: job id -> workers
+  std::map<std::string, v1::RunAssignment> pending_;       // placed ranks, by worker id
   std::thread expiry_;
 };
 

@@ -53,7 +53,7 @@ constexpr char kUsage[] =
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n"
     "  segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
-    "                      [--work-dir DIR]\n";
+    "                      [--work-dir DIR] [--advertise-address HOST]\n";
 
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));

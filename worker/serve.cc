@@ -46,10 +46,14 @@ absl::StatusOr<std::vector<int>> ParseGpus(const std::string& value) {
 
 int RunServe(const std::vector<std::string>& args) {
   auto flags = ParseFlags(
-      args, {{"--server", true}, {"--gpus", true}, {"--name", true}, {"--work-dir", true}});
+      args, {{"--server", true},
+             {"--gpus", true},
+             {"--name", true},
+             {"--work-dir", true},
+             {"--advertise-address", true}});
   if (!flags.ok() || !flags->overrides.empty() || !flags->Has("--server")) {
     spdlog::error("{}\nusage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] "
-                  "[--name NAME] [--work-dir DIR]",
+                  "[--name NAME] [--work-dir DIR] [--advertise-address HOST]",
                   !flags.ok() ? std::string(flags.status().message())
                               : std::string("--server HOST:PORT is required"));
     return 2;
@@ -63,6 +67,13 @@ int RunServe(const std::vector<std::string>& args) {
   ::gethostname(host, sizeof(host) - 1);
   const std::string name = flags->Get("--name", host);
   const std::string work_dir = flags->Get("--work-dir", "./segqat-worker-data");
+  // Data-parallel peers reach a rank 0 here: this machine's name, or the
+  // loopback address when the server is on loopback too.
+  const std::string server = flags->Get("--server");
+  const bool loopback = server.rfind("127.", 0) == 0 || server.rfind("localhost", 0) == 0 ||
+                        server.rfind("[::1]", 0) == 0;
+  const std::string address =
+      flags->Get("--advertise-address", loopback ? std::string("127.0.0.1") : std::string(host));
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(8 << 20);
   auto channel = grpc::CreateCustomChannel(flags->Get("--server"),
@@ -82,6 +93,7 @@ int RunServe(const std::vector<std::string>& args) {
     o.host = host;
     o.gpus = slot;
     o.work_dir = work_dir;
+    o.address = address;
     spdlog::info("worker {} serving {} on {}", o.worker_id,
                  slot.empty() ? std::string("cpu") : absl::StrCat("cuda:", slot[0]),
                  flags->Get("--server"));

@@ -30,9 +30,9 @@ with open(SYNTHETIC_CFG) as f:
 LEASE_TIMEOUT = 2.0
 
 
-def spec(data, *overrides):
+def spec(data, *overrides, **fields):
     return pb.JobSpec(kind=pb.TRAIN, config_yaml=CONFIG_YAML, log_steps=1,
-                      overrides=dataset_overrides(data) + list(overrides))
+                      overrides=dataset_overrides(data) + list(overrides), **fields)
 
 
 class Worker:
@@ -232,6 +232,49 @@ class RemoteWorkersTest(unittest.TestCase):
         listed = self.stub.ListWorkers(pb.ListWorkersRequest(), timeout=30).workers
         self.assertEqual(sorted(w.name for w in listed), ["workers/fake", "workers/wa",
                                                           "workers/wb"])
+
+    def test_3_a_data_parallel_job_spans_both_workers(self):
+        job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "3", "TRAIN.SNAPSHOT_EPOCH", "1", workers=2)),
+            timeout=30)
+        events = self.final(job.name)
+        self.assertEqual(events[-1].state.state, pb.SUCCEEDED, self.get(job.name).error)
+        logs = [e.log.text for e in events if e.HasField("log")]
+        self.assertTrue(any("data-parallel: 2 ranks, 2 images each per step" in l for l in logs),
+                        logs)
+        self.assertTrue(any(re.match(r"rank 0 of 2 joins at 127\.0\.0\.1:\d+", l)
+                            for l in logs), logs)
+        # One step event per global step (rank 0 alone reports): 3 epochs x 4.
+        self.assertEqual([e.step.step for e in events if e.HasField("step")],
+                         list(range(1, 13)))
+        # Both ranks ended with the same weights.
+        prints = []
+        for name in ("wa", "wb"):
+            with open(os.path.join(self.work, name + ".log")) as f:
+                prints += re.findall(r"rank \d of 2: weights fingerprint (\w+)", f.read())
+        self.assertEqual(len(prints), 2, prints)
+        self.assertEqual(prints[0], prints[1])
+
+    def test_4_a_lost_rank_sends_the_gang_back_to_the_queue(self):
+        job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "10", "TRAIN.SNAPSHOT_EPOCH", "2", workers=2)),
+            timeout=30)
+        self.wait_for(lambda: self.get(job.name).snapshot.startswith("snapshots/"))
+        rank0 = self.get(job.name).worker.split("/")[1]
+        rank1 = [n for n in ("wa", "wb") if n != rank0][0]
+        self.workers[rank1].kill()
+        self.wait_for(lambda: self.get(job.name).state == pb.QUEUED)
+        self.workers[rank1].start()
+        events = self.final(job.name)
+        done = self.get(job.name)
+        self.assertEqual(done.state, pb.SUCCEEDED, done.error)
+        self.assertEqual(done.attempt, 2)
+        states = [e.state for e in events if e.HasField("state")]
+        # Rank 0 sees its peer go (or rank 1's lease expires first).
+        self.assertTrue("peer was lost" in states[2].reason or
+                        "lease expired, rank 1" in states[2].reason, states[2].reason)
+        steps = [e.step.step for e in events if e.HasField("step")]
+        self.assertEqual(steps[-1], 40)  # 10 epochs x 4 global steps
 
 
 if __name__ == "__main__":

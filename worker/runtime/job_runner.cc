@@ -147,6 +147,7 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
     opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
     opt.device = *device;
     opt.stop = stop;
+    opt.collectives = request.collectives;
     auto result = Train(cfg, opt, sink);
     if (!result.ok()) return result.status();
     outcome.interrupted = result->interrupted;

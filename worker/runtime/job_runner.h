@@ -19,6 +19,10 @@
 #include "worker/train/model_loader.h"
 #include "worker/train/progress.h"
 
+namespace segqat {
+class Collectives;
+}
+
 namespace segqat::runtime {
 
 enum class JobKind { kTrain, kQuantTrain, kEval, kExport };
@@ -33,6 +37,7 @@ struct JobRequest {
   bool use_gpu = false;
   int gpu_index = 0;  // the CUDA ordinal, with use_gpu
   int log_steps = 10;
+  Collectives* collectives = nullptr;  // data-parallel training (worker/train/collectives.h)
 };
 
 // Maps the value of a path key that names another job's artifact
