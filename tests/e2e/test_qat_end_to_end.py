@@ -22,14 +22,20 @@ PYTHON = "/usr/bin/python3"  # Debian's, which has python3-torch
 # measure the spread the tolerances below come from).
 SEED = os.environ.get("SEGQAT_E2E_SEED", "7")
 
-# QAT may cost at most half a point of mIoU against float; scoring better is
-# fine, so the bound is one-sided. Measured QAT - float (8-bit / 7-bit
-# activations) across seeds and CPUs, in mIoU points:
-#   AMD EPYC, AVX2 (no VNNI):  seed 7 -0.03 / +0.02, seed 8 {s8}, seed 9 {s9}
-#   AVX-512 VNNI (issue #11):  seed 7 QAT-7 +0.58
-# Float kernels differ by instruction set, so training takes another path on
-# another CPU; the deltas move by tenths of a point either way.
+# Tolerances, from tests/e2e/measure_spread.py over seeds 7, 8, 9 and 10 on
+# an AMD EPYC with AVX-512 VNNI, in mIoU points:
+#   QAT-8 - float   -0.33 .. +1.00     QAT-7 - float   -0.46 .. +1.02
+#   INT8-8 - QAT-8  -0.24 .. +0.13     INT8-7 - QAT-7  -1.23 .. +0.00
+# Float kernels differ by instruction set (AVX2, AVX-512), so on another CPU
+# training takes another path: each delta is one more draw from these
+# spreads (with TRAIN.SEED 1 an AVX2-only EPYC measured QAT-8 -0.03 and
+# QAT-7 +0.02, and an AVX-512 VNNI machine QAT-7 +0.58: issue #11).
+# QAT may cost at most half a point against float; scoring better is fine,
+# so that bound is one-sided. The converted model should score what QAT
+# scored, so those bounds are two-sided, with room over the measured worst.
 MAX_QAT_LOSS = 0.005
+MAX_INT8_GAP_8BIT = 0.004
+MAX_INT8_GAP_7BIT = 0.015
 
 
 def torch_check(script):
@@ -73,24 +79,27 @@ def main():
         # Chance is about 0.05 (19 classes); a constant "road" scores about 0.02.
         assert fp["miou"] > 0.12, fp
         assert qat["miou"] >= fp["miou"] - MAX_QAT_LOSS, (fp["miou"], qat["miou"])
-        # The INT8 engine computes the QAT network exactly up to float rounding
-        # (measured: 0.01 points apart).
-        assert abs(int8["miou"] - qat["miou"]) <= 0.002, (qat["miou"], int8["miou"])
+        # The INT8 engine computes the QAT network up to float rounding; codes
+        # that round the other way still move some pixels of a weak model.
+        assert abs(int8["miou"] - qat["miou"]) <= MAX_INT8_GAP_8BIT, (qat["miou"], int8["miou"])
         assert int8["images"] == 16 and len(int8["class_iou"]) == 19
 
         # Its exports in ONNX Runtime and PyTorch (tests/export/test_exports.py).
         check_exports(work, data, os.path.join(quant_dir, "best_model"), quantized_convs=52)
 
         # The same recipe with 7-bit activations (integer kernels on every input on
-        # x86 without VNNI): as accurate (measured 0.2108 against float 0.2106), and
-        # its exports agree with the engine as well (measured 99.52% / 99.72%).
+        # x86 without VNNI): as accurate, and its exports agree with the engine
+        # as well (measured 99.52% / 99.72%).
         quant7_dir = os.path.join(work, "quant7")
         run(qat_args + ["TRAIN.MODEL_SAVE_DIR", quant7_dir, "SOLVER.NUM_EPOCHS", "4",
                         "SLIM.activation_bits", "7"])
-        qat7 = evaluate(os.path.join(quant7_dir, "best_model"), data, os.path.join(work, "q7.json"),
-                        convert=True)
-        print("mIoU INT8 with 7-bit activations %.4f" % qat7["miou"])
+        qat7 = evaluate(os.path.join(quant7_dir, "best_model"), data, os.path.join(work, "q7.json"))
+        int8_7 = evaluate(os.path.join(quant7_dir, "best_model"), data,
+                          os.path.join(work, "i7.json"), convert=True)
+        print("mIoU with 7-bit activations: QAT %.4f  INT8 %.4f" % (qat7["miou"], int8_7["miou"]))
         assert qat7["miou"] >= fp["miou"] - MAX_QAT_LOSS, (fp["miou"], qat7["miou"])
+        assert abs(int8_7["miou"] - qat7["miou"]) <= MAX_INT8_GAP_7BIT, (qat7["miou"],
+                                                                        int8_7["miou"])
         export7 = os.path.join(work, "a7")
         os.makedirs(export7)
         check_exports(export7, data, os.path.join(quant7_dir, "best_model"), quantized_convs=52,
