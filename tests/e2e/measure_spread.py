@@ -4,6 +4,9 @@ same recipe as test_qat_end_to_end.py. Prints one line per seed and the
 spreads; run it on each kind of CPU the suite must pass on.
 
   SEGQAT_WORKER=build/bin/segqat-worker /usr/bin/python3 tests/e2e/measure_spread.py 7 8 9
+
+SEGQAT_SPREAD_EXPORTS=1 also runs each model's exports through ONNX Runtime and
+PyTorch (tests/export/test_exports.py) and prints their agreement with segqat.
 """
 import os
 import shutil
@@ -12,6 +15,10 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, evaluate, run  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "export"))
+from test_exports import check_exports  # noqa: E402
 
 
 def measure(seed, work):
@@ -37,6 +44,16 @@ def measure(seed, work):
         out["qat" + bits] = evaluate(best, data, os.path.join(work, "q.json"))["miou"]
         out["int8_" + bits] = evaluate(best, data, os.path.join(work, "i.json"),
                                        convert=True)["miou"]
+        if os.environ.get("SEGQAT_SPREAD_EXPORTS"):
+            ex = os.path.join(work, "ex" + bits)
+            os.makedirs(ex)
+            m_segqat, m_ort, m_torch, a_ort, a_torch = check_exports(
+                ex, data, best, quantized_convs=52, activation_bits=int(bits),
+                assert_numbers=False)
+            print("  %s-bit exports: mIoU ORT-segqat %+.2f  PyTorch-segqat %+.2f points, "
+                  "pixels agreeing %.4f / %.4f" % (bits, 100 * (m_ort - m_segqat),
+                                                   100 * (m_torch - m_segqat), a_ort, a_torch),
+                  flush=True)
     return out
 
 
