@@ -43,7 +43,8 @@ absl::Status ParseHostPort(const std::string& host_port, std::string* host, int*
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address \"", host_port, "\" has no port in 0..65535"));
   }
-  *host = h.empty() ? "0.0.0.0" : h;
+  // An empty host is loopback: listening on every interface is said explicitly.
+  *host = h.empty() ? "127.0.0.1" : h;
   *port = p;
   return absl::OkStatus();
 }

@@ -25,7 +25,7 @@ namespace segqat::metrics {
 class HttpExporter {
  public:
   // Binds `host_port` ("127.0.0.1:9090", "0.0.0.0:9090", "[::1]:9090", or
-  // ":9090" for all IPv4 interfaces; port 0 picks a free port, see port())
+  // ":9090" for loopback; port 0 picks a free port, see port())
   // and starts serving. InvalidArgument for a malformed address, Unavailable
   // naming the address when it cannot be bound (in use, not local).
   // `registry` must outlive the exporter.
@@ -57,7 +57,7 @@ class HttpExporter {
 };
 
 // Splits "host:port" (host may be "[v6 address]" or empty, meaning
-// "0.0.0.0"); InvalidArgument naming the address when malformed or the port
+// "127.0.0.1"); InvalidArgument naming the address when malformed or the port
 // is outside 0..65535.
 absl::Status ParseHostPort(const std::string& host_port, std::string* host, int* port);
 

@@ -93,7 +93,7 @@ TEST(ParseHostPortTest, Forms) {
   EXPECT_EQ(host, "::1");
   EXPECT_EQ(port, 0);
   ASSERT_TRUE(ParseHostPort(":9091", &host, &port).ok());
-  EXPECT_EQ(host, "0.0.0.0");
+  EXPECT_EQ(host, "127.0.0.1");  // all interfaces only when asked: 0.0.0.0:9091
   EXPECT_EQ(port, 9091);
 }
 

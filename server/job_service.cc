@@ -149,6 +149,13 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
     return Done(ctx, absl::InvalidArgumentError(
                          absl::StrCat("page_size: must not be negative, got ", req->page_size())), record);
   }
+  if (!v1::JobState_IsValid(req->state()) || !v1::JobKind_IsValid(req->kind())) {
+    return Done(ctx, absl::InvalidArgumentError(absl::StrCat(
+                         !v1::JobState_IsValid(req->state()) ? "state" : "kind", ": unknown value ",
+                         !v1::JobState_IsValid(req->state()) ? static_cast<int>(req->state())
+                                                             : static_cast<int>(req->kind()))),
+                record);
+  }
   const int size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
   auto page = store_->List(*req, size);
   if (page.ok()) *resp = *std::move(page);

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,20 +14,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqat_e2e import SYNTHETIC_CFG, run, worker  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "service"))
+from segqatd_fixture import free_port  # noqa: E402
+
 # Per-step loss of 2 ranks against 1 rank, same global batch (4), 8 steps.
 # They differ because BatchNorm normalises each rank's 2 images on their
 # own (no SyncBatchNorm). Measured |relative difference|, seeds 1, 2, 3:
 # max 4.4%, 1.9%, 1.3%; mean 2.2%, 0.8%, 0.6%.
 MAX_STEP_DIFF = 0.10
 MAX_MEAN_DIFF = 0.04
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def losses(log):

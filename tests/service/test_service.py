@@ -214,6 +214,8 @@ class ServiceTest(unittest.TestCase):
                          code.INVALID_ARGUMENT, "page_token")
         self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(page_size=-1), timeout=30),
                          code.INVALID_ARGUMENT, "page_size")
+        self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(state=77), timeout=30),
+                         code.INVALID_ARGUMENT, "state")
         some = self.stub.ListJobs(pb.ListJobsRequest(page_size=1), timeout=30).jobs[0].name
         for bad in ("../jobs.db", "/etc/passwd", "final/../../x", ""):
             self.assert_code(lambda: self.read_all(some, bad), code.INVALID_ARGUMENT)

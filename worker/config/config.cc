@@ -208,7 +208,7 @@ absl::Status CheckBounds(const KeySpec& spec, const ConfigValue& v) {
     return KeyError(spec.key, absl::StrCat("value ", x, " out of range (must be ", range, ")"));
   };
   auto check = [&](double x) -> absl::Status {
-    if (x < spec.min || x > spec.max) return out_of_range(x);
+    if (!(x >= spec.min && x <= spec.max)) return out_of_range(x);  // NaN too
     return absl::OkStatus();
   };
   auto check_choice = [&](const std::string& s) -> absl::Status {

@@ -118,6 +118,18 @@ TEST(ConfigTest, OutOfRangeIsNamed) {
               "AUG.MIN_SCALE_FACTOR", "MAX_SCALE_FACTOR");
 }
 
+TEST(ConfigTest, NanAndHugeValuesAreOutOfRange) {
+  for (const char* nan : {"nan", "NaN"}) {
+    ExpectError(Config::FromYamlText("", {"SOLVER.LR", nan}).status(), "SOLVER.LR",
+                "out of range");
+  }
+  ExpectError(Config::FromYamlText("", {"SOLVER.LR", "inf"}).status(), "SOLVER.LR",
+              "out of range");
+  // Would overflow the step count (epochs x steps per epoch).
+  ExpectError(Config::FromYamlText("", {"SOLVER.NUM_EPOCHS", "9223372036854775807"}).status(),
+              "SOLVER.NUM_EPOCHS", "out of range");
+}
+
 TEST(ConfigTest, OddOverridesNameTheDanglingKey) {
   ExpectError(Config::FromYamlText("", {"BATCH_SIZE"}).status(), "BATCH_SIZE", "no value");
 }

@@ -105,7 +105,7 @@ std::vector<KeySpec> BuildSchema() {
       IL("SOLVER.DECAY_EPOCH", {10, 20}, 1, 0, "piecewise decay epochs"),
       F("SOLVER.WEIGHT_DECAY", 4e-5, 0, 1, "L2 weight decay"),
       I("SOLVER.BEGIN_EPOCH", 1, 1, kInf, "first epoch number"),
-      I("SOLVER.NUM_EPOCHS", 30, 1, kInf, "number of epochs"),
+      I("SOLVER.NUM_EPOCHS", 30, 1, 1e6, "number of epochs"),
       SL("SOLVER.LOSS", {"softmax_loss"}, "loss", {"softmax_loss"}),
       B("SOLVER.LR_WARMUP", false, "linear warm-up"),
       I("SOLVER.LR_WARMUP_STEPS", 2000, 0, kInf, "warm-up steps"),
