@@ -345,7 +345,16 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
     if (nb != not_before_us_.end() && nb->second > now) continue;
     const int gpus = GpusNeeded(job.spec());
     if (gpus > w->gpus) continue;
-    if (job.spec().workers() > 1) return AssignGang(job, w, response);
+    if (job.spec().workers() > 1) {
+      // Reserve workers for it only when enough of them exist, so a gang
+      // larger than the pool does not hold the queue behind it.
+      int able = 0;
+      for (const auto& [other, entry] : workers_) {
+        able += Alive(other) && entry.gpus >= gpus ? 1 : 0;
+      }
+      if (able < job.spec().workers()) continue;
+      return AssignGang(job, w, response);
+    }
     auto running = store_->Transition(id, v1::RUNNING, "");
     if (!running.ok()) continue;
     not_before_us_.erase(id);
