@@ -145,9 +145,10 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     # the same network agree on only 99.4%. The test holds 99%.
     assert a_ort >= 0.99 and a_torch >= 0.99, (a_ort, a_torch)
     # The issue asks 0.1 points. Measured (tests/e2e/measure_spread.py): 0.03-0.07
-    # on an AVX2 EPYC; on an AVX-512 VNNI EPYC, seeds 7-10, MAX_EXPORT_GAP_NOTE.
+    # on an AVX2 EPYC; on an AVX-512 VNNI EPYC, seeds 7-10, 8- and 7-bit, ONNX
+    # Runtime and PyTorch: -0.19 .. +0.09 points, pixel agreement 99.19-99.70%.
     # The pixels that flip are near-ties of a weak model, so the gap follows the
-    # seed and the CPU; held to MAX_EXPORT_MIOU_GAP.
+    # seed and the CPU; held to MAX_EXPORT_MIOU_GAP, twice the worst measured.
     assert abs(m_ort - m_segqat) <= MAX_EXPORT_MIOU_GAP and \
         abs(m_torch - m_segqat) <= MAX_EXPORT_MIOU_GAP, (m_segqat, m_ort, m_torch)
 
