@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -30,26 +31,18 @@ std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline) {
   return ctx;
 }
 
-absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker_id,
-                        const v1::Lease& lease, const fs::path& file, const std::string& name,
-                        std::chrono::seconds deadline) {
-  auto digest = FileSha256(file.string());
-  if (!digest.ok()) return digest.status();
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat("cannot read ", file.string()));
+// One call: the header, then the file's bytes from `offset`.
+absl::StatusOr<v1::Artifact> UploadFrom(v1::WorkerService::Stub* stub,
+                                        const v1::UploadArtifactRequest::Header& header,
+                                        const fs::path& file, std::chrono::seconds deadline) {
   auto ctx = Context(deadline);
   v1::Artifact stored;
   auto writer = stub->UploadArtifact(ctx.get(), &stored);
   v1::UploadArtifactRequest req;
-  auto* h = req.mutable_header();
-  *h->mutable_lease() = lease;
-  h->set_worker_id(worker_id);
-  h->set_artifact(name);
-  h->set_size_bytes(static_cast<int64_t>(size));
-  h->set_sha256(*digest);
+  *req.mutable_header() = header;
   bool ok = writer->Write(req);
   std::ifstream in(file, std::ios::binary);
+  in.seekg(header.offset());
   std::string buf(kChunk, '\0');
   while (ok && in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
@@ -59,7 +52,49 @@ absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker
     ok = writer->Write(req);
   }
   writer->WritesDone();
-  return FromGrpc(writer->Finish(), absl::StrCat("upload of ", name));
+  auto st = FromGrpc(writer->Finish(), absl::StrCat("upload of ", header.artifact()));
+  if (!st.ok()) return st;
+  return stored;
+}
+
+// Uploads one file; a call that breaks off is resumed from the bytes the
+// server kept (QueryUpload), a few times, before giving up.
+absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker_id,
+                        const v1::Lease& lease, const fs::path& file, const std::string& name,
+                        std::chrono::seconds deadline) {
+  auto digest = FileSha256(file.string());
+  if (!digest.ok()) return digest.status();
+  std::error_code ec;
+  const auto size = fs::file_size(file, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot read ", file.string()));
+  v1::UploadArtifactRequest::Header h;
+  *h.mutable_lease() = lease;
+  h.set_worker_id(worker_id);
+  h.set_artifact(name);
+  h.set_size_bytes(static_cast<int64_t>(size));
+  h.set_sha256(*digest);
+  absl::Status last;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto stored = UploadFrom(stub, h, file, deadline);
+    if (stored.ok()) return absl::OkStatus();
+    last = stored.status();
+    // A stale lease, a bad name or a file changing under us: no retry helps.
+    if (absl::IsAborted(last) || absl::IsInvalidArgument(last) ||
+        (absl::IsDataLoss(last) && !absl::StrContains(last.message(), "resume from"))) {
+      return last;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    v1::QueryUploadRequest q;
+    *q.mutable_lease() = lease;
+    q.set_worker_id(worker_id);
+    q.set_artifact(name);
+    q.set_sha256(*digest);
+    v1::QueryUploadResponse held;
+    auto qctx = Context(deadline);
+    if (!stub->QueryUpload(qctx.get(), q, &held).ok()) continue;
+    h.set_offset(held.received_bytes());
+  }
+  return last;
 }
 
 absl::Status Download(v1::JobService::Stub* stub, const std::string& job_id,

@@ -61,7 +61,8 @@ def jobs_per_hour(bin_dir, work, data, n_workers, n_jobs, epochs):
 
 
 def step_seconds(bin_dir, work, data, ranks, epochs):
-    args = ["train", "--cfg", SYNTHETIC_CFG, "--log_steps", "1"] + [
+    flags = ["train", "--cfg", SYNTHETIC_CFG, "--log_steps", "1"]
+    overrides = [
         "DATASET.DATA_DIR", data, "DATASET.TRAIN_FILE_LIST", os.path.join(data, "train_list.txt"),
         "TRAIN_CROP_SIZE", "(256, 128)", "BATCH_SIZE", "8", "SOLVER.NUM_EPOCHS", str(epochs)]
     port = free_port()
@@ -70,7 +71,7 @@ def step_seconds(bin_dir, work, data, ranks, epochs):
         extra = ["--world-size", str(ranks), "--rank", str(r), "--master",
                  "127.0.0.1:%d" % port] if ranks > 1 else []
         procs.append(subprocess.Popen(
-            [os.path.join(bin_dir, "segqat-worker")] + args + extra +
+            [os.path.join(bin_dir, "segqat-worker")] + flags + extra + overrides +
             ["TRAIN.MODEL_SAVE_DIR", os.path.join(work, "dp%d-%d" % (ranks, r))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
     logs = [p.communicate(timeout=3600)[0] for p in procs]

@@ -103,21 +103,25 @@ absl::StatusOr<std::vector<v1::Artifact>> ArtifactStore::Publish(const std::stri
   return out;
 }
 
-absl::StatusOr<std::string> ArtifactStore::NewUploadFile(const std::string& job_id) {
+absl::StatusOr<std::string> ArtifactStore::UploadPath(const std::string& job_id,
+                                                      const std::string& key) {
   if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
+  if (key.empty() || key.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return absl::InvalidArgumentError("upload key: lowercase hex expected");
+  }
   const fs::path dir = fs::path(root_) / "uploads";
   std::error_code ec;
   fs::create_directories(dir, ec);
-  std::random_device rd;
-  for (int i = 0; i < 8; ++i) {
-    const fs::path p = dir / absl::StrCat(job_id, ".", rd(), rd(), ".part");
-    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::close(fd);
-      return p.string();
-    }
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string()));
+  return (dir / absl::StrCat(job_id, ".", key, ".part")).string();
+}
+
+void ArtifactStore::RemoveUploads(const std::string& job_id) {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path(root_) / "uploads", ec)) {
+    const std::string name = e.path().filename().string();
+    if (job_id.empty() || name.rfind(job_id + ".", 0) == 0) fs::remove(e.path(), ec);
   }
-  return absl::InternalError(absl::StrCat("cannot create an upload file in ", dir.string()));
 }
 
 absl::Status ArtifactStore::CommitUpload(const std::string& job_id, const std::string& upload_path,

@@ -42,9 +42,12 @@ class ArtifactStore {
   absl::StatusOr<std::string> Read(const std::string& job_id, const std::string& name,
                                    int64_t offset, int64_t limit, int64_t* size) const;
 
-  // A new, empty, uniquely named file for an upload in progress (under
-  // <root>/uploads/, never listed). The caller removes it if it gives up.
-  absl::StatusOr<std::string> NewUploadFile(const std::string& job_id);
+  // Where the upload `key` (unique per file and lease; [0-9a-f]) of the
+  // job's artifact collects its bytes: <root>/uploads/<job>.<key>.part, never
+  // listed. The directory is created if needed.
+  absl::StatusOr<std::string> UploadPath(const std::string& job_id, const std::string& key);
+  // Removes the job's unfinished uploads (all jobs' with an empty job_id).
+  void RemoveUploads(const std::string& job_id);
   // Renames a written and fsynced upload into place as the job's `name`.
   absl::Status CommitUpload(const std::string& job_id, const std::string& upload_path,
                             const std::string& name);

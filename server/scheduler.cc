@@ -61,6 +61,7 @@ Scheduler::~Scheduler() { Shutdown(); }
 
 absl::Status Scheduler::Start() {
   std::lock_guard<std::mutex> lock(mu_);
+  artifacts_->RemoveUploads("");  // a previous process's unfinished uploads
   for (v1::JobState s : {v1::RUNNING, v1::CANCELLING}) {
     auto jobs = store_->ListByState(s);
     if (!jobs.ok()) return jobs.status();
@@ -244,6 +245,7 @@ absl::Status Scheduler::ApplyEvents(
 
 void Scheduler::ReleaseAttempt(const std::string& job_id) {
   leases_.ReleaseJob(job_id);
+  artifacts_->RemoveUploads(job_id);  // unfinished uploads of the attempt
   const std::string name = absl::StrCat("jobs/", job_id);
   for (auto it = pending_.begin(); it != pending_.end();) {
     it = it->second.lease().job() == name ? pending_.erase(it) : ++it;

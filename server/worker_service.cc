@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -16,6 +18,33 @@ namespace segqat::server {
 namespace {
 
 constexpr size_t kMaxChunk = 1 << 20;
+
+// One key per file and lease, so a resumed call finds the bytes of the
+// interrupted one.
+std::string UploadKey(const v1::Lease& lease, const std::string& worker_id,
+                      const std::string& artifact, const std::string& sha256) {
+  Sha256 key;
+  key.Update(absl::StrCat(lease.job(), "\n", lease.fencing(), "\n", lease.rank(), "\n",
+                          worker_id, "\n", artifact, "\n", sha256));
+  return key.HexDigest();
+}
+
+// The bytes of `path` so far, into `digest`; their count, or -1.
+int64_t HashExisting(const std::string& path, Sha256* digest) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  std::string buf(1 << 16, '\0');
+  int64_t total = 0;
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) total = -1;
+    if (n <= 0) break;
+    digest->Update(std::string_view(buf.data(), static_cast<size_t>(n)));
+    total += n;
+  }
+  ::close(fd);
+  return total;
+}
 
 // One upload: the header, then data appended to a temporary file; on the
 // stream's end the size and digest are checked and the file is committed.
@@ -63,10 +92,29 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
       return st;
     }
     job_id_ = header_.lease().job().substr(5);
-    auto path = artifacts_->NewUploadFile(job_id_);
+    auto path = artifacts_->UploadPath(
+        job_id_, UploadKey(header_.lease(), header_.worker_id(), header_.artifact(),
+                           header_.sha256()));
     if (!path.ok()) return path.status();
     path_ = *path;
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (header_.offset() < 0 || header_.offset() > header_.size_bytes()) {
+      return absl::InvalidArgumentError(absl::StrCat("offset: ", header_.offset(),
+                                                     " is outside 0..size_bytes"));
+    }
+    if (header_.offset() > 0) {
+      // Resume: the kept bytes must be exactly the ones before offset.
+      const int64_t kept = HashExisting(path_, &digest_);
+      if (kept != header_.offset()) {
+        keep_ = true;  // leave what is there for the right resume
+        return absl::FailedPreconditionError(
+            absl::StrCat("offset: the server holds ", std::max<int64_t>(kept, 0), " bytes of ",
+                         header_.artifact(), ", not ", header_.offset()));
+      }
+      written_ = kept;
+    }
+    fd_ = ::open(path_.c_str(),
+                 O_WRONLY | O_CREAT | O_CLOEXEC | (header_.offset() > 0 ? O_APPEND : O_TRUNC),
+                 0644);
     if (fd_ < 0) return absl::InternalError("upload: cannot open the temporary file");
     return absl::OkStatus();
   }
@@ -100,8 +148,10 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
   absl::Status Complete() {
     if (!header_seen_) return absl::InvalidArgumentError("upload: no header");
     if (written_ != header_.size_bytes()) {
+      keep_ = true;  // resumable from written_ (QueryUpload)
       return absl::DataLossError(absl::StrCat("upload of ", header_.artifact(), ": ", written_,
-                                              " of ", header_.size_bytes(), " bytes arrived"));
+                                              " of ", header_.size_bytes(),
+                                              " bytes arrived; resume from offset ", written_));
     }
     const std::string got = digest_.HexDigest();
     if (got != header_.sha256()) {
@@ -131,10 +181,11 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     return absl::OkStatus();
   }
 
+  // Closes the file; removes it unless the upload may be resumed.
   void Abandon() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (!path_.empty()) std::remove(path_.c_str());
+    if (!path_.empty() && !keep_) std::remove(path_.c_str());
     path_.clear();
   }
 
@@ -158,6 +209,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
   v1::UploadArtifactRequest request_;
   v1::UploadArtifactRequest::Header header_;
   bool header_seen_ = false;
+  bool keep_ = false;  // an interrupted upload keeps its bytes for a resume
   std::string job_id_, path_;
   int fd_ = -1;
   int64_t written_ = 0;
@@ -178,6 +230,31 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Synchronize(grpc::CallbackServerCon
   auto answer = scheduler_->Synchronize(*req);
   if (answer.ok()) *resp = *std::move(answer);
   grpc::Status g = ToGrpc(answer.status());
+  record(g);
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(g);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerContext* ctx,
+                                                         const v1::QueryUploadRequest* req,
+                                                         v1::QueryUploadResponse* resp) {
+  const auto record = Recorder(metrics_, "QueryUpload");
+  absl::Status st = CheckRelativeName(req->artifact(), "artifact");
+  if (st.ok()) st = scheduler_->CheckLease(req->worker_id(), req->lease());
+  if (st.ok()) {
+    auto path = artifacts_->UploadPath(
+        req->lease().job().substr(5),
+        UploadKey(req->lease(), req->worker_id(), req->artifact(), req->sha256()));
+    if (path.ok()) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(*path, ec);
+      resp->set_received_bytes(ec ? 0 : static_cast<int64_t>(size));
+    } else {
+      st = path.status();
+    }
+  }
+  grpc::Status g = ToGrpc(st);
   record(g);
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(g);

@@ -1,7 +1,8 @@
 // The gRPC WorkerService (proto/segqat/v1/workers.proto): workers' reports go
 // to the Scheduler; uploads are written to a temporary file, checked
 // against the header's size and sha256, and only then renamed into place
-// and listed on the job.
+// and listed on the job. An upload cut short keeps its bytes under the
+// lease, so the worker resumes it from QueryUpload's offset.
 #ifndef SEGQAT_SERVER_WORKER_SERVICE_H_
 #define SEGQAT_SERVER_WORKER_SERVICE_H_
 
@@ -23,6 +24,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
                                         v1::SynchronizeResponse* resp) override;
   grpc::ServerReadReactor<v1::UploadArtifactRequest>* UploadArtifact(
       grpc::CallbackServerContext* ctx, v1::Artifact* resp) override;
+  grpc::ServerUnaryReactor* QueryUpload(grpc::CallbackServerContext* ctx,
+                                        const v1::QueryUploadRequest* req,
+                                        v1::QueryUploadResponse* resp) override;
 
  private:
   Scheduler* scheduler_;

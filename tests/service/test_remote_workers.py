@@ -161,8 +161,28 @@ class RemoteWorkersTest(unittest.TestCase):
             upload(good, [b"y" * (9 << 20)])
         self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
         self.assertEqual(upload(good, [body[:400], body[400:]]).sha256, good.sha256)
+        # An upload cut short is resumed from the bytes the server kept.
+        resumed = wpb.UploadArtifactRequest.Header()
+        resumed.CopyFrom(good)
+        resumed.artifact = "notes/r.txt"
+        with self.assertRaises(grpc.RpcError) as cm:
+            upload(resumed, [body[:300]])
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.DATA_LOSS)
+        self.assertIn("resume from offset 300", cm.exception.details())
+        self.assertNotIn("notes/r.txt", [a.name for a in self.get(job.name).artifacts])
+        held = self.wstub.QueryUpload(wpb.QueryUploadRequest(
+            lease=run.lease, worker_id="fake", artifact="notes/r.txt", sha256=good.sha256),
+            timeout=30)
+        self.assertEqual(held.received_bytes, 300)
+        resumed.offset = 100
+        with self.assertRaises(grpc.RpcError) as cm:
+            upload(resumed, [body[100:]])
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("holds 300 bytes", cm.exception.details())
+        resumed.offset = 300
+        self.assertEqual(upload(resumed, [body[300:]]).sha256, good.sha256)
         names = [a.name for a in self.get(job.name).artifacts]
-        self.assertEqual(names, ["notes/a.txt"])  # nothing partial is listed
+        self.assertEqual(names, ["notes/a.txt", "notes/r.txt"])  # nothing partial is listed
         # The fake worker fails the job with its reason.
         sync(wpb.WorkerReport(finished=wpb.WorkerReport.Finished(
             lease=run.lease, outcome=wpb.WorkerReport.Finished.FAILED, error="no GPU here")))
