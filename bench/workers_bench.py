@@ -5,6 +5,12 @@ one run (the machine is shared and noisy: compare the ratios, not the times).
      --local-workers 0 with 1, then 2 `segqat-worker serve` processes;
   2. data-parallel step time: the same global batch on 1 rank and on 2 ranks
      (segqat-worker train --world-size 2) over loopback Gloo.
+On one machine the processes split its cores (--threads, at least 2 each), as
+separate machines would not have to, and several processes run with
+OMP_WAIT_POLICY=PASSIVE: OpenMP threads that spin while they wait (the
+default) starve the other processes' threads (measured here: 2 ranks on 2
+cores 1.1 steps/s spinning, 3.7 passive; one process alone is 25% faster
+spinning, so the single-process runs keep the default).
 
   /usr/bin/python3 bench/workers_bench.py [--jobs 6] [--epochs 4] build/bin
 """
@@ -31,10 +37,15 @@ pb, pb_grpc = load_stubs()
 def jobs_per_hour(bin_dir, work, data, n_workers, n_jobs, epochs):
     server = Segqatd(os.path.join(bin_dir, "segqatd"), os.path.join(work, "s%d" % n_workers),
                      free_port(), workers=0).start()
+    # The workers share the machine's cores, with at least 2 threads each:
+    # LibTorch 1.13 runs 1x1 convolutions 4x slower on 1 thread (no oneDNN).
+    threads = str(max(2, os.cpu_count() // n_workers))
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE") if n_workers > 1 else None
     procs = [subprocess.Popen([os.path.join(bin_dir, "segqat-worker"), "serve", "--server",
                                server.target, "--name", "bench%d" % i, "--gpus", "none",
+                               "--threads", threads,
                                "--work-dir", os.path.join(work, "w%d-%d" % (n_workers, i))],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
              for i in range(n_workers)]
     try:
         stub = pb_grpc.JobServiceStub(grpc.insecure_channel(server.target))
@@ -70,10 +81,12 @@ def step_seconds(bin_dir, work, data, ranks, epochs):
     for r in range(ranks):
         extra = ["--world-size", str(ranks), "--rank", str(r), "--master",
                  "127.0.0.1:%d" % port] if ranks > 1 else []
+        extra += ["--threads", str(max(2, os.cpu_count() // ranks))]  # ranks share the cores
         procs.append(subprocess.Popen(
             [os.path.join(bin_dir, "segqat-worker")] + flags + extra + overrides +
             ["TRAIN.MODEL_SAVE_DIR", os.path.join(work, "dp%d-%d" % (ranks, r))],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE") if ranks > 1 else None))
     logs = [p.communicate(timeout=3600)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), logs[0][-2000:]
     rates = [float(x) for x in re.findall(r"step/sec=([0-9.]+)", logs[0])][1:]  # skip warm-up

@@ -44,7 +44,8 @@ constexpr char kUsage[] =
     "usage:\n"
     "  segqat-worker train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval]\n"
     "                      [--log_steps N] [--use_gpu]\n"
-    "                      [--world-size N --rank R --master HOST:PORT] [KEY VALUE ...]\n"
+    "                      [--world-size N --rank R --master HOST:PORT] [--threads N]\n"
+    "                      [KEY VALUE ...]\n"
     "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
@@ -53,7 +54,7 @@ constexpr char kUsage[] =
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n"
     "  segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
-    "                      [--work-dir DIR] [--advertise-address HOST]\n";
+    "                      [--work-dir DIR] [--advertise-address HOST] [--threads N]\n";
 
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));
@@ -81,11 +82,19 @@ int RunTrain(const std::vector<std::string>& args) {
                                  {"--use_mpio", false},
                                  {"--world-size", true},
                                  {"--rank", true},
-                                 {"--master", true}});
+                                 {"--master", true},
+                                 {"--threads", true}});
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
   TrainOptions opt;
+  int threads = 0;
+  if (flags->Has("--threads")) {
+    if (!absl::SimpleAtoi(flags->Get("--threads"), &threads) || threads < 1) {
+      return Fail(absl::InvalidArgumentError("--threads: expects a number >= 1"));
+    }
+    at::set_num_threads(threads);  // e.g. ranks sharing one machine's cores
+  }
   // Data-parallel, as torchrun's ranks: --world-size N --rank R --master HOST:PORT.
   std::unique_ptr<Collectives> collectives;
   if (flags->Has("--world-size")) {

@@ -1,5 +1,6 @@
 #include "worker/serve.h"
 
+#include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <unistd.h>
@@ -50,13 +51,22 @@ int RunServe(const std::vector<std::string>& args) {
              {"--gpus", true},
              {"--name", true},
              {"--work-dir", true},
-             {"--advertise-address", true}});
+             {"--advertise-address", true},
+             {"--threads", true}});
   if (!flags.ok() || !flags->overrides.empty() || !flags->Has("--server")) {
     spdlog::error("{}\nusage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] "
-                  "[--name NAME] [--work-dir DIR] [--advertise-address HOST]",
+                  "[--name NAME] [--work-dir DIR] [--advertise-address HOST] [--threads N]",
                   !flags.ok() ? std::string(flags.status().message())
                               : std::string("--server HOST:PORT is required"));
     return 2;
+  }
+  if (flags->Has("--threads")) {
+    int threads = 0;
+    if (!absl::SimpleAtoi(flags->Get("--threads"), &threads) || threads < 1) {
+      spdlog::error("--threads: expects a number >= 1");
+      return 2;
+    }
+    at::set_num_threads(threads);  // per process: share the cores with other workers
   }
   auto gpus = ParseGpus(flags->Get("--gpus", "all"));
   if (!gpus.ok()) {

@@ -8,7 +8,7 @@
 namespace segqat {
 
 // segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]
-//                     [--work-dir DIR] [--advertise-address HOST]
+//                     [--work-dir DIR] [--advertise-address HOST] [--threads N]
 // One agent per GPU (NAME-cudaN), or one CPU agent (NAME). Runs until
 // SIGTERM or SIGINT, then snapshots and hands back its jobs. Returns the
 // process exit code.

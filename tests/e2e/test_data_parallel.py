@@ -53,7 +53,8 @@ def check(work):
             [worker()] + base + ["--world-size", "2", "--rank", str(r), "--master",
                                  "127.0.0.1:%d" % port] + ds +
             ["SOLVER.NUM_EPOCHS", str(epochs), "TRAIN.MODEL_SAVE_DIR", out + str(r)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (0, 1)]
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE")) for r in (0, 1)]
 
     # 1 rank against 2 ranks, the same global batch.
     _, one = run(base + ds + ["SOLVER.NUM_EPOCHS", "2", "TRAIN.MODEL_SAVE_DIR",

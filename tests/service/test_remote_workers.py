@@ -44,8 +44,11 @@ class Worker:
         self.logf = open(os.path.join(self.work, self.name + ".log"), "a")
         self.proc = subprocess.Popen(
             [WORKER, "serve", "--server", self.server, "--name", self.name, "--gpus", "none",
+             "--threads", "2",
              "--work-dir", os.path.join(self.work, self.name)],
-            stdout=self.logf, stderr=subprocess.STDOUT)
+            stdout=self.logf, stderr=subprocess.STDOUT,
+            # Processes sharing cores: OpenMP threads must not spin (bench/workers_bench.py).
+            env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
         return self
 
     def kill(self):
