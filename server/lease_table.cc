@@ -4,7 +4,7 @@
 
 namespace segqat::server {
 
-const Lease& LeaseTable::Grant(const std::string& job_id, int rank, const std::string& worker_id,
+Lease& LeaseTable::Grant(const std::string& job_id, int rank, const std::string& worker_id,
                                int64_t fencing) {
   Lease& l = leases_[{job_id, rank}];
   l = Lease{job_id, rank, worker_id, fencing, now_() + timeout_us_, 0};

@@ -38,7 +38,7 @@ class LeaseTable {
 
   // A new lease on rank `rank` of `job_id` for `worker_id`, replacing any
   // earlier one.
-  const Lease& Grant(const std::string& job_id, int rank, const std::string& worker_id,
+  Lease& Grant(const std::string& job_id, int rank, const std::string& worker_id,
                      int64_t fencing);
   // Extends the lease if `worker_id` holds `fencing` on that rank and it has
   // not expired; Aborted (naming what is stale) otherwise.

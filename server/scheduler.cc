@@ -59,6 +59,20 @@ Scheduler::Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
 
 Scheduler::~Scheduler() { Shutdown(); }
 
+int64_t Scheduler::StoredWorkerSeq(const std::string& job_id, int64_t last_seq) {
+  // The worker's events of the current attempt come after its RUNNING event;
+  // a window of the newest events holds them (reports are acknowledged
+  // within a few hundred events).
+  auto events = store_->ReadEvents(job_id, std::max<int64_t>(0, last_seq - 2000), 2000);
+  if (!events.ok()) return 0;
+  int64_t acked = 0;
+  for (const v1::JobEvent& e : *events) {
+    if (e.has_state() && e.state().state() == v1::RUNNING) acked = 0;
+    acked = std::max(acked, e.worker_seq());
+  }
+  return acked;
+}
+
 absl::Status Scheduler::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   artifacts_->RemoveUploads("");  // a previous process's unfinished uploads
@@ -68,7 +82,8 @@ absl::Status Scheduler::Start() {
     for (const v1::Job& job : *jobs) {
       const std::string id = job.name().substr(5);
       if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1) {
-        leases_.Grant(id, 0, job.worker().substr(8), job.attempt());
+        Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt());
+        lease.acked_seq = StoredWorkerSeq(id, job.last_event_seq());
         spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
                      job.attempt());
       } else {
@@ -214,6 +229,7 @@ absl::Status Scheduler::ApplyEvents(
     v1::JobEvent ev = in;
     ev.clear_seq();
     ev.clear_time();
+    ev.set_worker_seq(in.seq());
     auto stored = store_->AppendEvent(job_id, std::move(ev));
     if (!stored.ok()) return stored.status();
     lease->acked_seq = in.seq();

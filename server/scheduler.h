@@ -109,6 +109,8 @@ class Scheduler {
   // Places `job` on its gang once `worker` completes it; false while forming.
   bool AssignGang(const v1::Job& job, WorkerEntry* worker, v1::SynchronizeResponse* response);
   bool Alive(const std::string& worker_id) const;
+  // The newest worker_seq stored for the job's current attempt.
+  int64_t StoredWorkerSeq(const std::string& job_id, int64_t last_seq);
   void ExpireLocked();
 
   JobStore* store_;

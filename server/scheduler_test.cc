@@ -215,17 +215,22 @@ TEST_F(SchedulerTest, AnotherProtocolOrAMalformedIdIsRefused) {
 TEST_F(SchedulerTest, LeasesSurviveARestartOfTheServer) {
   const v1::Job job = Create(Request());
   const v1::Lease lease = Take("w1", job);
+  ASSERT_TRUE(scheduler_->Synchronize(Running("w1", lease, {1, 2})).ok());
   MakeScheduler();  // segqatd restarted on the same store
   Advance(kLease / 2);
-  auto report = scheduler_->Synchronize(Running("w1", lease, {1}));
+  // The answer to the last report was lost in the crash: the worker sends 2
+  // again, with 3. Event 2 is not stored twice.
+  auto report = scheduler_->Synchronize(Running("w1", lease, {2, 3}));
   ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->acked_seq(), 3);
   EXPECT_EQ(State(job), v1::RUNNING);
+  EXPECT_EQ(StepsStored(job), (std::vector<int64_t>{1, 2, 3}));
   // Restarted again; this time w1 is gone and never reports.
   MakeScheduler();
   Advance(kLease);
   scheduler_->ExpireLeases();
   EXPECT_EQ(State(job), v1::QUEUED);
-  EXPECT_EQ(scheduler_->Synchronize(Running("w1", lease, {2})).status().code(),
+  EXPECT_EQ(scheduler_->Synchronize(Running("w1", lease, {4})).status().code(),
             absl::StatusCode::kAborted);
 }
 

@@ -232,6 +232,19 @@ class RemoteWorkersTest(unittest.TestCase):
         self.wait_for(lambda: self.get(job.name).snapshot.startswith("snapshots/"))
         victim = self.get(job.name).worker.split("/")[1]
         self.workers[victim].kill()
+        try:
+            self.check_resumed_elsewhere(job, victim, before)
+        finally:
+            # The killed worker comes back (for the next tests too).
+            self.workers[victim].start()
+        again = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
+            self.data, "SOLVER.NUM_EPOCHS", "1")), timeout=30)
+        self.assertEqual(self.final(again.name)[-1].state.state, pb.SUCCEEDED)
+        listed = self.stub.ListWorkers(pb.ListWorkersRequest(), timeout=30).workers
+        self.assertEqual(sorted(w.name for w in listed), ["workers/fake", "workers/wa",
+                                                          "workers/wb"])
+
+    def check_resumed_elsewhere(self, job, victim, before):
         events = self.final(job.name)
         done = self.get(job.name)
         self.assertEqual(done.state, pb.SUCCEEDED)
@@ -242,19 +255,12 @@ class RemoteWorkersTest(unittest.TestCase):
                          [pb.QUEUED, pb.RUNNING, pb.QUEUED, pb.RUNNING, pb.SUCCEEDED])
         self.assertIn("lease expired", states[2].reason)
         # The second attempt resumed from the snapshot, not from step 1.
-        steps = [e.step.step for e in events if e.HasField("step")]
-        second = steps[[i for i in range(1, len(steps)) if steps[i] <= steps[i - 1]][0]:]
+        starts = [i for i, e in enumerate(events)
+                  if e.HasField("state") and e.state.state == pb.RUNNING]
+        second = [e.step.step for e in events[starts[1]:] if e.HasField("step")]
         self.assertGreater(second[0], 1)
         self.assertEqual(second[-1], 32)  # 8 epochs x 4 steps
         self.assertGreaterEqual(self.lease_expirations() - before, 1)
-        # The killed worker comes back and takes work again.
-        self.workers[victim].start()
-        again = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
-            self.data, "SOLVER.NUM_EPOCHS", "1")), timeout=30)
-        self.assertEqual(self.final(again.name)[-1].state.state, pb.SUCCEEDED)
-        listed = self.stub.ListWorkers(pb.ListWorkersRequest(), timeout=30).workers
-        self.assertEqual(sorted(w.name for w in listed), ["workers/fake", "workers/wa",
-                                                          "workers/wb"])
 
     def test_3_a_data_parallel_job_spans_both_workers(self):
         job = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
@@ -286,8 +292,10 @@ class RemoteWorkersTest(unittest.TestCase):
         rank0 = self.get(job.name).worker.split("/")[1]
         rank1 = [n for n in ("wa", "wb") if n != rank0][0]
         self.workers[rank1].kill()
-        self.wait_for(lambda: self.get(job.name).state == pb.QUEUED)
-        self.workers[rank1].start()
+        try:
+            self.wait_for(lambda: self.get(job.name).state == pb.QUEUED)
+        finally:
+            self.workers[rank1].start()
         events = self.final(job.name)
         done = self.get(job.name)
         self.assertEqual(done.state, pb.SUCCEEDED, done.error)
