@@ -87,7 +87,8 @@ std::vector<KeySpec> BuildSchema() {
       S("TRAIN.PRETRAINED_MODEL_DIR", "", "float weights to start from (segqat or PyTorch)"),
       S("TRAIN.RESUME_MODEL_DIR", "", "snapshot to resume exactly"),
       I("TRAIN.SNAPSHOT_EPOCH", 10, 1, kInf, "save a snapshot every N epochs"),
-      B("TRAIN.SYNC_BATCH_NORM", false, "accepted for PaddleSeg configs; one process here"),
+      B("TRAIN.SYNC_BATCH_NORM", false,
+        "data-parallel jobs: BatchNorm statistics of the global batch, not of each rank's slice"),
       I("TRAIN.SEED", 1, 0, kInf, "seed of initialisation, shuffling and augmentation"),
       // TEST.
       S("TEST.TEST_MODEL", "", "checkpoint directory to evaluate or export"),

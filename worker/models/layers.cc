@@ -1,9 +1,71 @@
 #include "worker/models/layers.h"
 
 #include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
+#include <ATen/ATen.h>
+
+#include <ostream>
+
+// LibTorch 1.13 defines BatchNormImplBase<2, ...>::pretty_print in its
+// library but does not export it, and a class derived from BatchNorm2dImpl
+// needs it for its construction vtables: this is it.
+template <>
+void torch::nn::BatchNormImplBase<2, torch::nn::BatchNorm2dImpl>::pretty_print(
+    std::ostream& stream) const {
+  stream << "torch::nn::BatchNorm2d(" << options.num_features() << ")";
+}
 
 namespace segqat::models {
+
+at::Tensor SyncBatchNorm2dImpl::forward(const at::Tensor& x) {
+  if (!world_sum_ || !is_training()) return BatchNorm2dImpl::forward(x);
+  TORCH_CHECK(x.dim() == 4, "SyncBatchNorm2d: expected a 4-D input, got ", x.dim(), "-D");
+  const int64_t c = x.size(1);
+  // Sums of x - shift and of its square, with shift = running_mean: it is the
+  // same on every rank (broadcast at the start, then updated from the same
+  // global statistics), and it keeps E[x^2] - E[x]^2 clear of cancellation.
+  const at::Tensor shift = running_mean.detach().view({1, c, 1, 1});
+  const at::Tensor d = x - shift;
+  const at::Tensor count = at::full({1}, static_cast<double>(x.numel() / c), x.options());
+  at::Tensor local = at::cat({d.sum({0, 2, 3}), (d * d).sum({0, 2, 3}), count});
+  at::Tensor global = world_sum_(local);
+  const at::Tensor n = global.narrow(0, 2 * c, 1);
+  const at::Tensor mean_d = global.narrow(0, 0, c) / n;
+  const at::Tensor var = (global.narrow(0, c, c) / n - mean_d * mean_d).clamp_min(0);
+  const at::Tensor mean = mean_d + shift.view({c});
+  {
+    at::NoGradGuard no_grad;
+    const double m = options.momentum().value_or(0.1);
+    const double total = n.item<double>();
+    running_mean.mul_(1 - m).add_(mean.detach(), m);
+    running_var.mul_(1 - m).add_(var.detach() * (total / std::max(1.0, total - 1)), m);
+    num_batches_tracked.add_(1);
+  }
+  at::Tensor y = (x - mean.view({1, c, 1, 1})) * at::rsqrt(var + options.eps()).view({1, c, 1, 1});
+  if (options.affine()) y = y * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+  return y;
+}
+
+void SyncBatchNorm2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "segqat::models::SyncBatchNorm2d(" << options.num_features()
+         << ", eps=" << options.eps() << ", momentum=" << options.momentum().value_or(0.1)
+         << (world_sum_ ? ", synchronised" : "") << ")";
+}
+
+int SetWorldSum(torch::nn::Module& model, const WorldSum& sum) {
+  int n = 0;
+  for (const auto& m : model.modules(/*include_self=*/true)) {
+    if (auto* bn = dynamic_cast<SyncBatchNorm2dImpl*>(m.get())) {
+      bn->set_world_sum(sum);
+      ++n;
+    }
+  }
+  return n;
+}
+
+SyncBatchNorm2d BatchNorm(int64_t channels, const NormOptions& norm) {
+  return SyncBatchNorm2d(
+      torch::nn::BatchNorm2dOptions(channels).eps(norm.eps).momentum(norm.momentum));
+}
 
 Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                                 int64_t dilation, int64_t groups, Activation act,
@@ -14,8 +76,7 @@ Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,
                                     .padding((kernel - 1) / 2 * dilation)
                                     .dilation(dilation)
                                     .groups(groups)));
-  seq->push_back(torch::nn::BatchNorm2d(
-      torch::nn::BatchNorm2dOptions(out).eps(norm.eps).momentum(norm.momentum)));
+  seq->push_back(BatchNorm(out, norm));
   if (act == Activation::kReLU6) seq->push_back(torch::nn::ReLU6());
   if (act == Activation::kReLU) seq->push_back(torch::nn::ReLU());
   return seq;

@@ -4,7 +4,10 @@
 #ifndef SEGQAT_WORKER_MODELS_LAYERS_H_
 #define SEGQAT_WORKER_MODELS_LAYERS_H_
 
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
+
+#include <functional>
 
 #include "worker/quant/quant_layers.h"
 
@@ -14,6 +17,35 @@ struct NormOptions {
   double eps = 1e-5;
   double momentum = 0.01;  // PyTorch convention: running = (1-m)*running + m*batch
 };
+
+// Sums a tensor over every rank of a data-parallel world, differentiably
+// (its backward sums the gradients the same way). The trainer supplies it
+// (worker/train/sync_batch_norm.h); the models know nothing of ranks.
+using WorldSum = std::function<at::Tensor(const at::Tensor&)>;
+
+// BatchNorm2d, plus TRAIN.SYNC_BATCH_NORM: with a WorldSum set, training-mode
+// statistics are those of the global batch (every rank's slice together), as
+// one process would compute them on the whole batch; the running statistics
+// follow them. Without one, or in eval mode, it is torch's BatchNorm2d.
+// Same parameters and buffers, so checkpoints do not change.
+class SyncBatchNorm2dImpl : public torch::nn::BatchNorm2dImpl {
+ public:
+  using BatchNorm2dImpl::BatchNorm2dImpl;
+  at::Tensor forward(const at::Tensor& x);
+  void set_world_sum(WorldSum sum) { world_sum_ = std::move(sum); }
+  void pretty_print(std::ostream& stream) const override;
+
+ private:
+  WorldSum world_sum_;
+};
+TORCH_MODULE(SyncBatchNorm2d);
+
+// Sets (or, with an empty one, clears) the WorldSum of every
+// SyncBatchNorm2d in `model`; returns how many there are.
+int SetWorldSum(torch::nn::Module& model, const WorldSum& sum);
+
+// A SyncBatchNorm2d with these options.
+SyncBatchNorm2d BatchNorm(int64_t channels, const NormOptions& norm);
 
 enum class Activation { kNone, kReLU, kReLU6 };
 

@@ -20,8 +20,7 @@ class InvertedResidualImpl : public torch::nn::Module, public exports::Traceable
     if (expand != 1) seq->push_back(ConvBnAct(in, hidden, 1, 1, 1, 1, Activation::kReLU6, norm));
     seq->push_back(ConvBnAct(hidden, hidden, 3, stride, dilation, hidden, Activation::kReLU6, norm));
     seq->push_back(quant::QConv2d(quant::QConv2dOptions(hidden, out, 1)));
-    seq->push_back(torch::nn::BatchNorm2d(
-        torch::nn::BatchNorm2dOptions(out).eps(norm.eps).momentum(norm.momentum)));
+    seq->push_back(BatchNorm(out, norm));
     conv_ = register_module("conv", seq);
   }
   at::Tensor forward(const at::Tensor& x) {

@@ -18,6 +18,7 @@
 #include "worker/train/evaluator.h"
 #include "worker/train/lr_schedule.h"
 #include "worker/train/sgd.h"
+#include "worker/train/sync_batch_norm.h"
 
 namespace segqat {
 namespace {
@@ -37,6 +38,9 @@ class Run {
   }
 
   absl::StatusOr<TrainResult> Execute();
+  // Why a collective inside the forward or backward pass failed (the pass
+  // then throws); OK otherwise.
+  const absl::Status& collective_error() const { return collective_error_; }
 
  private:
   absl::Status Setup();
@@ -67,6 +71,7 @@ class Run {
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, global_step_ = 0;
   int64_t first_epoch_ = 1, skip_steps_ = 0;
   TrainResult result_;
+  absl::Status collective_error_;
 };
 
 absl::Status Run::Setup() {
@@ -130,12 +135,14 @@ absl::Status Run::Setup() {
     first_epoch_ = position[0].item<int64_t>();
     global_step_ = position[1].item<int64_t>();
     skip_steps_ = position[2].item<int64_t>();
-    sink_->OnLog(absl::StrCat("data-parallel: ", comm_->world_size(), " ranks, ",
-                              batch / comm_->world_size(), " images each per step",
-                              cfg_.Bool("TRAIN.SYNC_BATCH_NORM")
-                                  ? "; BN statistics are per rank and averaged at each snapshot "
-                                    "(TRAIN.SYNC_BATCH_NORM is not implemented)"
-                                  : ""));
+    const bool sync_bn = cfg_.Bool("TRAIN.SYNC_BATCH_NORM");
+    const int layers =
+        sync_bn ? models::SetWorldSum(*model_, CollectiveWorldSum(*comm_, &collective_error_)) : 0;
+    sink_->OnLog(absl::StrCat(
+        "data-parallel: ", comm_->world_size(), " ranks, ", batch / comm_->world_size(),
+        " images each per step; BN statistics ",
+        sync_bn ? absl::StrCat("of the global batch in ", layers, " layers (TRAIN.SYNC_BATCH_NORM)")
+                : "per rank, averaged before each snapshot"));
   }
   return absl::OkStatus();
 }
@@ -211,9 +218,21 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
     }
     const data::Batch& b = **batch;
     const double lr = LearningRate(cfg_, global_step_, steps_per_epoch_, total_steps_);
+    at::Tensor labels = BatchLabels(b).to(opt_.device);
     at::Tensor logits = model_->forward(BatchImages(b).to(opt_.device));
-    at::Tensor loss = at::cross_entropy_loss(logits, BatchLabels(b).to(opt_.device), {},
-                                             at::Reduction::Mean, ignore);
+    at::Tensor loss;
+    if (comm_->world_size() == 1) {
+      loss = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Mean, ignore);
+    } else {
+      // The mean over the global batch's labelled pixels, as one process
+      // would take it: ranks' slices hold different numbers of ignored
+      // pixels. Scaled by the world size, as gradients are averaged.
+      at::Tensor counted = (labels != ignore).sum().to(at::kDouble).reshape({1});
+      if (auto st = comm_->AllReduceSum(counted); !st.ok()) return st;
+      const double n = std::max(1.0, counted.item<double>());
+      loss = at::cross_entropy_loss(logits, labels, {}, at::Reduction::Sum, ignore) *
+             (comm_->world_size() / n);
+    }
     sgd_->ZeroGrad();
     loss.backward();
     double loss_value = loss.item<double>();
@@ -348,6 +367,7 @@ absl::StatusOr<TrainResult> Train(const Config& cfg, const TrainOptions& options
   try {
     return run.Execute();
   } catch (const c10::Error& e) {
+    if (!run.collective_error().ok()) return run.collective_error();  // a rank is gone
     return absl::InternalError(absl::StrCat("training failed: ", e.what_without_backtrace()));
   }
 }
