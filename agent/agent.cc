@@ -208,7 +208,8 @@ void Agent::RunJob(Job* job) {
       peers = *std::move(joined);
       request.collectives = peers.get();
     }
-    auto outcome = runtime::RunJob(request, *cfg, job->work_dir, job->events.get(), &job->stop);
+    auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths::InWorkDir(job->work_dir),
+                                   job->events.get(), &job->stop);
     if (!outcome.ok()) return fail(outcome.status());
     job->events->FlushLog();
     if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);

@@ -87,7 +87,6 @@ int RunTrain(const std::vector<std::string>& args) {
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
-  TrainOptions opt;
   int threads = 0;
   if (flags->Has("--threads")) {
     if (!absl::SimpleAtoi(flags->Get("--threads"), &threads) || threads < 1) {
@@ -111,21 +110,21 @@ int RunTrain(const std::vector<std::string>& args) {
     auto joined = ConnectGloo(d);
     if (!joined.ok()) return Fail(joined.status());
     collectives = *std::move(joined);
-    opt.collectives = collectives.get();
   }
-  opt.quant = flags->Has("--quant");
-  opt.do_eval = flags->Has("--do_eval");
-  if (flags->Has("--log_steps") && !absl::SimpleAtoi(flags->Get("--log_steps"), &opt.log_steps)) {
+  runtime::JobRequest request;
+  request.kind = flags->Has("--quant") ? runtime::JobKind::kQuantTrain : runtime::JobKind::kTrain;
+  request.do_eval = flags->Has("--do_eval");
+  request.use_gpu = flags->Has("--use_gpu");
+  request.collectives = collectives.get();
+  if (flags->Has("--log_steps") &&
+      !absl::SimpleAtoi(flags->Get("--log_steps"), &request.log_steps)) {
     return Fail(absl::InvalidArgumentError("--log_steps: expects an integer"));
   }
-  auto device = runtime::PickDevice(flags->Has("--use_gpu"));
-  if (!device.ok()) return Fail(device.status());
-  opt.device = *device;
-  auto result = Train(*cfg, opt, nullptr);
-  if (!result.ok()) return Fail(result.status());
-  if (result->best_miou) spdlog::info("best mIoU {:.4f}", *result->best_miou);
-  spdlog::info("training done: {} steps, last checkpoint {}", result->steps_completed,
-               result->final_dir);
+  auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths{}, nullptr, nullptr);
+  if (!outcome.ok()) return Fail(outcome.status());
+  if (outcome->best_miou) spdlog::info("best mIoU {:.4f}", *outcome->best_miou);
+  spdlog::info("training done: {} steps, last checkpoint {}", outcome->steps,
+               outcome->last_checkpoint);
   return 0;
 }
 
@@ -140,43 +139,21 @@ int RunEval(const std::vector<std::string>& args) {
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
-  auto device = runtime::PickDevice(flags->Has("--use_gpu"));
-  if (!device.ok()) return Fail(device.status());
-  auto loaded = LoadCheckpointModel(*cfg, "TEST.TEST_MODEL", cfg->Str("TEST.TEST_MODEL"),
-                                    flags->Has("--convert"));
-  if (!loaded.ok()) return Fail(loaded.status());
-  if (flags->Has("--not_quant_pattern") && loaded->checkpoint.meta.quantized &&
-      loaded->checkpoint.config.Strs("SLIM.not_quant_pattern") !=
-          cfg->Strs("SLIM.not_quant_pattern")) {
-    spdlog::warn("--not_quant_pattern differs from the checkpoint's {}; the checkpoint's is used",
-                 loaded->checkpoint.config.Text("SLIM.not_quant_pattern"));
+  if (flags->Has("--save_int8") && !flags->Has("--convert")) {
+    return Fail(absl::InvalidArgumentError("--save_int8 needs --convert"));
   }
-  spdlog::info("evaluating {} ({}{})", cfg->Str("TEST.TEST_MODEL"),
-               loaded->checkpoint.meta.quantized ? "quantized" : "float",
-               flags->Has("--convert") ? ", converted to int8" : "");
-  auto entries = SplitEntries(*cfg, Split::kVal);
-  if (!entries.ok()) return Fail(entries.status());
-  auto metrics = runtime::EvaluateLoaded(*loaded, *cfg, *entries, *device, flags->Has("--convert"));
-  if (!metrics.ok()) return Fail(metrics.status());
-  LogProgressSink().OnEval({loaded->checkpoint.meta.epoch, *metrics});
-  if (flags->Has("--save_int8")) {
-    if (!flags->Has("--convert")) {
-      return Fail(absl::InvalidArgumentError("--save_int8 needs --convert"));
-    }
-    const std::string path = flags->Get("--save_int8") + "/model.pt";
-    loaded->model->to(c10::Device(c10::kCPU));
-    if (auto st = SaveTensorFile(path, ConvertedState(*loaded->model)); !st.ok()) return Fail(st);
-    std::ofstream(flags->Get("--save_int8") + "/config.yaml") << loaded->checkpoint.config.ToYaml();
-    spdlog::info("saved the INT8 model to {}", path);
+  runtime::JobRequest request;
+  request.kind = runtime::JobKind::kEval;
+  request.convert = flags->Has("--convert");
+  request.use_gpu = flags->Has("--use_gpu");
+  if (flags->Has("--not_quant_pattern")) {
+    request.not_quant_pattern = flags->values.at("--not_quant_pattern");
   }
-  if (flags->Has("--metrics-json")) {
-    std::ofstream out(flags->Get("--metrics-json"));
-    out << metrics->ToJson();
-    if (!out) {
-      return Fail(absl::InternalError(
-          absl::StrCat("--metrics-json: cannot write ", flags->Get("--metrics-json"))));
-    }
-  }
+  runtime::JobPaths paths;
+  paths.metrics_json = flags->Get("--metrics-json", "");
+  paths.int8_dir = flags->Get("--save_int8", "");
+  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  if (!outcome.ok()) return Fail(outcome.status());
   return 0;
 }
 
@@ -185,17 +162,10 @@ int RunExport(const std::vector<std::string>& args) {
   if (!flags.ok()) return Fail(flags.status());
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
-  if (cfg->Str("TEST.TEST_MODEL").empty()) {
-    return Fail(absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to export is required"));
-  }
-  auto report = exports::ExportModel(*cfg);
-  if (!report.ok()) return Fail(report.status());
-  spdlog::info("exported {} to {}: model.onnx, model.ts, deploy.yaml", cfg->Str("TEST.TEST_MODEL"),
-               report->dir);
-  spdlog::info("{} of {} convs int8; conv weights {} bytes, {:.3f} of float ({} bytes)",
-               report->quantized_convs, report->convs, report->weight_bytes,
-               static_cast<double>(report->weight_bytes) / report->float_weight_bytes,
-               report->float_weight_bytes);
+  runtime::JobRequest request;
+  request.kind = runtime::JobKind::kExport;
+  auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths{}, nullptr, nullptr);
+  if (!outcome.ok()) return Fail(outcome.status());
   return 0;
 }
 

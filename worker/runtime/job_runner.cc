@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "worker/export/exporter.h"
 #include "worker/infer/engine.h"
@@ -124,55 +125,112 @@ absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg
   return Evaluate(loaded.model, cfg, entries, device, stop);
 }
 
-absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
-                                  const std::string& work_dir, ProgressSink* sink,
-                                  const std::atomic<bool>* stop) {
+JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
+  JobPaths p;
+  p.save_dir = work_dir;
+  p.resume_newest = true;
+  p.export_dir = (fs::path(work_dir) / "export").string();
+  p.metrics_json = (fs::path(work_dir) / "metrics.json").string();
+  p.int8_dir = (fs::path(work_dir) / "int8").string();
+  return p;
+}
+
+namespace {
+
+absl::Status WriteText(const std::string& path, const std::string& text, const char* what) {
   std::error_code ec;
-  fs::create_directories(work_dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", work_dir, ": ", ec.message()));
-  auto device = PickDevice(request.use_gpu, request.gpu_index);
-  if (!device.ok()) return device.status();
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat(what, ": cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
+                                       const JobPaths& paths, c10::Device device,
+                                       ProgressSink* sink, const std::atomic<bool>* stop) {
   JobOutcome outcome;
-  Config cfg = config;
-  if (request.kind == JobKind::kTrain || request.kind == JobKind::kQuantTrain) {
-    (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", work_dir);
-    const std::string resume = NewestSnapshot(work_dir);
+  if (!paths.save_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(paths.save_dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ", paths.save_dir, ": ", ec.message()));
+    }
+    (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
+  }
+  if (paths.resume_newest) {
+    const std::string resume = NewestSnapshot(cfg.Str("TRAIN.MODEL_SAVE_DIR"));
     if (!resume.empty()) {
       (void)cfg.Set("TRAIN.RESUME_MODEL_DIR", resume);
       sink->OnLog(absl::StrCat("resuming from the job's snapshot ", resume));
     }
-    TrainOptions opt;
-    opt.quant = request.kind == JobKind::kQuantTrain;
-    opt.do_eval = request.do_eval;
-    opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
-    opt.device = *device;
-    opt.stop = stop;
-    opt.collectives = request.collectives;
-    auto result = Train(cfg, opt, sink);
-    if (!result.ok()) return result.status();
-    outcome.interrupted = result->interrupted;
-    if (!outcome.interrupted) {
-      outcome.outputs.push_back("final");
-      if (fs::exists(fs::path(work_dir) / "best_model")) outcome.outputs.push_back("best_model");
-    }
-    return outcome;
   }
-  if (request.kind == JobKind::kExport) {
-    (void)cfg.Set("FREEZE.SAVE_DIR", (fs::path(work_dir) / "export").string());
-    auto report = exports::ExportModel(cfg);
-    if (!report.ok()) return report.status();
-    sink->OnLog(absl::StrCat("exported ", report->quantized_convs, " of ", report->convs,
-                             " convs as int8; weights ", report->weight_bytes, " bytes (float ",
-                             report->float_weight_bytes, ")"));
-    outcome.outputs.push_back("export");
-    return outcome;
+  TrainOptions opt;
+  opt.quant = request.kind == JobKind::kQuantTrain;
+  opt.do_eval = request.do_eval;
+  opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
+  opt.device = device;
+  opt.stop = stop;
+  opt.collectives = request.collectives;
+  auto result = Train(cfg, opt, sink);
+  if (!result.ok()) return result.status();
+  outcome.interrupted = result->interrupted;
+  outcome.best_miou = result->best_miou;
+  outcome.steps = result->steps_completed;
+  outcome.last_checkpoint = result->final_dir;
+  if (!outcome.interrupted) {
+    outcome.outputs.push_back("final");
+    if (fs::exists(fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "best_model")) {
+      outcome.outputs.push_back("best_model");
+    }
+  }
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, ProgressSink* sink) {
+  if (cfg.Str("TEST.TEST_MODEL").empty()) {
+    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to export is required");
+  }
+  if (!paths.export_dir.empty()) (void)cfg.Set("FREEZE.SAVE_DIR", paths.export_dir);
+  auto report = exports::ExportModel(cfg);
+  if (!report.ok()) return report.status();
+  sink->OnLog(absl::StrCat("exported ", cfg.Str("TEST.TEST_MODEL"), " to ", report->dir,
+                           ": model.onnx, model.ts, deploy.yaml; ", report->quantized_convs,
+                           " of ", report->convs, " convs int8, conv weights ",
+                           report->weight_bytes, " bytes, ",
+                           absl::StrFormat("%.3f", static_cast<double>(report->weight_bytes) /
+                                                       report->float_weight_bytes),
+                           " of float (", report->float_weight_bytes, " bytes)"));
+  JobOutcome outcome;
+  outcome.outputs.push_back("export");
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
+                                   const JobPaths& paths, c10::Device device, ProgressSink* sink,
+                                   const std::atomic<bool>* stop) {
+  if (cfg.Str("TEST.TEST_MODEL").empty()) {
+    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
   }
   auto loaded =
       LoadCheckpointModel(cfg, "TEST.TEST_MODEL", cfg.Str("TEST.TEST_MODEL"), request.convert);
   if (!loaded.ok()) return loaded.status();
+  if (!request.not_quant_pattern.empty() && loaded->checkpoint.meta.quantized &&
+      loaded->checkpoint.config.Strs("SLIM.not_quant_pattern") !=
+          cfg.Strs("SLIM.not_quant_pattern")) {
+    sink->OnLog(absl::StrCat("--not_quant_pattern differs from the checkpoint's ",
+                             loaded->checkpoint.config.Text("SLIM.not_quant_pattern"),
+                             "; the checkpoint's is used"));
+  }
+  sink->OnLog(absl::StrCat("evaluating ", cfg.Str("TEST.TEST_MODEL"), " (",
+                           loaded->checkpoint.meta.quantized ? "quantized" : "float",
+                           request.convert ? ", converted to int8" : "", ")"));
   auto entries = SplitEntries(cfg, Split::kVal);
   if (!entries.ok()) return entries.status();
-  auto metrics = EvaluateLoaded(*loaded, cfg, *entries, *device, request.convert, stop);
+  JobOutcome outcome;
+  auto metrics = EvaluateLoaded(*loaded, cfg, *entries, device, request.convert, stop);
   if (!metrics.ok()) {
     if (absl::IsCancelled(metrics.status())) {
       outcome.interrupted = true;
@@ -181,20 +239,49 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
     return metrics.status();
   }
   sink->OnEval({loaded->checkpoint.meta.epoch, *metrics});
-  std::ofstream(fs::path(work_dir) / "metrics.json") << metrics->ToJson();
-  outcome.outputs.push_back("metrics.json");
-  if (request.convert) {
+  outcome.metrics = *metrics;
+  if (!paths.metrics_json.empty()) {
+    if (auto st = WriteText(paths.metrics_json, metrics->ToJson(), "metrics"); !st.ok()) return st;
+    outcome.outputs.push_back("metrics.json");
+  }
+  if (request.convert && !paths.int8_dir.empty()) {
     // The converted model as deployed: int8 weight codes and scales.
-    const fs::path int8 = fs::path(work_dir) / "int8";
+    const fs::path int8(paths.int8_dir);
     loaded->model->to(c10::Device(c10::kCPU));
     if (auto st = SaveTensorFile((int8 / "model.pt").string(), ConvertedState(*loaded->model));
         !st.ok()) {
       return st;
     }
-    std::ofstream(int8 / "config.yaml") << loaded->checkpoint.config.ToYaml();
+    if (auto st = WriteText((int8 / "config.yaml").string(), loaded->checkpoint.config.ToYaml(),
+                            "int8 model");
+        !st.ok()) {
+      return st;
+    }
+    sink->OnLog(absl::StrCat("saved the INT8 model to ", (int8 / "model.pt").string()));
     outcome.outputs.push_back("int8");
   }
   return outcome;
+}
+
+}  // namespace
+
+absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
+                                  const JobPaths& paths, ProgressSink* sink,
+                                  const std::atomic<bool>* stop) {
+  LogProgressSink log;
+  if (sink == nullptr) sink = &log;
+  auto device = PickDevice(request.use_gpu, request.gpu_index);
+  if (!device.ok()) return device.status();
+  switch (request.kind) {
+    case JobKind::kTrain:
+    case JobKind::kQuantTrain:
+      return RunTraining(request, config, paths, *device, sink, stop);
+    case JobKind::kExport:
+      return RunExport(config, paths, sink);
+    case JobKind::kEval:
+      return RunEval(request, config, paths, *device, sink, stop);
+  }
+  return absl::InvalidArgumentError("unknown job kind");
 }
 
 }  // namespace segqat::runtime

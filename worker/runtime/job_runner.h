@@ -1,6 +1,7 @@
-// Runs one job on this process's engine: what `segqat-worker train/eval`
-// do, driven by a job description instead of a command line. The server's
-// embedded workers and a remote segqat-worker run the same code. No gRPC here.
+// Runs one job on this process's engine: `segqat-worker train|eval|export`
+// on the command line, and every job the service runs (embedded or remote
+// workers) go through RunJob, so defaults and outputs live in one place.
+// No gRPC here.
 #ifndef SEGQAT_WORKER_RUNTIME_JOB_RUNNER_H_
 #define SEGQAT_WORKER_RUNTIME_JOB_RUNNER_H_
 
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -55,11 +57,31 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request,
                                       const PathResolver& resolve = nullptr);
 
 
+// Where a job's files go: for a service job everything sits in its work
+// directory (InWorkDir); on the command line, where the config and flags say.
+struct JobPaths {
+  // Training: snapshots, final and best_model (TRAIN.MODEL_SAVE_DIR is set to
+  // it); with resume_newest, training resumes from the newest snapshot there
+  // (a job that ran before a restart).
+  std::string save_dir;
+  bool resume_newest = false;
+  std::string export_dir;    // export: model.onnx, model.ts, deploy.yaml (FREEZE.SAVE_DIR)
+  std::string metrics_json;  // eval: the metrics as JSON; empty: not written
+  std::string int8_dir;      // eval --convert: the converted model; empty: not written
+  // save_dir = work_dir (resumed), export_dir = work_dir/export,
+  // metrics_json = work_dir/metrics.json, int8_dir = work_dir/int8.
+  static JobPaths InWorkDir(const std::string& work_dir);
+};
+
 struct JobOutcome {
-  bool interrupted = false;  // stopped by *stop; resumable from work_dir
-  // Directories and files under work_dir worth keeping as artifacts, relative
-  // to work_dir ("final", "best_model", "metrics.json", ...).
+  bool interrupted = false;  // stopped by *stop; resumable from the save dir
+  // Directories and files worth keeping as artifacts, relative to the work
+  // directory of JobPaths::InWorkDir ("final", "best_model", "metrics.json", ...).
   std::vector<std::string> outputs;
+  std::optional<SegMetrics> metrics;  // eval: the model's
+  std::optional<double> best_miou;    // training with do_eval
+  int64_t steps = 0;                  // training: global steps done
+  std::string last_checkpoint;        // training: the last one written
 };
 
 // CPU, or CUDA device `gpu_index` with use_gpu (FailedPrecondition naming
@@ -74,12 +96,11 @@ absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg
                                           c10::Device device, bool converted,
                                           const std::atomic<bool>* stop = nullptr);
 
-// Runs the job with its snapshots under work_dir (TRAIN.MODEL_SAVE_DIR is
-// forced there); resumes from the newest snapshot in work_dir when there is
-// one (a job that ran before a restart). Progress goes to sink. EXPORT
-// jobs write their files to work_dir/export.
+// Runs the job on the device the request names, writing where `paths`
+// says. Progress goes to sink (null: the log). *stop (may be null) stops it
+// between steps, resumably.
 absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
-                                  const std::string& work_dir, ProgressSink* sink,
+                                  const JobPaths& paths, ProgressSink* sink,
                                   const std::atomic<bool>* stop);
 
 }  // namespace segqat::runtime
