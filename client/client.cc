@@ -16,9 +16,10 @@ absl::Status FromGrpc(const grpc::Status& s) {
 }
 
 Client::Client(const std::string& target, std::chrono::milliseconds deadline)
-    : channel_(grpc::CreateChannel(target, grpc::InsecureChannelCredentials())),
-      stub_(v1::JobService::NewStub(channel_)),
-      deadline_(deadline) {}
+    : Client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()), deadline) {}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel, std::chrono::milliseconds deadline)
+    : channel_(std::move(channel)), stub_(v1::JobService::NewStub(channel_)), deadline_(deadline) {}
 
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();

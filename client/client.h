@@ -22,6 +22,9 @@ class Client {
   // `target` is HOST:PORT. `deadline` applies to each unary call.
   explicit Client(const std::string& target,
                   std::chrono::milliseconds deadline = std::chrono::seconds(30));
+  // Over a channel made by Connect (client/channel.h): tokens, TLS.
+  explicit Client(std::shared_ptr<grpc::Channel> channel,
+                  std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
   absl::StatusOr<v1::Job> CreateJob(const v1::CreateJobRequest& request);
   absl::StatusOr<v1::Job> GetJob(const std::string& name);

@@ -5,7 +5,8 @@
 //   segqat get|watch|logs|cancel JOB     segqat list [--state S]     segqat workers
 //   segqat download JOB [ARTIFACT ...] -o DIR
 // Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
-// (per call, default 30), --json (protobuf's JSON mapping, for pipelines).
+// (per call, default 30), --json (protobuf's JSON mapping, for pipelines),
+// --token-file FILE (else $SEGQAT_TOKEN), --tls-ca FILE [--tls-cert F --tls-key F].
 // Job submission also takes --wait (block until the job ends; exit 1 unless
 // it succeeded), --priority N, --label KEY=VALUE, --request-id ID.
 #include <google/protobuf/util/json_util.h>
@@ -22,6 +23,7 @@
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/channel.h"
 #include "client/client.h"
 #include "client/progress_printer.h"
 #include "worker/cli/flags.h"
@@ -40,9 +42,18 @@ constexpr char kUsage[] =
     "  list [--state S] [--kind K] [--label K=V] [--page-size N]\n"
     "  workers\n"
     "  download JOB [ARTIFACT ...] -o DIR\n"
-    "common flags: --timeout SECONDS, --json\n";
+    "common flags: --timeout SECONDS, --json, --token-file FILE (else $SEGQAT_TOKEN),\n"
+    "              --tls-ca FILE [--tls-cert FILE --tls-key FILE]\n";
 
-const std::vector<FlagSpec> kCommon = {{"--server", true}, {"--timeout", true}, {"--json", false}};
+const std::vector<FlagSpec> kCommon = {{"--server", true},     {"--timeout", true},
+                                       {"--json", false},      {"--token-file", true},
+                                       {"--tls-ca", true},     {"--tls-cert", true},
+                                       {"--tls-key", true}};
+
+bool IsCommonValueFlag(const std::string& a) {
+  return a == "--server" || a == "--timeout" || a == "--token-file" || a == "--tls-ca" ||
+         a == "--tls-cert" || a == "--tls-key";
+}
 
 std::vector<FlagSpec> With(std::vector<FlagSpec> specs) {
   specs.insert(specs.end(), kCommon.begin(), kCommon.end());
@@ -70,8 +81,16 @@ std::string Json(const google::protobuf::Message& m) {
 std::unique_ptr<Client> Connect(const ParsedFlags& f) {
   int seconds = 30;
   if (f.Has("--timeout")) (void)absl::SimpleAtoi(f.Get("--timeout"), &seconds);
-  return std::make_unique<Client>(f.Get("--server", "127.0.0.1:50051"),
-                                  std::chrono::seconds(std::max(1, seconds)));
+  ChannelOptions options;
+  auto token = ReadToken(f.Get("--token-file", ""));
+  if (!token.ok()) std::exit(Fail(token.status()));
+  options.token = *token;
+  options.tls_ca = f.Get("--tls-ca", "");
+  options.tls_cert = f.Get("--tls-cert", "");
+  options.tls_key = f.Get("--tls-key", "");
+  auto channel = segqat::client::Connect(f.Get("--server", "127.0.0.1:50051"), options);
+  if (!channel.ok()) std::exit(Fail(channel.status()));
+  return std::make_unique<Client>(*channel, std::chrono::seconds(std::max(1, seconds)));
 }
 
 void PrintJob(const v1::Job& job, bool json) {
@@ -196,7 +215,7 @@ absl::StatusOr<JobArgs> ParseJobArgs(const std::vector<std::string>& args) {
     const std::string& a = args[i];
     if (a == "-f" || a == "--follow" || a == "--json") {
       out.flags.values[a];
-    } else if (a == "-o" || a == "--out" || a == "--after" || a == "--server" || a == "--timeout") {
+    } else if (a == "-o" || a == "--out" || a == "--after" || IsCommonValueFlag(a)) {
       if (i + 1 >= args.size()) return absl::InvalidArgumentError(a + " needs a value");
       out.flags.values[a == "--out" ? "-o" : a].push_back(args[++i]);
     } else if (a.rfind("-", 0) == 0) {
@@ -337,7 +356,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // --server may come before the command.
   std::vector<std::string> lead;
-  while (args.size() >= 2 && (args[0] == "--server" || args[0] == "--timeout")) {
+  while (args.size() >= 2 && IsCommonValueFlag(args[0])) {
     lead.push_back(args[0]);
     lead.push_back(args[1]);
     args.erase(args.begin(), args.begin() + 2);

@@ -91,15 +91,17 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
   v1::ReadArtifactResponse response_;
 };
 
-class ErrorWriter : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
+template <typename T>
+class ErrorWriter : public grpc::ServerWriteReactor<T> {
  public:
   ErrorWriter(const absl::Status& st, const std::function<void(const grpc::Status&)>& record) {
     grpc::Status g = ToGrpc(st);
     record(g);
-    Finish(g);
+    this->Finish(g);
   }
   void OnDone() override { delete this; }
 };
+using ReadError = ErrorWriter<v1::ReadArtifactResponse>;
 
 }  // namespace
 
@@ -113,18 +115,25 @@ absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
 }
 
 JobServiceImpl::JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
-                               Scheduler* scheduler, ServerMetrics* metrics)
-    : store_(store), artifacts_(artifacts), bus_(bus), scheduler_(scheduler), metrics_(metrics) {}
+                               Scheduler* scheduler, ServerMetrics* metrics, const Auth* auth)
+    : store_(store),
+      artifacts_(artifacts),
+      bus_(bus),
+      scheduler_(scheduler),
+      metrics_(metrics),
+      auth_(auth != nullptr ? auth : &open_) {}
 
 grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext* ctx,
                                                     const v1::CreateJobRequest* req,
                                                     v1::Job* resp) {
   const auto record = Recorder(metrics_, "CreateJob");
+  auto caller = auth_->Check(*ctx, Rpc::kCreateJob);
+  if (!caller.ok()) return Done(ctx, caller.status(), record);
   if (req->request_id().size() > 36) {
     return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"), record);
   }
   if (auto st = ValidateJobSpec(req->spec(), store_); !st.ok()) return Done(ctx, st, record);
-  auto created = store_->Create(*req);
+  auto created = store_->Create(*req, caller->name);
   if (!created.ok()) return Done(ctx, created.status(), record);
   *resp = created->first;
   if (created->second && metrics_ != nullptr) metrics_->JobCreated(req->spec().kind());
@@ -134,6 +143,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ctx,
                                                  const v1::GetJobRequest* req, v1::Job* resp) {
   const auto record = Recorder(metrics_, "GetJob");
+  if (auto caller = auth_->Check(*ctx, Rpc::kGetJob); !caller.ok()) {
+    return Done(ctx, caller.status(), record);
+  }
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
@@ -145,6 +157,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
                                                    const v1::ListJobsRequest* req,
                                                    v1::ListJobsResponse* resp) {
   const auto record = Recorder(metrics_, "ListJobs");
+  if (auto caller = auth_->Check(*ctx, Rpc::kListJobs); !caller.ok()) {
+    return Done(ctx, caller.status(), record);
+  }
   if (req->page_size() < 0) {
     return Done(ctx, absl::InvalidArgumentError(
                          absl::StrCat("page_size: must not be negative, got ", req->page_size())), record);
@@ -166,8 +181,19 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
                                                     const v1::CancelJobRequest* req,
                                                     v1::Job* resp) {
   const auto record = Recorder(metrics_, "CancelJob");
+  auto caller = auth_->Check(*ctx, Rpc::kCancelJob);
+  if (!caller.ok()) return Done(ctx, caller.status(), record);
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
+  if (auto job = store_->Get(*id); !job.ok()) {
+    return Done(ctx, job.status(), record);
+  } else if (!caller->MayChange(job->owner())) {
+    return Done(ctx,
+                absl::PermissionDeniedError(absl::StrCat(
+                    "CancelJob: ", req->name(), " belongs to another caller (", caller->name,
+                    " may cancel only its own jobs)")),
+                record);
+  }
   auto job = scheduler_->Cancel(*id);
   if (job.ok()) *resp = *std::move(job);
   return Done(ctx, job.status(), record);
@@ -175,7 +201,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,
                                                                  const v1::WatchJobRequest* req) {
-  (void)ctx;
+  if (auto caller = auth_->Check(*ctx, Rpc::kWatchJob); !caller.ok()) {
+    return new ErrorWriter<v1::JobEvent>(caller.status(), Recorder(metrics_, "WatchJob"));
+  }
   return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"));
 }
 
@@ -183,6 +211,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerCont
                                                         const v1::ListArtifactsRequest* req,
                                                         v1::ListArtifactsResponse* resp) {
   const auto record = Recorder(metrics_, "ListArtifacts");
+  if (auto caller = auth_->Check(*ctx, Rpc::kListArtifacts); !caller.ok()) {
+    return Done(ctx, caller.status(), record);
+  }
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
@@ -193,21 +224,23 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerCont
 
 grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact(
     grpc::CallbackServerContext* ctx, const v1::ReadArtifactRequest* req) {
-  (void)ctx;
   const auto record = Recorder(metrics_, "ReadArtifact");
+  if (auto caller = auth_->Check(*ctx, Rpc::kReadArtifact); !caller.ok()) {
+    return new ReadError(caller.status(), record);
+  }
   auto id = JobIdFromName(req->name());
-  if (!id.ok()) return new ErrorWriter(id.status(), record);
-  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ErrorWriter(st, record);
+  if (!id.ok()) return new ReadError(id.status(), record);
+  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ReadError(st, record);
   if (req->read_offset() < 0 || req->read_limit() < 0) {
-    return new ErrorWriter(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"),
+    return new ReadError(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"),
                            record);
   }
   auto job = store_->Get(*id);
-  if (!job.ok()) return new ErrorWriter(job.status(), record);
+  if (!job.ok()) return new ReadError(job.status(), record);
   bool listed = false;
   for (const auto& a : job->artifacts()) listed = listed || a.name() == req->artifact();
   if (!listed) {
-    return new ErrorWriter(
+    return new ReadError(
         absl::NotFoundError(absl::StrCat("job ", *id, " has no artifact ", req->artifact())),
         record);
   }
@@ -218,6 +251,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContex
                                                       const v1::ListWorkersRequest*,
                                                       v1::ListWorkersResponse* resp) {
   const auto record = Recorder(metrics_, "ListWorkers");
+  if (auto caller = auth_->Check(*ctx, Rpc::kListWorkers); !caller.ok()) {
+    return Done(ctx, caller.status(), record);
+  }
   for (v1::Worker& w : scheduler_->Workers()) *resp->add_workers() = std::move(w);
   return Done(ctx, absl::OkStatus(), record);
 }

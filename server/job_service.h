@@ -7,6 +7,7 @@
 
 #include "segqat/v1/jobs.grpc.pb.h"
 #include "server/artifact_store.h"
+#include "server/auth.h"
 #include "server/event_bus.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
@@ -16,9 +17,9 @@ namespace segqat::server {
 
 class JobServiceImpl final : public v1::JobService::CallbackService {
  public:
-  // metrics may be null.
+  // metrics may be null; auth null: every caller is an anonymous admin.
   JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus, Scheduler* scheduler,
-                 ServerMetrics* metrics = nullptr);
+                 ServerMetrics* metrics = nullptr, const Auth* auth = nullptr);
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* req, v1::Job* resp) override;
@@ -46,6 +47,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   EventBus* bus_;
   Scheduler* scheduler_;
   ServerMetrics* metrics_;
+  Auth open_;  // used when no Auth is given
+  const Auth* auth_;
 };
 
 // "jobs/<id>" -> id; InvalidArgument for another shape.

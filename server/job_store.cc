@@ -239,7 +239,8 @@ absl::StatusOr<std::string> JobStore::NewId() {
   return absl::InternalError("cannot find an unused job id");
 }
 
-absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobRequest& request) {
+absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobRequest& request,
+                                                           const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
   Transaction txn(db_);
   absl::Status status = txn.Begin();
@@ -252,6 +253,9 @@ absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobReq
     if (*found) {
       v1::Job earlier;
       if (status = s.Parse(0, &earlier); !status.ok()) return status;
+      if (earlier.owner() != owner) {
+        return absl::AlreadyExistsError("request_id: already used by another caller");
+      }
       earlier.set_last_event_seq(s.Int(1));
       return std::make_pair(std::move(earlier), false);
     }
@@ -272,6 +276,7 @@ absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobReq
   job.set_priority(request.priority());
   job.mutable_progress()->set_best_miou(-1);
   job.set_request_id(request.request_id());
+  job.set_owner(owner);
 
   // The job row first: the event's foreign key needs it.
   if (status = Store(*id, row); !status.ok()) return status;

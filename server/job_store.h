@@ -44,7 +44,8 @@ class JobStore {
   // and appends its first event (StateChange QUEUED). With a non-empty
   // request_id already used, creates nothing and returns the earlier job and
   // false.
-  absl::StatusOr<std::pair<v1::Job, bool>> Create(const v1::CreateJobRequest& request);
+  absl::StatusOr<std::pair<v1::Job, bool>> Create(const v1::CreateJobRequest& request,
+                                                  const std::string& owner = "");
 
   // `id` is the bare id (not "jobs/<id>").
   absl::StatusOr<v1::Job> Get(const std::string& id);

@@ -1,12 +1,18 @@
 // segqatd: the segqat job server.
 //   segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]
 //           [--metrics-address HOST:PORT] [--lease-timeout SECONDS]
+//           [--auth-tokens FILE] [--insecure]
+//           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
 // `segqat-worker serve`, over an in-process channel; --local-workers 0 runs
 // no engine, and jobs wait for remote workers. SIGTERM/SIGINT: stop
 // accepting work, snapshot the embedded workers' jobs (they resume on the
 // next start) and exit; remote workers' leases survive the restart.
+// Security: --auth-tokens FILE turns on tokens and roles (server/auth.h);
+// without it segqatd listens only on loopback unless --insecure is given.
+// --tls-cert/--tls-key serve TLS; --tls-client-ca also asks clients for a
+// certificate and verifies it, and requires one for the worker RPCs.
 #include <ATen/Parallel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -16,12 +22,16 @@
 
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "agent/agent.h"
+#include "client/channel.h"
 #include "server/artifact_store.h"
+#include "server/auth.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
 #include "metrics/http_exporter.h"
@@ -37,6 +47,45 @@ namespace {
 volatile std::sig_atomic_t g_signal = 0;
 void OnSignal(int sig) { g_signal = sig; }
 
+bool IsLoopback(const std::string& listen) {
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0 ||
+         listen.rfind("unix:", 0) == 0;
+}
+
+absl::StatusOr<std::string> ReadPem(const segqat::ParsedFlags& flags, const char* flag) {
+  std::ifstream in(flags.Get(flag));
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", flags.Get(flag)));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Plaintext, TLS (--tls-cert, --tls-key) or TLS that asks clients for a
+// certificate and verifies the ones presented (--tls-client-ca).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const segqat::ParsedFlags& flags) {
+  if (!flags.Has("--tls-cert") && !flags.Has("--tls-key")) {
+    if (flags.Has("--tls-client-ca")) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert = ReadPem(flags, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  auto key = ReadPem(flags, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (flags.Has("--tls-client-ca")) {
+    auto ca = ReadPem(flags, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = segqat::ParseFlags(
@@ -44,15 +93,41 @@ int Run(int argc, char** argv) {
              {"--data-dir", true},
              {"--local-workers", true},
              {"--metrics-address", true},
-             {"--lease-timeout", true}});
+             {"--lease-timeout", true},
+             {"--auth-tokens", true},
+             {"--insecure", false},
+             {"--tls-cert", true},
+             {"--tls-key", true},
+             {"--tls-client-ca", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
-                  "[--metrics-address HOST:PORT] [--lease-timeout SECONDS]",
+                  "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
+                  "[--insecure] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
   const std::string listen = flags->Get("--listen", "127.0.0.1:50051");
   const std::string data_dir = flags->Get("--data-dir", "./segqat-data");
+  segqat::server::Auth auth;
+  if (flags->Has("--auth-tokens")) {
+    auto loaded = segqat::server::Auth::FromFile(flags->Get("--auth-tokens"));
+    if (!loaded.ok()) {
+      spdlog::error("{}", std::string(loaded.status().message()));
+      return 1;
+    }
+    auth = *std::move(loaded);
+  } else if (!IsLoopback(listen) && !flags->Has("--insecure")) {
+    spdlog::error("--listen {}: without --auth-tokens every caller may do everything; segqatd "
+                  "listens beyond loopback only with --auth-tokens FILE (or --insecure)",
+                  listen);
+    return 1;
+  }
+  auto credentials = ServerCredentials(*flags);
+  if (!credentials.ok()) {
+    spdlog::error("{}", std::string(credentials.status().message()));
+    return 1;
+  }
+  if (flags->Has("--tls-client-ca")) auth.RequireWorkerCertificates();
   const bool gpu = torch::cuda::is_available();
   int workers = gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
   if (flags->Has("--local-workers") &&
@@ -115,15 +190,22 @@ int Run(int argc, char** argv) {
     exporter = *std::move(started);
     spdlog::info("metrics on http://{}:{}/metrics", exporter->host(), exporter->port());
   }
+  // The embedded workers' own token, known only to this process.
+  const std::string local_token = auth.enabled() ? segqat::server::RandomToken() : "";
+  if (auth.enabled()) {
+    auth.Add(local_token, segqat::server::Role::kWorker, "local-workers", /*internal=*/true);
+  }
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
-                                         metrics->get());
-  segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get());
+                                         metrics->get(), &auth);
+  segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get(),
+                                                   int64_t{8} << 30, &auth);
 
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::EnableDefaultHealthCheckService(true);  // open to all: liveness probes
+  // Reflection lists the API to anyone; only where anyone may call it anyway.
+  if (!auth.enabled()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&worker_service);
   builder.SetMaxSendMessageSize(8 << 20);
@@ -135,8 +217,12 @@ int Run(int argc, char** argv) {
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
   // The bound address, for tests and scripts that ask for port 0.
-  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{})", host, port, data_dir,
-               workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s");
+  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{}; {}, {})", host, port,
+               data_dir, workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s",
+               auth.enabled() ? "tokens" : "no auth",
+               flags->Has("--tls-cert")
+                   ? (flags->Has("--tls-client-ca") ? "mutual TLS" : "TLS")
+                   : "plaintext");
 
   // The embedded workers: agents over an in-process channel.
   std::atomic<bool> quit{false};
@@ -147,7 +233,8 @@ int Run(int argc, char** argv) {
     aopt.host = "segqatd";
     if (gpu) aopt.gpus = {i};
     aopt.work_dir = data_dir + "/work";
-    auto channel = server->InProcessChannel(grpc::ChannelArguments());
+    auto channel = server->experimental().InProcessChannelWithInterceptors(
+        grpc::ChannelArguments(), segqat::client::TokenInterceptors(local_token));
     agents.emplace_back([channel, aopt, &quit] {
       segqat::agent::Agent agent(channel, aopt);
       if (auto st = agent.Run(&quit); !st.ok()) {

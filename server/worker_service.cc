@@ -52,9 +52,13 @@ int64_t HashExisting(const std::string& path, Sha256* digest) {
 class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
   UploadReactor(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
-                int64_t max_bytes, v1::Artifact* response)
+                int64_t max_bytes, v1::Artifact* response, const absl::Status& allowed)
       : scheduler_(scheduler), artifacts_(artifacts), max_bytes_(max_bytes),
         response_(response), record_(Recorder(metrics, "UploadArtifact")) {
+    if (!allowed.ok()) {
+      Finish(allowed);
+      return;
+    }
     StartRead(&request_);
   }
   ~UploadReactor() override { Abandon(); }
@@ -219,15 +223,18 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
 }  // namespace
 
 WorkerServiceImpl::WorkerServiceImpl(Scheduler* scheduler, ArtifactStore* artifacts,
-                                     ServerMetrics* metrics, int64_t max_upload_bytes)
+                                     ServerMetrics* metrics, int64_t max_upload_bytes,
+                                     const Auth* auth)
     : scheduler_(scheduler), artifacts_(artifacts), metrics_(metrics),
-      max_upload_bytes_(max_upload_bytes) {}
+      max_upload_bytes_(max_upload_bytes), auth_(auth != nullptr ? auth : &open_) {}
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Synchronize(grpc::CallbackServerContext* ctx,
                                                          const v1::SynchronizeRequest* req,
                                                          v1::SynchronizeResponse* resp) {
   const auto record = Recorder(metrics_, "Synchronize");
-  auto answer = scheduler_->Synchronize(*req);
+  auto caller = auth_->Check(*ctx, Rpc::kSynchronize);
+  absl::StatusOr<v1::SynchronizeResponse> answer =
+      caller.ok() ? scheduler_->Synchronize(*req) : caller.status();
   if (answer.ok()) *resp = *std::move(answer);
   grpc::Status g = ToGrpc(answer.status());
   record(g);
@@ -240,7 +247,8 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
                                                          const v1::QueryUploadRequest* req,
                                                          v1::QueryUploadResponse* resp) {
   const auto record = Recorder(metrics_, "QueryUpload");
-  absl::Status st = CheckRelativeName(req->artifact(), "artifact");
+  absl::Status st = auth_->Check(*ctx, Rpc::kQueryUpload).status();
+  if (st.ok()) st = CheckRelativeName(req->artifact(), "artifact");
   if (st.ok()) st = scheduler_->CheckLease(req->worker_id(), req->lease());
   if (st.ok()) {
     auto path = artifacts_->UploadPath(
@@ -262,8 +270,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
 }
 
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* WorkerServiceImpl::UploadArtifact(
-    grpc::CallbackServerContext* /*ctx*/, v1::Artifact* resp) {
-  return new UploadReactor(scheduler_, artifacts_, metrics_, max_upload_bytes_, resp);
+    grpc::CallbackServerContext* ctx, v1::Artifact* resp) {
+  return new UploadReactor(scheduler_, artifacts_, metrics_, max_upload_bytes_, resp,
+                           auth_->Check(*ctx, Rpc::kUploadArtifact).status());
 }
 
 }  // namespace segqat::server

@@ -8,6 +8,7 @@
 
 #include "segqat/v1/workers.grpc.pb.h"
 #include "server/artifact_store.h"
+#include "server/auth.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
 
@@ -15,9 +16,10 @@ namespace segqat::server {
 
 class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
-  // metrics may be null. `max_upload_bytes` bounds one artifact.
+  // metrics may be null. `max_upload_bytes` bounds one artifact. auth null:
+  // every caller is an anonymous admin.
   WorkerServiceImpl(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
-                    int64_t max_upload_bytes = int64_t{8} << 30);
+                    int64_t max_upload_bytes = int64_t{8} << 30, const Auth* auth = nullptr);
 
   grpc::ServerUnaryReactor* Synchronize(grpc::CallbackServerContext* ctx,
                                         const v1::SynchronizeRequest* req,
@@ -33,6 +35,8 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   ArtifactStore* artifacts_;
   ServerMetrics* metrics_;
   int64_t max_upload_bytes_;
+  Auth open_;
+  const Auth* auth_;
 };
 
 }  // namespace segqat::server

@@ -9,6 +9,7 @@
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
 //   segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME] [--work-dir DIR]
+//                       [--token-file FILE] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
 #include <ATen/Parallel.h>
 #include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
@@ -54,7 +55,9 @@ constexpr char kUsage[] =
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n"
     "  segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
-    "                      [--work-dir DIR] [--advertise-address HOST] [--threads N]\n";
+    "                      [--work-dir DIR] [--advertise-address HOST] [--threads N]\n"
+    "                      [--token-file FILE (else $SEGQAT_TOKEN)]\n"
+    "                      [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n";
 
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "agent/agent.h"
+#include "client/channel.h"
 #include "worker/cli/flags.h"
 
 namespace segqat {
@@ -52,7 +53,11 @@ int RunServe(const std::vector<std::string>& args) {
              {"--name", true},
              {"--work-dir", true},
              {"--advertise-address", true},
-             {"--threads", true}});
+             {"--threads", true},
+             {"--token-file", true},
+             {"--tls-ca", true},
+             {"--tls-cert", true},
+             {"--tls-key", true}});
   if (!flags.ok() || !flags->overrides.empty() || !flags->Has("--server")) {
     spdlog::error("{}\nusage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] "
                   "[--name NAME] [--work-dir DIR] [--advertise-address HOST] [--threads N]",
@@ -84,10 +89,22 @@ int RunServe(const std::vector<std::string>& args) {
                         server.rfind("[::1]", 0) == 0;
   const std::string address =
       flags->Get("--advertise-address", loopback ? std::string("127.0.0.1") : std::string(host));
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxReceiveMessageSize(8 << 20);
-  auto channel = grpc::CreateCustomChannel(flags->Get("--server"),
-                                           grpc::InsecureChannelCredentials(), channel_args);
+  client::ChannelOptions channel_options;
+  auto token = client::ReadToken(flags->Get("--token-file", ""));
+  if (!token.ok()) {
+    spdlog::error("{}", std::string(token.status().message()));
+    return 2;
+  }
+  channel_options.token = *token;
+  channel_options.tls_ca = flags->Get("--tls-ca", "");
+  channel_options.tls_cert = flags->Get("--tls-cert", "");
+  channel_options.tls_key = flags->Get("--tls-key", "");
+  auto connected = client::Connect(flags->Get("--server"), channel_options);
+  if (!connected.ok()) {
+    spdlog::error("{}", std::string(connected.status().message()));
+    return 2;
+  }
+  std::shared_ptr<grpc::Channel> channel = *connected;
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   std::atomic<bool> quit{false};
