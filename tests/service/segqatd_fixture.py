@@ -82,3 +82,19 @@ def dataset_overrides(data_dir):
             "DATASET.TRAIN_FILE_LIST", os.path.join(data_dir, "train_list.txt"),
             "DATASET.VAL_FILE_LIST", os.path.join(data_dir, "val_list.txt"),
             "TRAIN_CROP_SIZE", "(128, 64)", "EVAL_CROP_SIZE", "(128, 64)", "BATCH_SIZE", "4"]
+
+
+class GrpcAssertions:
+    """A unittest.TestCase mixin."""
+
+    def assert_code(self, fn, code, *needles):
+        """fn() (a unary call, or a stream read to its end) fails with `code`,
+        and its details contain each needle."""
+        import grpc
+        with self.assertRaises(grpc.RpcError) as cm:
+            r = fn()
+            if hasattr(r, "__iter__") and not isinstance(r, (bytes, str)):
+                list(r)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        for n in needles:
+            self.assertIn(n, cm.exception.details())

@@ -14,8 +14,8 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_port,  # noqa: E402
-                             load_stubs)
+from segqatd_fixture import (SYNTHETIC_CFG, GrpcAssertions, Segqatd,  # noqa: E402
+                             dataset_overrides, free_port, load_stubs)
 
 pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
 SEGQATD = os.environ["SEGQATD"]
@@ -70,16 +70,7 @@ def read(path):
         return f.read()
 
 
-class Base(unittest.TestCase):
-    def assert_code(self, fn, code, *needles):
-        with self.assertRaises(grpc.RpcError) as cm:
-            r = fn()
-            if hasattr(r, "__iter__") and not isinstance(r, (bytes, str)):
-                list(r)
-        self.assertEqual(cm.exception.code(), code, cm.exception.details())
-        for n in needles:
-            self.assertIn(n, cm.exception.details())
-
+class Base(GrpcAssertions, unittest.TestCase):
     def spec(self, *overrides):
         return pb.JobSpec(kind=pb.TRAIN, config_yaml=CONFIG_YAML, log_steps=1,
                           overrides=dataset_overrides(self.data) + list(overrides))

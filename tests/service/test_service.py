@@ -14,8 +14,8 @@ import unittest
 import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_port,  # noqa: E402
-                             load_stubs)
+from segqatd_fixture import (SYNTHETIC_CFG, GrpcAssertions, Segqatd,  # noqa: E402
+                             dataset_overrides, free_port, load_stubs)
 
 pb, pb_grpc = load_stubs()
 SEGQATD = os.environ["SEGQATD"]
@@ -30,7 +30,7 @@ def spec(kind, data, *overrides, **flags):
                       overrides=dataset_overrides(data) + list(overrides), log_steps=1, **flags)
 
 
-class ServiceTest(unittest.TestCase):
+class ServiceTest(GrpcAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="segqat_service_")
@@ -55,15 +55,6 @@ class ServiceTest(unittest.TestCase):
         for e in self.stub.WatchJob(pb.WatchJobRequest(name=name, after_seq=after), timeout=600):
             events.append(e)
         return events
-
-    def assert_code(self, fn, code, *needles):
-        with self.assertRaises(grpc.RpcError) as cm:
-            r = fn()
-            if hasattr(r, "__iter__") and not isinstance(r, (bytes, str)):
-                list(r)
-        self.assertEqual(cm.exception.code(), code, cm.exception.details())
-        for n in needles:
-            self.assertIn(n, cm.exception.details())
 
     def read_all(self, name, artifact, offset=0, limit=0):
         chunks = list(self.stub.ReadArtifact(pb.ReadArtifactRequest(
