@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,22 @@ runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
 
 bool IsEpochSnapshot(const std::string& name) {
   return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Removes the epoch snapshots in work_dir but the newest `keep`: once one is
+// uploaded, older ones serve no resume.
+void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    int64_t n = 0;
+    if (e.is_directory() && IsEpochSnapshot(name) && absl::SimpleAtoi(name, &n)) {
+      found.emplace_back(n, e.path());
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  for (size_t i = keep; i < found.size(); ++i) fs::remove_all(found[i].second, ec);
 }
 
 // A port that is free now, for a TCPStore this worker may serve as rank 0.
@@ -136,6 +153,12 @@ void Agent::UploadOrLog(Job* job, const std::string& local, const std::string& n
   if (!st.ok()) spdlog::warn("[job {}] {}", job->id, std::string(st.message()));
 }
 
+void Agent::RemoveWorkDir(Job* job) {
+  std::error_code ec;
+  fs::remove_all(job->work_dir, ec);
+  if (ec) spdlog::warn("[job {}] cannot remove {}: {}", job->id, job->work_dir, ec.message());
+}
+
 void Agent::RunJob(Job* job) {
   const std::string log_path = (fs::path(job->work_dir) / "job.log").string();
   auto upload = [&](const std::string& local, const std::string& name) {
@@ -155,6 +178,7 @@ void Agent::RunJob(Job* job) {
     }
     std::ofstream(log_path, std::ios::app) << "FAILED: " << st.message() << "\n";
     UploadOrLog(job, log_path, "job.log");
+    RemoveWorkDir(job);
     job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
   };
   try {
@@ -235,6 +259,7 @@ void Agent::RunJob(Job* job) {
       if (!st.ok()) return fail(st);
     }
     if (auto st = upload(log_path, "job.log"); !st.ok()) return fail(st);
+    RemoveWorkDir(job);  // everything worth keeping is on the server now
     job->Finish(v1::WorkerReport::Finished::SUCCEEDED);
   } catch (const std::bad_alloc&) {
     fail(absl::ResourceExhaustedError("out of memory"));
@@ -343,6 +368,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
                              std::string(up.message()));
                 return;
               }
+              KeepNewestLocalSnapshots(raw->work_dir, 2);
               std::lock_guard<std::mutex> lock(raw->mu);
               raw->snapshot = name;
             });

@@ -55,6 +55,8 @@ class Agent {
  private:
   struct Job;
   void RunJob(Job* job);
+  // Removes an ended job's local directory (its snapshots and inputs).
+  void RemoveWorkDir(Job* job);
   void UploadOrLog(Job* job, const std::string& local, const std::string& name);
 
   std::unique_ptr<v1::WorkerService::Stub> workers_;

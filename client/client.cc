@@ -63,6 +63,14 @@ absl::StatusOr<v1::Job> Client::CancelJob(const std::string& name) {
   return job;
 }
 
+absl::Status Client::DeleteJob(const std::string& name) {
+  v1::DeleteJobRequest req;
+  req.set_name(name);
+  v1::DeleteJobResponse resp;
+  auto ctx = Context();
+  return FromGrpc(stub_->DeleteJob(ctx.get(), req, &resp));
+}
+
 absl::StatusOr<v1::ListWorkersResponse> Client::ListWorkers() {
   v1::ListWorkersResponse resp;
   auto ctx = Context();

@@ -30,6 +30,7 @@ class Client {
   absl::StatusOr<v1::Job> GetJob(const std::string& name);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(const std::string& name);
+  absl::Status DeleteJob(const std::string& name);
   absl::StatusOr<v1::ListWorkersResponse> ListWorkers();
   absl::StatusOr<v1::ListArtifactsResponse> ListArtifacts(const std::string& name);
 

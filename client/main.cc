@@ -2,7 +2,7 @@
 //   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY VALUE ...]
 //   segqat eval --cfg FILE [--convert] [KEY VALUE ...]
 //   segqat export --cfg FILE [KEY VALUE ...]
-//   segqat get|watch|logs|cancel JOB     segqat list [--state S]     segqat workers
+//   segqat get|watch|logs|cancel|delete JOB     segqat list [--state S]     segqat workers
 //   segqat download JOB [ARTIFACT ...] -o DIR
 // Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
 // (per call, default 30), --json (protobuf's JSON mapping, for pipelines),
@@ -38,7 +38,7 @@ constexpr char kUsage[] =
     "        [--log_steps N] [--priority N] [--label K=V] [--request-id ID] [KEY VALUE ...]\n"
     "  eval --cfg FILE [--convert] [--wait] [KEY VALUE ...]\n"
     "  export --cfg FILE [--wait] [KEY VALUE ...]\n"
-    "  get JOB | watch JOB [--after N] | logs [-f] JOB | cancel JOB\n"
+    "  get JOB | watch JOB [--after N] | logs [-f] JOB | cancel JOB | delete JOB\n"
     "  list [--state S] [--kind K] [--label K=V] [--page-size N]\n"
     "  workers\n"
     "  download JOB [ARTIFACT ...] -o DIR\n"
@@ -248,6 +248,11 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
     PrintJob(*job, json);
     return 0;
   }
+  if (cmd == "delete") {
+    if (auto st = client->DeleteJob(name); !st.ok()) return Fail(st);
+    std::cout << "deleted " << name << "\n";
+    return 0;
+  }
   if (cmd == "watch" || cmd == "logs") {
     int64_t after = 0;
     if (f->Has("--after")) (void)absl::SimpleAtoi(f->Get("--after"), &after);
@@ -373,7 +378,8 @@ int main(int argc, char** argv) {
   if (cmd == "export") return Submit(segqat::v1::EXPORT, rest);
   if (cmd == "list") return List(rest);
   if (cmd == "workers") return Workers(rest);
-  if (cmd == "get" || cmd == "watch" || cmd == "logs" || cmd == "cancel" || cmd == "download") {
+  if (cmd == "get" || cmd == "watch" || cmd == "logs" || cmd == "cancel" || cmd == "delete" ||
+      cmd == "download") {
     return JobCommand(cmd, rest);
   }
   std::fprintf(stderr, "segqat: unknown command '%s'\n%s", cmd.c_str(), kUsage);

@@ -124,6 +124,23 @@ void ArtifactStore::RemoveUploads(const std::string& job_id) {
   }
 }
 
+absl::Status ArtifactStore::Remove(const std::string& job_id, const std::string& prefix) {
+  if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
+  if (!prefix.empty()) {
+    if (auto st = CheckRelativeName(prefix, "artifact"); !st.ok()) return st;
+  }
+  const fs::path dir = prefix.empty() ? fs::path(JobDir(job_id)) : fs::path(JobDir(job_id)) / prefix;
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot remove ", dir.string(), ": ", ec.message()));
+  // Folders the removal left empty ("snapshots" once its last N is gone).
+  for (fs::path up = dir.parent_path(); !prefix.empty() && up != fs::path(JobDir(job_id));
+       up = up.parent_path()) {
+    if (!fs::is_empty(up, ec) || ec || !fs::remove(up, ec)) break;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ArtifactStore::CommitUpload(const std::string& job_id, const std::string& upload_path,
                                          const std::string& name) {
   if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;

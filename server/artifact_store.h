@@ -52,6 +52,10 @@ class ArtifactStore {
   absl::Status CommitUpload(const std::string& job_id, const std::string& upload_path,
                             const std::string& name);
 
+  // Removes the job's artifacts under `prefix` ("snapshots/3"; "" for all
+  // of them) from disk.
+  absl::Status Remove(const std::string& job_id, const std::string& prefix);
+
   const std::string& root() const { return root_; }
 
  private:

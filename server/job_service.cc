@@ -1,5 +1,7 @@
 #include "server/job_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/grpc_status.h"
@@ -197,6 +199,33 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
   auto job = scheduler_->Cancel(*id);
   if (job.ok()) *resp = *std::move(job);
   return Done(ctx, job.status(), record);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::DeleteJob(grpc::CallbackServerContext* ctx,
+                                                    const v1::DeleteJobRequest* req,
+                                                    v1::DeleteJobResponse*) {
+  const auto record = Recorder(metrics_, "DeleteJob");
+  auto caller = auth_->Check(*ctx, Rpc::kDeleteJob);
+  if (!caller.ok()) return Done(ctx, caller.status(), record);
+  auto id = JobIdFromName(req->name());
+  if (!id.ok()) return Done(ctx, id.status(), record);
+  auto job = store_->Get(*id);
+  if (!job.ok()) return Done(ctx, job.status(), record);
+  if (!caller->MayChange(job->owner())) {
+    return Done(ctx,
+                absl::PermissionDeniedError(absl::StrCat(
+                    "DeleteJob: ", req->name(), " belongs to another caller (", caller->name,
+                    " may delete only its own jobs)")),
+                record);
+  }
+  // The rows first: once they are gone nothing lists the files.
+  if (auto st = store_->Delete(*id); !st.ok()) return Done(ctx, st, record);
+  artifacts_->RemoveUploads(*id);
+  absl::Status removed = artifacts_->Remove(*id, "");
+  if (!removed.ok()) spdlog::warn("[job {}] deleted, but {}", *id, removed.ToString());
+  spdlog::info("[job {}] deleted by {}", *id, caller->name.empty() ? "a client" : caller->name);
+  bus_->Notify(*id);
+  return Done(ctx, absl::OkStatus(), record);
 }
 
 grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackServerContext* ctx,

@@ -2,11 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -411,6 +413,37 @@ absl::Status JobStore::SetWorker(const std::string& id, const std::string& worke
 
 absl::Status JobStore::SetSnapshot(const std::string& id, const std::string& snapshot) {
   return Update(id, [&](v1::Job* job) { job->set_snapshot(snapshot); });
+}
+
+absl::Status JobStore::RemoveArtifacts(const std::string& id, const std::string& prefix) {
+  return Update(id, [&](v1::Job* job) {
+    auto* list = job->mutable_artifacts();
+    list->erase(std::remove_if(list->begin(), list->end(),
+                               [&](const v1::Artifact& a) {
+                                 return a.name() == prefix ||
+                                        absl::StartsWith(a.name(), prefix + "/");
+                               }),
+                list->end());
+  });
+}
+
+absl::Status JobStore::Delete(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Transaction txn(db_);
+  absl::Status status = txn.Begin();
+  if (!status.ok()) return status;
+  absl::StatusOr<Row> row = Load(id);
+  if (!row.ok()) return row.status();
+  const v1::JobState state = row->job.state();
+  if (state != v1::SUCCEEDED && state != v1::FAILED && state != v1::CANCELLED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", id, " has not ended; cancel it first"));
+  }
+  for (const char* sql : {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
+    Stmt s(db_, sql);
+    if (auto done = s.BindText(1, id).Step(); !done.ok()) return done.status();
+  }
+  return txn.Commit();
 }
 
 absl::StatusOr<v1::JobEvent> JobStore::AppendEvent(const std::string& id, v1::JobEvent event) {

@@ -68,6 +68,10 @@ class JobStore {
   absl::Status AddArtifact(const std::string& id, const v1::Artifact& artifact);
   absl::Status SetWorker(const std::string& id, const std::string& worker);
   absl::Status SetSnapshot(const std::string& id, const std::string& snapshot);
+  // Unlists the job's artifacts named `prefix` or under `prefix/`.
+  absl::Status RemoveArtifacts(const std::string& id, const std::string& prefix);
+  // Removes the job and its events. FailedPrecondition unless it has ended.
+  absl::Status Delete(const std::string& id);
 
   // Appends an event with seq = last seq + 1 and the current time; returns it
   // as stored.

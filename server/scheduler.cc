@@ -3,8 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
+#include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/job_state.h"
@@ -151,7 +155,10 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     if (!lease.ok()) return lease.status();
     if (running.lease().rank() == 0) {
       if (auto st = ApplyEvents(*id, *lease, running.events()); !st.ok()) return st;
-      if (!running.snapshot().empty()) (void)store_->SetSnapshot(*id, running.snapshot());
+      if (!running.snapshot().empty()) {
+        (void)store_->SetSnapshot(*id, running.snapshot());
+        KeepNewestSnapshots(*id);
+      }
     }
     response.set_acked_seq((*lease)->acked_seq);
     w.worker.set_state("busy");
@@ -177,6 +184,7 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
       response.set_acked_seq((*lease)->acked_seq);
       if (!finished.snapshot().empty()) (void)store_->SetSnapshot(*id, finished.snapshot());
       Finish(*id, finished, worker_id);
+      KeepNewestSnapshots(*id);
     } else if (finished.outcome() == v1::WorkerReport::Finished::FAILED) {
       // A rank that cannot run fails the job: its peers would wait forever.
       v1::WorkerReport::Finished failed = finished;
@@ -301,10 +309,41 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
     spdlog::error("[job {}] cannot record the end state: {}", job_id, moved.status().ToString());
   } else {
     if (metrics_ != nullptr && IsFinal(moved->state())) metrics_->JobEnded(*moved);
+    if (IsFinal(moved->state())) KeepNewestSnapshots(job_id);
     spdlog::info("[job {}] {} on {}{}", job_id, StateName(moved->state()), worker_id,
                  moved->error().empty() ? "" : absl::StrCat(": ", moved->error()));
   }
   bus_->Notify(job_id);
+}
+
+void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
+  auto job = store_->Get(job_id);
+  if (!job.ok()) return;
+  const size_t keep = IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
+  std::set<int64_t, std::greater<int64_t>> numbers;
+  for (const v1::Artifact& a : job->artifacts()) {
+    const std::vector<std::string> parts = absl::StrSplit(a.name(), '/');
+    int64_t n = 0;
+    if (parts.size() >= 2 && parts[0] == "snapshots" && absl::SimpleAtoi(parts[1], &n)) {
+      numbers.insert(n);
+    }
+  }
+  size_t kept = 0;
+  for (int64_t n : numbers) {
+    const std::string prefix = absl::StrCat("snapshots/", n);
+    // The snapshot a requeued attempt would resume from stays while the job runs.
+    if (kept < keep || (prefix == job->snapshot() && keep > 0)) {
+      ++kept;
+      continue;
+    }
+    if (auto st = store_->RemoveArtifacts(job_id, prefix); !st.ok()) {
+      spdlog::warn("[job {}] cannot unlist {}: {}", job_id, prefix, st.ToString());
+      continue;
+    }
+    if (auto st = artifacts_->Remove(job_id, prefix); !st.ok()) {
+      spdlog::warn("[job {}] {}", job_id, st.ToString());
+    }
+  }
 }
 
 void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff) {
@@ -314,6 +353,7 @@ void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason
   if (job->state() == v1::CANCELLING) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, absl::StrCat("cancelled; ", reason));
     if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+    KeepNewestSnapshots(job_id);
     bus_->Notify(job_id);
     return;
   }
@@ -478,6 +518,7 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {
   if (job->state() == v1::QUEUED) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, "cancelled before it started");
     if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+    KeepNewestSnapshots(job_id);
     not_before_us_.erase(job_id);
     gangs_.erase(job_id);
     bus_->Notify(job_id);

@@ -48,6 +48,9 @@ struct SchedulerOptions {
   std::chrono::milliseconds max_backoff{30000};     // before a requeued job runs again
   NowMicros now = SystemClock();
   bool expiry_thread = true;  // tests call ExpireLeases() themselves
+  // Uploaded snapshots (snapshots/N) a running job keeps, newest first; an
+  // ended job keeps none, only its outputs.
+  int keep_snapshots = 2;
 };
 
 class Scheduler {
@@ -66,6 +69,10 @@ class Scheduler {
 
   // Aborted unless worker_id holds `lease`.
   absl::Status CheckLease(const std::string& worker_id, const v1::Lease& lease);
+  // Removes a running job's uploaded snapshots but the newest
+  // keep_snapshots (and the one it would resume from), or, once it has
+  // ended, all of them.
+  void KeepNewestSnapshots(const std::string& job_id);
   // Lists an uploaded artifact on its job and tells its watchers.
   void ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact);
 

@@ -220,9 +220,36 @@ class TokensTest(Base):
         self.assert_code(lambda: self.stub.CancelJob(pb.CancelJobRequest(name=long[0].name),
                                                      metadata=md("alice"), timeout=30),
                          grpc.StatusCode.PERMISSION_DENIED, "belongs to another caller")
+        self.assert_code(lambda: self.stub.DeleteJob(pb.DeleteJobRequest(name=long[0].name),
+                                                     metadata=md("bob"), timeout=30),
+                         grpc.StatusCode.FAILED_PRECONDITION, "cancel it first")
         for j, who in zip(long, ("bob", "admin")):
             self.stub.CancelJob(pb.CancelJobRequest(name=j.name), metadata=md(who), timeout=30)
             self.assertEqual(self.wait_end(self.stub, j.name).state, pb.CANCELLED)
+        # Deleting: only the owner or an admin; then the job and its files are gone.
+        self.assert_code(lambda: self.stub.DeleteJob(pb.DeleteJobRequest(name=job.name),
+                                                     metadata=md("bob"), timeout=30),
+                         grpc.StatusCode.PERMISSION_DENIED, "DeleteJob")
+        self.assert_code(lambda: self.stub.DeleteJob(pb.DeleteJobRequest(name=job.name),
+                                                     metadata=md("viewer"), timeout=30),
+                         grpc.StatusCode.PERMISSION_DENIED, "DeleteJob")
+        job_dir = os.path.join(self.server.data_dir, "artifacts", "jobs", job.name[5:])
+        self.assertTrue(os.path.exists(os.path.join(job_dir, "final", "model.pt")))
+        # What a finished job keeps: its outputs, not its snapshots.
+        names = [a.name for a in self.stub.GetJob(pb.GetJobRequest(name=job.name),
+                                                  metadata=md("alice"), timeout=30).artifacts]
+        self.assertFalse([n for n in names if n.startswith("snapshots/")], names)
+        self.assertFalse(os.path.exists(os.path.join(self.server.data_dir, "work", job.name[5:])))
+        p = subprocess.run([SEGQAT, "--server", self.server.target, "delete", job.name],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, SEGQAT_TOKEN=TOKENS["alice"]), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assert_code(lambda: self.stub.GetJob(pb.GetJobRequest(name=job.name),
+                                                  metadata=md("admin"), timeout=30),
+                         grpc.StatusCode.NOT_FOUND)
+        self.assertFalse(os.path.exists(job_dir))
+        self.stub.DeleteJob(pb.DeleteJobRequest(name=long[0].name), metadata=md("admin"),
+                            timeout=30)
         # A request_id is the caller's own.
         first = self.stub.CreateJob(pb.CreateJobRequest(
             spec=self.spec("SOLVER.NUM_EPOCHS", "500"), request_id="r-1"), metadata=md("alice"),

@@ -210,19 +210,33 @@ class RemoteWorkersTest(unittest.TestCase):
             self.assertIn("cpu", line[0])
             self.assertIn("busy", line[0])
         self.assertEqual(sorted(re.findall(r"jobs/\w+", out)), sorted(j.name for j in jobs))
+        uploaded = {}
         for j in jobs:
-            self.assertEqual(self.final(j.name)[-1].state.state, pb.SUCCEEDED)
+            events = self.final(j.name)
+            self.assertEqual(events[-1].state.state, pb.SUCCEEDED)
+            uploaded[j.name] = [e.artifact.name for e in events if e.HasField("artifact")]
         ran_on = sorted(self.get(j.name).worker for j in jobs)
         self.assertEqual(ran_on, ["workers/wa", "workers/wb"])
-        # Uploaded outputs and snapshots, byte for byte as their digests say.
+        # Uploaded outputs, byte for byte as their digests say.
         done = self.get(jobs[0].name)
         arts = {a.name: a for a in done.artifacts}
-        for name in ("final/model.pt", "snapshots/2/model.pt", "job.log"):
+        for name in ("final/model.pt", "job.log"):
             self.assertIn(name, arts)
         data = b"".join(c.data for c in self.stub.ReadArtifact(pb.ReadArtifactRequest(
             name=done.name, artifact="final/model.pt"), timeout=60))
         self.assertEqual(hashlib.sha256(data).hexdigest(), arts["final/model.pt"].sha256)
         self.assertEqual(done.snapshot, "snapshots/4")
+        # Snapshots were uploaded while it ran; once it ended only its outputs
+        # remain, on the server and on the worker.
+        self.assertIn("snapshots/2/model.pt", uploaded[done.name])
+        self.assertIn("snapshots/4/model.pt", uploaded[done.name])
+        self.assertFalse([n for n in arts if n.startswith("snapshots/")], sorted(arts))
+        job_dir = os.path.join(self.work, "server", "artifacts", "jobs", done.name[5:])
+        self.assertTrue(os.path.exists(os.path.join(job_dir, "final", "model.pt")))
+        self.assertFalse(os.path.exists(os.path.join(job_dir, "snapshots")))
+        for j in jobs:
+            worker = self.get(j.name).worker.split("/")[1]
+            self.assertFalse(os.path.exists(os.path.join(self.work, worker, j.name[5:])))
 
     def test_2_a_killed_worker_loses_no_job(self):
         before = self.lease_expirations()
