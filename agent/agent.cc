@@ -183,6 +183,11 @@ void Agent::RunJob(Job* job) {
   };
   try {
     runtime::JobRequest request = ToJobRequest(job->run);
+    if (!options_.data_roots.empty()) {
+      std::vector<std::string> roots = options_.data_roots;
+      roots.push_back(job->work_dir);
+      request.read_roots = runtime::ReadRoots(roots);
+    }
     job->events->OnLog(absl::StrCat(
         "attempt ", job->run.lease().fencing(), " on workers/", options_.worker_id, " (",
         request.use_gpu ? absl::StrCat("cuda:", request.gpu_index) : std::string("cpu"), ")"));

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -122,6 +123,42 @@ void ArtifactStore::RemoveUploads(const std::string& job_id) {
     const std::string name = e.path().filename().string();
     if (job_id.empty() || name.rfind(job_id + ".", 0) == 0) fs::remove(e.path(), ec);
   }
+}
+
+absl::Status ArtifactStore::Verify(const std::string& job_id, const v1::Artifact& artifact) {
+  auto path = Path(job_id, artifact.name());
+  if (!path.ok()) return path.status();
+  std::error_code ec;
+  const auto size = fs::file_size(*path, ec);
+  const auto mtime = fs::last_write_time(*path, ec);
+  if (ec) return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
+  const int64_t mtime_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
+  if (static_cast<int64_t>(size) != artifact.size_bytes()) {
+    return absl::DataLossError(absl::StrCat(artifact.name(), ": the stored file has ", size,
+                                            " bytes, ", artifact.size_bytes(), " were recorded"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = verified_.find(*path);
+    if (it != verified_.end() && it->second.size == static_cast<int64_t>(size) &&
+        it->second.mtime_ns == mtime_ns) {
+      if (it->second.sha256 == artifact.sha256()) return absl::OkStatus();
+      return absl::DataLossError(
+          absl::StrCat(artifact.name(), ": the stored file does not match its recorded sha256"));
+    }
+  }
+  auto digest = FileSha256(*path);
+  if (!digest.ok()) return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    verified_[*path] = Verified{static_cast<int64_t>(size), mtime_ns, *digest};
+  }
+  if (*digest != artifact.sha256()) {
+    return absl::DataLossError(
+        absl::StrCat(artifact.name(), ": the stored file does not match its recorded sha256"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ArtifactStore::Remove(const std::string& job_id, const std::string& prefix) {

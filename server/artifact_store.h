@@ -10,6 +10,8 @@
 #define SEGQAT_SERVER_ARTIFACT_STORE_H_
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -52,6 +54,11 @@ class ArtifactStore {
   absl::Status CommitUpload(const std::string& job_id, const std::string& upload_path,
                             const std::string& name);
 
+  // OK when the file on disk has the size and sha256 `artifact` records;
+  // DataLoss otherwise (a truncated or corrupted file is never served). A
+  // file's digest is computed once per (size, modification time).
+  absl::Status Verify(const std::string& job_id, const v1::Artifact& artifact);
+
   // Removes the job's artifacts under `prefix` ("snapshots/3"; "" for all
   // of them) from disk.
   absl::Status Remove(const std::string& job_id, const std::string& prefix);
@@ -61,6 +68,13 @@ class ArtifactStore {
  private:
   std::string JobDir(const std::string& job_id) const;
   std::string root_;
+  struct Verified {
+    int64_t size;
+    int64_t mtime_ns;
+    std::string sha256;
+  };
+  std::mutex mu_;
+  std::map<std::string, Verified> verified_;  // path -> what it held when checked
 };
 
 }  // namespace segqat::server

@@ -134,7 +134,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::CreateJob(grpc::CallbackServerContext*
   if (req->request_id().size() > 36) {
     return Done(ctx, absl::InvalidArgumentError("request_id: at most 36 characters"), record);
   }
-  if (auto st = ValidateJobSpec(req->spec(), store_); !st.ok()) return Done(ctx, st, record);
+  if (auto st = ValidateCreateJob(*req, caller->name, limits_, store_); !st.ok()) {
+    return Done(ctx, st, record);
+  }
   auto created = store_->Create(*req, caller->name);
   if (!created.ok()) return Done(ctx, created.status(), record);
   *resp = created->first;
@@ -266,12 +268,18 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
   }
   auto job = store_->Get(*id);
   if (!job.ok()) return new ReadError(job.status(), record);
-  bool listed = false;
-  for (const auto& a : job->artifacts()) listed = listed || a.name() == req->artifact();
-  if (!listed) {
+  const v1::Artifact* listed = nullptr;
+  for (const auto& a : job->artifacts()) {
+    if (a.name() == req->artifact()) listed = &a;
+  }
+  if (listed == nullptr) {
     return new ReadError(
         absl::NotFoundError(absl::StrCat("job ", *id, " has no artifact ", req->artifact())),
         record);
+  }
+  if (auto st = artifacts_->Verify(*id, *listed); !st.ok()) {
+    spdlog::error("[job {}] not serving {}: {}", *id, listed->name(), std::string(st.message()));
+    return new ReadError(st, record);
   }
   return new ReadReactor(artifacts_, metrics_, *id, *req);
 }

@@ -10,6 +10,7 @@
 #include "server/auth.h"
 #include "server/event_bus.h"
 #include "server/job_store.h"
+#include "server/job_validation.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
 
@@ -20,6 +21,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   // metrics may be null; auth null: every caller is an anonymous admin.
   JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus, Scheduler* scheduler,
                  ServerMetrics* metrics = nullptr, const Auth* auth = nullptr);
+
+  void SetLimits(const JobLimits& limits) { limits_ = limits; }
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* req, v1::Job* resp) override;
@@ -50,6 +53,7 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   EventBus* bus_;
   Scheduler* scheduler_;
   ServerMetrics* metrics_;
+  JobLimits limits_;
   Auth open_;  // used when no Auth is given
   const Auth* auth_;
 };

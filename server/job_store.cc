@@ -303,7 +303,7 @@ absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) {
 }
 
 absl::StatusOr<v1::ListJobsResponse> JobStore::List(const v1::ListJobsRequest& request,
-                                                    int page_size) {
+                                                    int page_size, int64_t max_bytes) {
   if (page_size < 1) return absl::InvalidArgumentError("page_size must be positive");
   const std::string filter_hash = FilterHash(request);
   Cursor after;
@@ -327,6 +327,7 @@ absl::StatusOr<v1::ListJobsResponse> JobStore::List(const v1::ListJobsRequest& r
       .BindText(5, after.id);
   v1::ListJobsResponse response;
   Cursor last;
+  int64_t bytes = 0;
   for (;;) {
     absl::StatusOr<bool> row = s.Step();
     if (!row.ok()) return row.status();
@@ -334,10 +335,14 @@ absl::StatusOr<v1::ListJobsResponse> JobStore::List(const v1::ListJobsRequest& r
     v1::Job job;
     if (absl::Status status = s.Parse(2, &job); !status.ok()) return status;
     if (!LabelsMatch(job, request)) continue;
-    if (response.jobs_size() == page_size) {  // one more matches: not the end
+    const int64_t size = static_cast<int64_t>(job.ByteSizeLong()) + 16;
+    // One more matches: not the end, if the page is full in count or bytes.
+    if (response.jobs_size() == page_size ||
+        (response.jobs_size() > 0 && bytes + size > max_bytes)) {
       response.set_next_page_token(EncodeToken(last, filter_hash));
       break;
     }
+    bytes += size;
     last.create_us = s.Int(0);
     last.id = s.Text(1);
     *response.add_jobs() = std::move(job);

@@ -51,9 +51,12 @@ class JobStore {
   absl::StatusOr<v1::Job> Get(const std::string& id);
 
   // Newest first; filters as ListJobsRequest documents; page_size already
-  // validated by the caller (1..500). A token from another query is
-  // InvalidArgument.
-  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, int page_size);
+  // validated by the caller (1..500). A page also ends before its jobs pass
+  // max_bytes (serialized; a page holds at least one job), so large jobs
+  // never push a response past the message limit. A token from another
+  // query is InvalidArgument.
+  absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request, int page_size,
+                                            int64_t max_bytes = int64_t{2} << 20);
 
   // Moves the job to `to` if legal (job_state.h), records start_time when
   // entering RUNNING (and increments attempt), end_time when entering a final

@@ -72,4 +72,44 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::string& owner,
+                               const JobLimits& limits, JobStore* store) {
+  const v1::JobSpec& spec = request.spec();
+  int64_t bytes = static_cast<int64_t>(spec.config_yaml().size());
+  for (const std::string& o : spec.overrides()) bytes += static_cast<int64_t>(o.size());
+  for (const std::string& p : spec.not_quant_pattern()) bytes += static_cast<int64_t>(p.size());
+  if (bytes > limits.max_config_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.config_yaml: the config and overrides take ",
+                                                   bytes, " bytes, more than the ",
+                                                   limits.max_config_bytes, " allowed"));
+  }
+  if (spec.overrides_size() > 2 * limits.max_overrides) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.overrides: ", spec.overrides_size() / 2,
+                                                   " KEY VALUE pairs, more than the ",
+                                                   limits.max_overrides, " allowed"));
+  }
+  if (request.labels_size() > limits.max_labels) {
+    return absl::InvalidArgumentError(absl::StrCat("labels: ", request.labels_size(),
+                                                   " labels, more than the ", limits.max_labels,
+                                                   " allowed"));
+  }
+  for (const auto& [key, value] : request.labels()) {
+    if (static_cast<int>(key.size()) > limits.max_label_bytes ||
+        static_cast<int>(value.size()) > limits.max_label_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat("labels: keys and values take at most ",
+                                                     limits.max_label_bytes, " bytes"));
+    }
+  }
+  auto queued = store->ListByState(v1::QUEUED);
+  if (!queued.ok()) return queued.status();
+  int mine = 0;
+  for (const v1::Job& job : *queued) mine += job.owner() == owner ? 1 : 0;
+  if (mine >= limits.max_queued_per_owner) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "CreateJob: ", mine, " jobs of ", owner.empty() ? "this server's clients" : owner,
+        " are queued already, the most allowed (--max-queued-per-token)"));
+  }
+  return ValidateJobSpec(spec, store);
+}
+
 }  // namespace segqat::server

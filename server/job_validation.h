@@ -15,6 +15,20 @@ namespace segqat::server {
 // InvalidArgument naming the field or config key.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store);
 
+// What one CreateJob may ask for (segqatd flags where noted).
+struct JobLimits {
+  int64_t max_config_bytes = int64_t{1} << 20;  // --max-config-bytes: YAML + overrides
+  int max_overrides = 256;                      // KEY VALUE pairs
+  int max_labels = 32;
+  int max_label_bytes = 256;                    // each key and each value
+  int max_queued_per_owner = 1000;              // --max-queued-per-token
+};
+
+// The request's sizes against `limits` (InvalidArgument naming the field),
+// then the owner's queued jobs (ResourceExhausted), then ValidateJobSpec.
+absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::string& owner,
+                               const JobLimits& limits, JobStore* store);
+
 }  // namespace segqat::server
 
 #endif  // SEGQAT_SERVER_JOB_VALIDATION_H_

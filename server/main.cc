@@ -1,7 +1,9 @@
 // segqatd: the segqat job server.
 //   segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]
 //           [--metrics-address HOST:PORT] [--lease-timeout SECONDS]
-//           [--auth-tokens FILE] [--insecure]
+//           [--auth-tokens FILE] [--insecure] [--data-root DIR ...]
+//           [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]
+//           [--retention HOURS]
 //           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
@@ -98,11 +100,18 @@ int Run(int argc, char** argv) {
              {"--insecure", false},
              {"--tls-cert", true},
              {"--tls-key", true},
-             {"--tls-client-ca", true}});
+             {"--tls-client-ca", true},
+             {"--data-root", true, true},
+             {"--max-config-bytes", true},
+             {"--max-queued-per-token", true},
+             {"--max-message-bytes", true},
+             {"--retention", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
                   "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
-                  "[--insecure] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]",
+                  "[--insecure] [--data-root DIR ...] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
+                  "[--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N] "
+                  "[--retention HOURS]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -128,6 +137,26 @@ int Run(int argc, char** argv) {
     return 1;
   }
   if (flags->Has("--tls-client-ca")) auth.RequireWorkerCertificates();
+  segqat::server::JobLimits limits;
+  int64_t max_message_bytes = 8 << 20;
+  int64_t max_queued = limits.max_queued_per_owner;
+  auto limit = [&](const char* flag, int64_t* value, int64_t low, int64_t high) {
+    if (!flags->Has(flag)) return true;
+    if (absl::SimpleAtoi(flags->Get(flag), value) && *value >= low && *value <= high) return true;
+    spdlog::error("{}: expects a number from {} to {}", flag, low, high);
+    return false;
+  };
+  if (!limit("--max-config-bytes", &limits.max_config_bytes, 1024, int64_t{64} << 20) ||
+      !limit("--max-queued-per-token", &max_queued, 1, 1000000) ||
+      !limit("--max-message-bytes", &max_message_bytes, 1 << 20, 64 << 20)) {
+    return 1;
+  }
+  limits.max_queued_per_owner = static_cast<int>(max_queued);
+  int64_t retention_hours = 0;
+  if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
+  if (limits.max_config_bytes > max_message_bytes / 2) {
+    limits.max_config_bytes = max_message_bytes / 2;  // a job must fit in the messages that carry it
+  }
   const bool gpu = torch::cuda::is_available();
   int workers = gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
   if (flags->Has("--local-workers") &&
@@ -161,6 +190,7 @@ int Run(int argc, char** argv) {
   segqat::server::ArtifactStore artifacts(data_dir + "/artifacts");
   segqat::server::EventBus bus;
   segqat::server::SchedulerOptions sopt;
+  sopt.retention = std::chrono::hours(retention_hours);
   sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(lease_timeout * 1000));
   // About three reports per lease timeout.
   sopt.report_interval = std::max(std::chrono::milliseconds(100), sopt.lease_timeout / 4);
@@ -197,6 +227,7 @@ int Run(int argc, char** argv) {
   }
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
                                          metrics->get(), &auth);
+  service.SetLimits(limits);
   segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get(),
                                                    int64_t{8} << 30, &auth);
 
@@ -208,8 +239,8 @@ int Run(int argc, char** argv) {
   builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(&service);
   builder.RegisterService(&worker_service);
-  builder.SetMaxSendMessageSize(8 << 20);
-  builder.SetMaxReceiveMessageSize(8 << 20);
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::error("--listen: cannot listen on {}", listen);
@@ -233,6 +264,7 @@ int Run(int argc, char** argv) {
     aopt.host = "segqatd";
     if (gpu) aopt.gpus = {i};
     aopt.work_dir = data_dir + "/work";
+    if (flags->Has("--data-root")) aopt.data_roots = flags->values.at("--data-root");
     auto channel = server->experimental().InProcessChannelWithInterceptors(
         grpc::ChannelArguments(), segqat::client::TokenInterceptors(local_token));
     agents.emplace_back([channel, aopt, &quit] {

@@ -100,7 +100,14 @@ absl::Status Scheduler::Start() {
     expiry_ = std::thread([this] {
       std::unique_lock<std::mutex> lock(mu_);
       const auto tick = std::max(std::chrono::milliseconds(50), options_.lease_timeout / 10);
-      while (!cv_.wait_for(lock, tick, [this] { return shutting_down_; })) ExpireLocked();
+      auto next_sweep = std::chrono::steady_clock::now();
+      while (!cv_.wait_for(lock, tick, [this] { return shutting_down_; })) {
+        ExpireLocked();
+        if (options_.retention.count() > 0 && std::chrono::steady_clock::now() >= next_sweep) {
+          next_sweep = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+          DeleteExpiredJobs();
+        }
+      }
     });
   }
   return absl::OkStatus();
@@ -314,6 +321,28 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
                  moved->error().empty() ? "" : absl::StrCat(": ", moved->error()));
   }
   bus_->Notify(job_id);
+}
+
+int Scheduler::DeleteExpiredJobs() {
+  if (options_.retention.count() <= 0) return 0;
+  const int64_t cutoff_us = options_.now() - options_.retention.count() * 1000000;
+  int deleted = 0;
+  for (v1::JobState state : {v1::SUCCEEDED, v1::FAILED, v1::CANCELLED}) {
+    auto jobs = store_->ListByState(state);
+    if (!jobs.ok()) continue;
+    for (const v1::Job& job : *jobs) {
+      const int64_t end_us =
+          job.end_time().seconds() * 1000000 + job.end_time().nanos() / 1000;
+      if (end_us > cutoff_us) continue;
+      const std::string id = job.name().substr(5);
+      if (!store_->Delete(id).ok()) continue;
+      artifacts_->RemoveUploads(id);
+      if (auto st = artifacts_->Remove(id, ""); !st.ok()) spdlog::warn("[job {}] {}", id, st.ToString());
+      ++deleted;
+    }
+  }
+  if (deleted > 0) spdlog::info("retention: deleted {} ended job{}", deleted, deleted == 1 ? "" : "s");
+  return deleted;
 }
 
 void Scheduler::KeepNewestSnapshots(const std::string& job_id) {

@@ -51,6 +51,9 @@ struct SchedulerOptions {
   // Uploaded snapshots (snapshots/N) a running job keeps, newest first; an
   // ended job keeps none, only its outputs.
   int keep_snapshots = 2;
+  // Ended jobs older than this (by end time) are deleted, rows and files
+  // (--retention); zero keeps them.
+  std::chrono::seconds retention{0};
 };
 
 class Scheduler {
@@ -69,6 +72,9 @@ class Scheduler {
 
   // Aborted unless worker_id holds `lease`.
   absl::Status CheckLease(const std::string& worker_id, const v1::Lease& lease);
+  // Deletes the ended jobs past options.retention (rows, events, artifacts);
+  // returns how many. The expiry thread calls it about once a minute.
+  int DeleteExpiredJobs();
   // Removes a running job's uploaded snapshots but the newest
   // keep_snapshots (and the one it would resume from), or, once it has
   // ended, all of them.

@@ -55,6 +55,7 @@ int RunServe(const std::vector<std::string>& args) {
              {"--advertise-address", true},
              {"--threads", true},
              {"--token-file", true},
+             {"--data-root", true, true},
              {"--tls-ca", true},
              {"--tls-cert", true},
              {"--tls-key", true}});
@@ -121,6 +122,7 @@ int RunServe(const std::vector<std::string>& args) {
     o.gpus = slot;
     o.work_dir = work_dir;
     o.address = address;
+    if (flags->Has("--data-root")) o.data_roots = flags->values.at("--data-root");
     spdlog::info("worker {} serving {} on {}", o.worker_id,
                  slot.empty() ? std::string("cpu") : absl::StrCat("cuda:", slot[0]),
                  flags->Get("--server"));

@@ -150,7 +150,7 @@ class TokensTest(Base):
         cls.tokens = os.path.join(cls.work, "tokens")
         write_tokens(cls.tokens)
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(), workers=1)
-        cls.server.extra_args = ["--auth-tokens", cls.tokens]
+        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--data-root", cls.data]
         cls.server.start()
         cls.channel = grpc.insecure_channel(cls.server.target)
         cls.stub = pb_grpc.JobServiceStub(cls.channel)
@@ -164,6 +164,35 @@ class TokensTest(Base):
     def create(self, who, *overrides):
         return self.stub.CreateJob(pb.CreateJobRequest(spec=self.spec(*overrides)),
                                    metadata=md(who), timeout=30)
+
+    def test_data_roots(self):
+        """Jobs read only under --data-root: absolute paths, `..`, symlinks and
+        file-list entries that point elsewhere fail the job, naming the key,
+        and no file content shows."""
+        os.symlink("/etc", os.path.join(self.data, "etc-link"))
+        escaping_list = os.path.join(self.data, "escaping_list.txt")
+        with open(escaping_list, "w") as f:
+            f.write("../../../../../../etc/passwd ../../../../../../etc/hostname\n")
+        cases = [
+            (("DATASET.TRAIN_FILE_LIST", "/etc/passwd", "DATASET.SEPARATOR", ":"),
+             "DATASET.TRAIN_FILE_LIST"),
+            (("DATASET.DATA_DIR", os.path.join(self.data, "..", "..")), "DATASET.DATA_DIR"),
+            (("DATASET.TRAIN_FILE_LIST", os.path.join(self.data, "etc-link", "passwd")),
+             "DATASET.TRAIN_FILE_LIST"),
+            (("TRAIN.PRETRAINED_MODEL_DIR", "/etc/passwd"), "TRAIN.PRETRAINED_MODEL_DIR"),
+            (("DATASET.TRAIN_FILE_LIST", escaping_list), "DATASET.TRAIN_FILE_LIST: entry 1"),
+        ]
+        with open("/etc/passwd") as f:
+            secret_lines = [line.strip() for line in f if line.strip()][:3]
+        for overrides, key in cases:
+            job = self.create("alice", *overrides)
+            done = self.wait_end(self.stub, job.name)
+            self.assertEqual(done.state, pb.FAILED, overrides)
+            self.assertIn(key, done.error)
+            self.assertIn("--data-root", done.error)
+            for line in secret_lines:
+                self.assertNotIn(line, done.error)
+                self.assertNotIn(line.split(":")[0] + ":x:", done.error)
 
     def test_no_or_unknown_token_is_unauthenticated(self):
         s = self.stub

@@ -207,6 +207,33 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                          code.INVALID_ARGUMENT, "page_size")
         self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(state=77), timeout=30),
                          code.INVALID_ARGUMENT, "state")
+        # Sizes: a config over the 1 MiB default, too many labels or too long a label.
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "TRAIN.SEED", "1" * (1 << 20))),
+                         code.INVALID_ARGUMENT, "spec.config_yaml", "1048576")
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data),
+                                             labels={"k%d" % i: "v" for i in range(40)}),
+                         code.INVALID_ARGUMENT, "labels")
+        self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data), labels={"k": "v" * 300}),
+                         code.INVALID_ARGUMENT, "labels")
+        # Jobs with large configs (and a long comment is valid YAML) never break
+        # ListJobs for everyone: pages end by bytes before the message limit.
+        big_yaml = CONFIG_YAML + "\n#" + "x" * (900 << 10) + "\n"
+        big = [self.create(pb.JobSpec(kind=pb.TRAIN, config_yaml=big_yaml, log_steps=1,
+                                      overrides=dataset_overrides(self.data) +
+                                      ["SOLVER.NUM_EPOCHS", "500"])) for _ in range(12)]
+        for job in big:
+            self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
+        listed, token, pages = set(), "", 0
+        while True:
+            page = self.stub.ListJobs(pb.ListJobsRequest(page_size=500, page_token=token),
+                                      timeout=30)
+            listed.update(j.name for j in page.jobs)
+            pages += 1
+            token = page.next_page_token
+            if not token:
+                break
+        self.assertTrue({j.name for j in big} <= listed)
+        self.assertGreater(pages, 1)
         some = self.stub.ListJobs(pb.ListJobsRequest(page_size=1), timeout=30).jobs[0].name
         for bad in ("../jobs.db", "/etc/passwd", "final/../../x", ""):
             self.assert_code(lambda: self.read_all(some, bad), code.INVALID_ARGUMENT)
@@ -238,6 +265,22 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         self.assertIn("FAILED", run.stdout + run.stderr)
         self.assertIn(first, run.stdout + run.stderr)
         self.assertTrue(self.server.alive())
+
+    def test_2c_a_damaged_artifact_is_not_served(self):
+        job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "1"))
+        self.assertEqual(self.watch(job.name)[-1].state.state, pb.SUCCEEDED)
+        path = os.path.join(self.server.data_dir, "artifacts", "jobs", job.name[5:], "job.log")
+        with open(path, "rb") as f:
+            good = f.read()
+        self.assertEqual(self.read_all(job.name, "job.log"), good)
+        for damaged in (bytes([good[0] ^ 1]) + good[1:], good[:-1]):  # flipped, truncated
+            with open(path, "wb") as f:
+                f.write(damaged)
+            self.assert_code(lambda: self.read_all(job.name, "job.log"),
+                             grpc.StatusCode.DATA_LOSS, "job.log")
+        with open(path, "wb") as f:
+            f.write(good)
+        self.assertEqual(self.read_all(job.name, "job.log"), good)
 
     def start_long_job(self):
         """A job that would train for a long time, once it has taken a step;

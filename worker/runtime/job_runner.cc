@@ -3,7 +3,9 @@
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -31,24 +33,28 @@ absl::Status CheckPathExists(const Config& cfg, const std::string& key) {
   return absl::OkStatus();
 }
 
-// The newest snapshot a previous run of this job left, by global step.
-std::string NewestSnapshot(const std::string& work_dir) {
-  std::string best;
-  int64_t best_step = -1;
+}  // namespace
+
+std::string NewestSnapshot(const std::string& work_dir, ProgressSink* sink) {
+  std::vector<std::pair<int64_t, std::string>> found;  // (step, dir)
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(work_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (!e.is_directory() || name == "best_model" || name == "final") continue;
     auto ck = ReadCheckpoint(e.path().string());
-    if (ck.ok() && ck->meta.step > best_step) {
-      best_step = ck->meta.step;
-      best = e.path().string();
+    if (ck.ok()) found.emplace_back(ck->meta.step, e.path().string());
+  }
+  std::sort(found.begin(), found.end(), std::greater<>());
+  for (const auto& [step, dir] : found) {
+    absl::Status st = CheckCheckpointFiles(dir);
+    if (st.ok()) return dir;
+    if (sink != nullptr) {
+      sink->OnLog(absl::StrCat("snapshot ", dir, " (step ", step, ") is damaged (",
+                               st.message(), "); trying an older one"));
     }
   }
-  return best;
+  return "";
 }
-
-}  // namespace
 
 absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
   if (!use_gpu) return c10::Device(c10::kCPU);
@@ -79,9 +85,25 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
     }
   }
   const bool trains = request.kind == JobKind::kTrain || request.kind == JobKind::kQuantTrain;
+  // The paths this job reads, checked against the worker's --data-root
+  // before any is opened.
+  std::vector<std::string> reads;
+  if (trains) {
+    reads = {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST", "TRAIN.PRETRAINED_MODEL_DIR",
+             "TRAIN.RESUME_MODEL_DIR"};
+  } else {
+    reads = {"TEST.TEST_MODEL"};
+  }
+  if ((!trains && request.kind != JobKind::kExport) || request.do_eval) {
+    reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.VAL_FILE_LIST"});
+  }
+  if (auto st = request.read_roots.CheckConfig(*cfg, reads); !st.ok()) return st;
   if (trains) {
     auto train = SplitEntries(*cfg, Split::kTrain);
     if (!train.ok()) return absl::InvalidArgumentError(train.status().message());
+    if (auto st = request.read_roots.CheckEntries(*train, "DATASET.TRAIN_FILE_LIST"); !st.ok()) {
+      return st;
+    }
     for (const char* key : {"TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR"}) {
       if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
     }
@@ -89,6 +111,9 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
   if ((!trains && request.kind != JobKind::kExport) || request.do_eval) {
     auto val = SplitEntries(*cfg, Split::kVal);
     if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
+    if (auto st = request.read_roots.CheckEntries(*val, "DATASET.VAL_FILE_LIST"); !st.ok()) {
+      return st;
+    }
   }
   if (!trains) {
     if (cfg->Str("TEST.TEST_MODEL").empty()) {
@@ -161,7 +186,7 @@ absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
     (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
   }
   if (paths.resume_newest) {
-    const std::string resume = NewestSnapshot(cfg.Str("TRAIN.MODEL_SAVE_DIR"));
+    const std::string resume = NewestSnapshot(cfg.Str("TRAIN.MODEL_SAVE_DIR"), sink);
     if (!resume.empty()) {
       (void)cfg.Set("TRAIN.RESUME_MODEL_DIR", resume);
       sink->OnLog(absl::StrCat("resuming from the job's snapshot ", resume));

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "worker/config/config.h"
 #include "worker/data/sample.h"
+#include "worker/runtime/read_roots.h"
 #include "worker/train/metrics.h"
 #include "worker/train/model_loader.h"
 #include "worker/train/progress.h"
@@ -40,6 +41,8 @@ struct JobRequest {
   int gpu_index = 0;  // the CUDA ordinal, with use_gpu
   int log_steps = 10;
   Collectives* collectives = nullptr;  // data-parallel training (worker/train/collectives.h)
+  // Where the job may read (BuildJobConfig checks); none: anywhere.
+  ReadRoots read_roots;
 };
 
 // Maps the value of a path key that names another job's artifact
@@ -50,9 +53,9 @@ using PathResolver =
 
 // Builds the job's config: the YAML, then the overrides, then the flags
 // (--not_quant_pattern), then `resolve` on ArtifactReferenceKeys() (may be
-// empty). InvalidArgument naming the key for any config error; also checks
-// that the dataset lists / folders and the checkpoint a job needs exist, so
-// a bad job never reaches a worker.
+// empty). InvalidArgument naming the key for any config error; checks that
+// every path the job reads is inside request.read_roots (before opening any),
+// then that the dataset lists / folders and the checkpoint it needs exist.
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request,
                                       const PathResolver& resolve = nullptr);
 
@@ -83,6 +86,11 @@ struct JobOutcome {
   int64_t steps = 0;                  // training: global steps done
   std::string last_checkpoint;        // training: the last one written
 };
+
+// The newest snapshot in `dir` (by global step) whose files all load; a torn
+// one (killed mid-write, disk full) is skipped with a line to sink (may be
+// null). Empty when there is none.
+std::string NewestSnapshot(const std::string& dir, ProgressSink* sink);
 
 // CPU, or CUDA device `gpu_index` with use_gpu (FailedPrecondition naming
 // --use_gpu when this build or machine has no such device).

@@ -4,6 +4,10 @@
 #include <torch/serialize.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -24,12 +28,32 @@ constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kConfigFile[] = "config.yaml";
 constexpr char kMetaFile[] = "checkpoint.yaml";
 
+// Written and fsynced: a checkpoint that is renamed into place is on disk.
 absl::Status WriteFile(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.flush();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  const bool synced = done == bytes.size() && ::fsync(fd) == 0;
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot write ", path.string(), " (disk full?)"));
+  }
   return absl::OkStatus();
+}
+
+// fsync of a directory, so the names in it (a rename) are on disk too.
+void SyncDir(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  (void)::fsync(fd);
+  ::close(fd);
 }
 
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
@@ -117,11 +141,13 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
     fs::remove_all(tmp, ec);
     return st;
   }
+  SyncDir(tmp);
   const fs::path old = target.string() + ".old";
   fs::remove_all(old, ec);
   if (fs::exists(target)) fs::rename(target, old, ec);
   fs::rename(tmp, target, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot move checkpoint into ", dir, ": ", ec.message()));
+  SyncDir(target.parent_path());
   fs::remove_all(old, ec);
   return absl::OkStatus();
 }
@@ -189,6 +215,20 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   }
   ck.config = *std::move(cfg);
   return ck;
+}
+
+absl::Status CheckCheckpointFiles(const std::string& dir) {
+  auto ck = ReadCheckpoint(dir);
+  if (!ck.ok()) return ck.status();
+  for (const char* file : {kModelFile, kOptimizerFile}) {
+    const fs::path path = fs::path(dir) / file;
+    if (file == kOptimizerFile && !fs::exists(path)) continue;
+    auto tensors = LoadTensors(path);
+    if (!tensors.ok()) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": ", tensors.status().message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckSameArchitecture(const std::string& dir, const Config& checkpoint_cfg,

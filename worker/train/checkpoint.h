@@ -43,6 +43,9 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
 // Reads checkpoint.yaml and config.yaml. NotFound when dir has no checkpoint;
 // InvalidArgument naming the file when it is corrupt.
 absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir);
+// ReadCheckpoint, and model.pt and optimizer.pt (if any) load: DataLoss for
+// a torn file (a kill or a full disk mid-write).
+absl::Status CheckCheckpointFiles(const std::string& dir);
 
 // InvalidArgument listing every architecture key on which the checkpoint's
 // config and `cfg` differ ("checkpoint DIR is another architecture: ...").

@@ -1,0 +1,113 @@
+// The runner's resume and read rules: a torn newest snapshot falls back to the
+// previous one; --data-root confines every path a job reads, after resolving
+// `..` and symlinks.
+#include "worker/runtime/job_runner.h"
+
+#include <gtest/gtest.h>
+#include <torch/nn/modules/linear.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "worker/runtime/read_roots.h"
+#include "worker/train/checkpoint.h"
+
+namespace segqat::runtime {
+namespace {
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/segqat_runner_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  fs::path path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+class Lines : public ProgressSink {
+ public:
+  void OnLog(const std::string& line) override { lines.push_back(line); }
+  std::vector<std::string> lines;
+};
+
+void Save(const fs::path& dir, int64_t step) {
+  torch::nn::Linear model(4, 3);
+  CheckpointMeta meta;
+  meta.step = step;
+  auto cfg = Config::FromYamlText("", {});
+  ASSERT_TRUE(cfg.ok());
+  ASSERT_TRUE(SaveCheckpoint(dir.string(), *model, {}, meta, *cfg).ok());
+}
+
+void Truncate(const fs::path& file) {
+  const auto size = fs::file_size(file);
+  fs::resize_file(file, size / 2);
+}
+
+TEST(NewestSnapshotTest, ATornNewestSnapshotFallsBackToThePreviousOne) {
+  TempDir work;
+  Save(work.path() / "2", 20);
+  Save(work.path() / "4", 40);
+  Save(work.path() / "final", 50);  // never a resume point
+  Lines sink;
+  EXPECT_EQ(NewestSnapshot(work.path().string(), &sink), (work.path() / "4").string());
+  EXPECT_TRUE(sink.lines.empty());
+
+  Truncate(work.path() / "4" / "model.pt");
+  EXPECT_EQ(NewestSnapshot(work.path().string(), &sink), (work.path() / "2").string());
+  ASSERT_EQ(sink.lines.size(), 1u);
+  EXPECT_NE(sink.lines[0].find("damaged"), std::string::npos) << sink.lines[0];
+  EXPECT_NE(sink.lines[0].find("step 40"), std::string::npos) << sink.lines[0];
+
+  Truncate(work.path() / "2" / "model.pt");
+  EXPECT_EQ(NewestSnapshot(work.path().string(), nullptr), "");
+}
+
+TEST(ReadRootsTest, PathsAreResolvedBeforeTheyAreChecked) {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data / "sub");
+  fs::create_directories(tmp.path() / "data2");
+  fs::create_directory_symlink("/etc", data / "etc-link");
+  std::ofstream(data / "sub" / "list.txt") << "a.png b.png\n";
+  const ReadRoots roots({data.string()});
+  EXPECT_TRUE(roots.restricted());
+  EXPECT_TRUE(roots.Allows((data / "sub" / "list.txt").string()));
+  EXPECT_TRUE(roots.Allows((data / "sub" / "not-yet-there.png").string()));
+  EXPECT_TRUE(roots.Allows((data / "sub" / ".." / "sub").string()));
+  EXPECT_FALSE(roots.Allows("/etc/passwd"));
+  EXPECT_FALSE(roots.Allows((data / ".." / "data2").string()));
+  EXPECT_FALSE(roots.Allows((tmp.path() / "data2" / "x").string()));  // a sibling, same prefix
+  EXPECT_FALSE(roots.Allows((data / "sub" / ".." / ".." / ".." / "etc" / "passwd").string()));
+  EXPECT_FALSE(roots.Allows((data / "etc-link" / "passwd").string()));
+  EXPECT_TRUE(ReadRoots().Allows("/etc/passwd"));  // no roots: anywhere
+
+  const std::vector<std::string> kKeys = {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST"};
+  auto inside = Config::FromYamlText(
+      "", {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
+           (data / "sub" / "list.txt").string()});
+  ASSERT_TRUE(inside.ok()) << inside.status();
+  EXPECT_TRUE(roots.CheckConfig(*inside, kKeys).ok()) << roots.CheckConfig(*inside, kKeys);
+  auto cfg = Config::FromYamlText(
+      "", {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST", "/etc/passwd"});
+  ASSERT_TRUE(cfg.ok());
+  absl::Status st = roots.CheckConfig(*cfg, kKeys);
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_NE(st.message().find("DATASET.TRAIN_FILE_LIST: '/etc/passwd' is outside"),
+            std::string::npos) << st;
+  EXPECT_NE(st.message().find("--data-root"), std::string::npos) << st;
+
+  st = roots.CheckEntries({{(data / "a.png").string(), (data / "../../x.png").string()}},
+                          "DATASET.VAL_FILE_LIST");
+  EXPECT_TRUE(absl::IsInvalidArgument(st));
+  EXPECT_NE(st.message().find("DATASET.VAL_FILE_LIST: entry 1"), std::string::npos) << st;
+}
+
+}  // namespace
+}  // namespace segqat::runtime
