@@ -17,6 +17,7 @@ packages=(
   libonnx-dev
   # tests and outside checks
   libgtest-dev libgmock-dev
+  clang libclang-rt-14-dev
   python3-torch python3-numpy python3-onnx python3-pil python3-grpcio python3-grpc-tools python3-protobuf
   prometheus
 )

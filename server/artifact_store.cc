@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/sha256.h"
@@ -51,14 +52,27 @@ absl::Status CopyAtomically(const fs::path& from, const fs::path& to) {
 
 absl::Status CheckRelativeName(const std::string& name, const std::string& what) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": empty name"));
+  // Quoted escaped and cut short: an error never echoes unbounded input.
+  const std::string quoted =
+      absl::StrCat("'", absl::CHexEscape(name.substr(0, 200)), name.size() > 200 ? "...'" : "'");
+  if (name.size() > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", quoted, " is longer than 1024 bytes"));
+  }
+  for (unsigned char c : name) {
+    // NUL would cut the path short at the system call; no control characters.
+    if (c < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ": ", quoted, " holds a NUL or control character"));
+    }
+  }
   if (name[0] == '/' || name.find('\\') != std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, ": '", name, "' must be a relative path inside the job's artifacts"));
+        absl::StrCat(what, ": ", quoted, " must be a relative path inside the job's artifacts"));
   }
   for (absl::string_view part : absl::StrSplit(name, '/')) {
     if (part.empty() || part == "." || part == "..") {
       return absl::InvalidArgumentError(
-          absl::StrCat(what, ": '", name, "' escapes the artifact directory or is malformed"));
+          absl::StrCat(what, ": ", quoted, " escapes the artifact directory or is malformed"));
     }
   }
   return absl::OkStatus();

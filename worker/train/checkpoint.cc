@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "worker/models/deeplab.h"
 #include "worker/quant/quant_layers.h"
+#include "worker/train/tensor_file.h"
 
 namespace segqat {
 namespace fs = std::filesystem;
@@ -28,26 +29,6 @@ constexpr char kOptimizerFile[] = "optimizer.pt";
 constexpr char kConfigFile[] = "config.yaml";
 constexpr char kMetaFile[] = "checkpoint.yaml";
 
-// Written and fsynced: a checkpoint that is renamed into place is on disk.
-absl::Status WriteFile(const fs::path& path, const std::string& bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = done == bytes.size() && ::fsync(fd) == 0;
-  const bool closed = ::close(fd) == 0;
-  if (!synced || !closed) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot write ", path.string(), " (disk full?)"));
-  }
-  return absl::OkStatus();
-}
-
 // fsync of a directory, so the names in it (a rename) are on disk too.
 void SyncDir(const fs::path& dir) {
   const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -56,49 +37,6 @@ void SyncDir(const fs::path& dir) {
   ::close(fd);
 }
 
-absl::StatusOr<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path.string()));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-absl::Status SaveTensors(const fs::path& path, const std::map<std::string, at::Tensor>& tensors) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(at::kCPU).contiguous());
-  try {
-    std::vector<char> bytes = torch::pickle_save(dict);
-    return WriteFile(path, std::string(bytes.begin(), bytes.end()));
-  } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot serialize ", path.string(), ": ",
-                                            e.what_without_backtrace()));
-  }
-}
-
-absl::StatusOr<std::map<std::string, at::Tensor>> LoadTensors(const fs::path& path) {
-  auto bytes = ReadFile(path);
-  if (!bytes.ok()) return bytes.status();
-  std::map<std::string, at::Tensor> out;
-  try {
-    c10::IValue v = torch::pickle_load(std::vector<char>(bytes->begin(), bytes->end()));
-    if (!v.isGenericDict()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path.string(), " is not a dict of tensors (a state dict)"));
-    }
-    for (const auto& kv : v.toGenericDict()) {
-      if (!kv.key().isString() || !kv.value().isTensor()) continue;
-      out[kv.key().toStringRef()] = kv.value().toTensor();
-    }
-  } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), " is not a readable tensor file: ",
-                                                   e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path.string(), " is not a readable tensor file: ", e.what()));
-  }
-  return out;
-}
 
 absl::Status CopyInto(at::Tensor& dst, const at::Tensor& src) {
   at::NoGradGuard no_grad;
@@ -133,10 +71,10 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
     << "quantized" << YAML::Value << meta.quantized;
   if (meta.miou) m << YAML::Key << "miou" << YAML::Value << *meta.miou;
   m << YAML::EndMap;
-  absl::Status st = SaveTensors(tmp / kModelFile, NamedState(model));
-  if (st.ok() && !optimizer.empty()) st = SaveTensors(tmp / kOptimizerFile, optimizer);
-  if (st.ok()) st = WriteFile(tmp / kConfigFile, config.ToYaml());
-  if (st.ok()) st = WriteFile(tmp / kMetaFile, std::string(m.c_str()) + "\n");
+  absl::Status st = SaveTensorFile((tmp / kModelFile).string(), NamedState(model));
+  if (st.ok() && !optimizer.empty()) st = SaveTensorFile((tmp / kOptimizerFile).string(), optimizer);
+  if (st.ok()) st = WriteFileSynced((tmp / kConfigFile).string(), config.ToYaml());
+  if (st.ok()) st = WriteFileSynced((tmp / kMetaFile).string(), std::string(m.c_str()) + "\n");
   if (!st.ok()) {
     fs::remove_all(tmp, ec);
     return st;
@@ -150,13 +88,6 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   SyncDir(target.parent_path());
   fs::remove_all(old, ec);
   return absl::OkStatus();
-}
-
-absl::Status SaveTensorFile(const std::string& path,
-                            const std::map<std::string, at::Tensor>& tensors) {
-  std::error_code ec;
-  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
-  return SaveTensors(path, tensors);
 }
 
 std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model) {
@@ -201,7 +132,7 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(meta_path.string(), " is corrupt: ", e.what()));
   }
-  auto text = ReadFile(fs::path(dir) / kConfigFile);
+  auto text = ReadWholeFile((fs::path(dir) / kConfigFile).string());
   if (!text.ok()) return text.status();
   auto cfg = Config::FromYamlText(*text, {});
   if (!cfg.ok()) {
@@ -223,7 +154,7 @@ absl::Status CheckCheckpointFiles(const std::string& dir) {
   for (const char* file : {kModelFile, kOptimizerFile}) {
     const fs::path path = fs::path(dir) / file;
     if (file == kOptimizerFile && !fs::exists(path)) continue;
-    auto tensors = LoadTensors(path);
+    auto tensors = LoadTensorFile(path.string());
     if (!tensors.ok()) {
       return absl::DataLossError(absl::StrCat(path.string(), ": ", tensors.status().message()));
     }
@@ -246,7 +177,7 @@ absl::Status CheckSameArchitecture(const std::string& dir, const Config& checkpo
 
 absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model) {
   const fs::path file = fs::path(dir) / kModelFile;
-  auto tensors = LoadTensors(file);
+  auto tensors = LoadTensorFile(fs::path(file).string());
   if (!tensors.ok()) return tensors.status();
   for (auto& [name, t] : NamedState(model)) {
     auto it = tensors->find(name);
@@ -269,7 +200,7 @@ absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model) {
 absl::StatusOr<std::map<std::string, at::Tensor>> LoadOptimizerState(const std::string& dir) {
   const fs::path file = fs::path(dir) / kOptimizerFile;
   if (!fs::exists(file)) return std::map<std::string, at::Tensor>{};
-  return LoadTensors(file);
+  return LoadTensorFile(fs::path(file).string());
 }
 
 absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::nn::Module& model) {
@@ -295,7 +226,7 @@ absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::
       file = candidates[0];
     }
   }
-  auto tensors = LoadTensors(file);
+  auto tensors = LoadTensorFile(fs::path(file).string());
   if (!tensors.ok()) return tensors.status();
   PretrainedReport report;
   report.source = file.string();

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker/config/config.h"
+#include "worker/train/tensor_file.h"
 
 namespace segqat {
 
@@ -71,10 +72,6 @@ struct PretrainedReport {
 // one .pt/.pth file. torchvision names ("features.N...") are accepted for the
 // backbone ("backbone.features.N..."). InvalidArgument when nothing matches.
 absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::nn::Module& model);
-
-// Writes tensors as a dict name -> tensor that PyTorch's torch.load opens.
-absl::Status SaveTensorFile(const std::string& path,
-                            const std::map<std::string, at::Tensor>& tensors);
 
 // The converted (INT8) form of a model, as deployed: for every converted
 // layer its int8 weight codes ("<layer>.weight_int8"), per-output-channel

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (tests/fuzz) with clang and AddressSanitizer,
+# and runs each for SECONDS on a copy of its seed corpus. Prints each run's
+# executions and coverage; exits non-zero when a target crashes (the input
+# is kept as crash-* in the work folder and named in the output).
+#   scripts/fuzz.sh [SECONDS] [TARGET ...]     (default 60 s, every target)
+#   SEGQAT_FUZZ_BUILD=DIR  build folder (default build-fuzz)
+#   SEGQAT_FUZZ_WORK=DIR   corpora and crashes (default DIR/work)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+shift || true
+build="${SEGQAT_FUZZ_BUILD:-build-fuzz}"
+work="${SEGQAT_FUZZ_WORK:-$build/work}"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_config fuzz_file_list fuzz_image fuzz_tensor_file fuzz_requests)
+
+command -v clang++ > /dev/null || { echo "fuzz.sh: clang++ is not installed (scripts/install-deps.sh)"; exit 2; }
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSEGQAT_FUZZ=ON -DSEGQAT_BUILD_TESTS=OFF -DSEGQAT_BUILD_BENCH=OFF > /dev/null
+fi
+cmake --build "$build" -j "${SEGQAT_JOBS:-2}" --target "${targets[@]}"
+
+# LibTorch, OpenCV and the other Debian libraries are not instrumented.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-alloc_dealloc_mismatch=0:detect_odr_violation=0}"
+status=0
+for t in "${targets[@]}"; do
+  corpus="$work/$t/corpus"
+  mkdir -p "$corpus" "$work/$t/artifacts"
+  cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2> /dev/null || true
+  log="$work/$t/last.log"
+  # LibTorch 1.13's unpickler keeps some allocations for good (leaks there are
+  # not ours) and allocates what a file's pickle claims before it reads it (a
+  # 999-byte file asks for 26 GB; outside the fuzzer that is std::bad_alloc,
+  # which the loader turns into a clean error, but ASan's operator new aborts
+  # instead of throwing): that target runs in fork mode, counting such OOMs.
+  extra=()
+  asan="$ASAN_OPTIONS"
+  if [ "$t" = fuzz_tensor_file ]; then
+    extra=(-detect_leaks=0 -fork=1 -ignore_ooms=1 -malloc_limit_mb=2048)
+    asan="$asan:detect_leaks=0"
+  fi
+  # Inputs that once crashed a target (tests/fuzz/regressions/<target>) run first.
+  if [ -d "tests/fuzz/regressions/$t" ]; then
+    if ! ASAN_OPTIONS="$asan" "$build/fuzz/$t" "${extra[@]}" tests/fuzz/regressions/"$t"/* \
+        > "$work/$t/regressions.log" 2>&1; then
+      echo "$t: a regression input crashes again (see $work/$t/regressions.log)"
+      status=1
+      continue
+    fi
+  fi
+  set +e
+  ASAN_OPTIONS="$asan" "$build/fuzz/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+    "${extra[@]}" \
+    -artifact_prefix="$work/$t/artifacts/" "$corpus" > "$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  # Fork mode prints no final stats: its progress lines count the runs.
+  [ -n "$execs" ] || execs=$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || echo 0)
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
+  ooms=$(grep -oE 'oom/timeout/crash: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+$' || true)
+  echo "$t: ${seconds}s, $execs executions, coverage $cov edges, corpus $(ls "$corpus" | wc -l)" \
+       "inputs, exit $rc${ooms:+, $ooms out-of-memory inputs (LibTorch, see above)}"
+  if [ "$rc" -ne 0 ]; then
+    status=1
+    grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -20
+  fi
+done
+exit $status
