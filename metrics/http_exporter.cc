@@ -13,8 +13,12 @@
 namespace segqat::metrics {
 namespace {
 
-// Threads answering requests; scrapes are rare and short.
-constexpr size_t kServingThreads = 2;
+// Threads answering requests. Scrapes are rare and short, but each
+// connection holds a thread while it is read: with these many threads and a
+// short read timeout, a handful of slow or stalled clients cannot keep
+// /healthz (the liveness probe) from answering.
+constexpr size_t kServingThreads = 16;
+constexpr int kReadTimeoutSeconds = 2;
 
 // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would
 // let a second process silently share (and split) the port.
@@ -58,6 +62,9 @@ absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(const std::str
   auto server = std::make_unique<httplib::Server>();
   server->new_task_queue = [] { return new httplib::ThreadPool(kServingThreads); };
   server->set_socket_options(SetSocketOptions);
+  server->set_read_timeout(kReadTimeoutSeconds, 0);
+  server->set_write_timeout(5, 0);
+  server->set_keep_alive_timeout(2);
   server->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Serialize(), kTextFormatContentType);
   });

@@ -1,6 +1,12 @@
 #include "metrics/http_exporter.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -10,6 +16,34 @@ namespace segqat::metrics {
 namespace {
 
 using ::testing::HasSubstr;
+
+TEST(HttpExporterTest, StalledClientsDoNotBlockHealth) {
+  Registry registry;
+  auto exporter = HttpExporter::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  // Clients that send half a request and then nothing, each holding a thread.
+  std::vector<int> stalled;
+  for (int i = 0; i < 12; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>((*exporter)->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const char partial[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+    ASSERT_GT(send(fd, partial, sizeof partial - 1, 0), 0);
+    stalled.push_back(fd);
+  }
+  httplib::Client client("127.0.0.1", (*exporter)->port());
+  client.set_connection_timeout(3);
+  client.set_read_timeout(3);  // a liveness probe's patience
+  for (int i = 0; i < 3; ++i) {
+    httplib::Result health = client.Get("/healthz");
+    ASSERT_TRUE(health) << httplib::to_string(health.error());
+    EXPECT_EQ(health->status, 200);
+  }
+  for (int fd : stalled) close(fd);
+}
 
 TEST(HttpExporterTest, ServesMetricsAndHealth) {
   Registry registry;
