@@ -31,8 +31,9 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Sta
 class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
  public:
   ReadReactor(ArtifactStore* artifacts, ServerMetrics* metrics, std::string job_id,
-              const v1::ReadArtifactRequest& req)
-      : artifacts_(artifacts), metrics_(metrics), record_(Recorder(metrics, "ReadArtifact")),
+              const v1::ReadArtifactRequest& req, std::shared_ptr<void> slot)
+      : slot_(std::move(slot)),
+        artifacts_(artifacts), metrics_(metrics), record_(Recorder(metrics, "ReadArtifact")),
         job_id_(std::move(job_id)), name_(req.artifact()), offset_(req.read_offset()),
         remaining_(req.read_limit()) {
     int64_t size = 0;
@@ -84,6 +85,7 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     }
     StartWrite(&response_);
   }
+  std::shared_ptr<void> slot_;  // held while the stream is open
   ArtifactStore* artifacts_;
   ServerMetrics* metrics_;
   std::function<void(const grpc::Status&)> record_;
@@ -235,7 +237,9 @@ grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackS
   if (auto caller = auth_->Check(*ctx, Rpc::kWatchJob); !caller.ok()) {
     return new ErrorWriter<v1::JobEvent>(caller.status(), Recorder(metrics_, "WatchJob"));
   }
-  return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"));
+  auto slot = watch_slots_->Acquire(ctx->peer());
+  if (!slot.ok()) return new ErrorWriter<v1::JobEvent>(slot.status(), Recorder(metrics_, "WatchJob"));
+  return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"), *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerContext* ctx,
@@ -281,7 +285,9 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
     spdlog::error("[job {}] not serving {}: {}", *id, listed->name(), std::string(st.message()));
     return new ReadError(st, record);
   }
-  return new ReadReactor(artifacts_, metrics_, *id, *req);
+  auto slot = read_slots_->Acquire(ctx->peer());
+  if (!slot.ok()) return new ReadError(slot.status(), record);
+  return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot));
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,

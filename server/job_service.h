@@ -13,6 +13,7 @@
 #include "server/job_validation.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
+#include "server/stream_slots.h"
 
 namespace segqat::server {
 
@@ -23,6 +24,12 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
                  ServerMetrics* metrics = nullptr, const Auth* auth = nullptr);
 
   void SetLimits(const JobLimits& limits) { limits_ = limits; }
+  // Open WatchJob streams per connection, and ReadArtifact streams in all
+  // (each holds about 2 MiB of buffers): RESOURCE_EXHAUSTED past them.
+  void SetStreamLimits(int watchers_per_connection, int downloads) {
+    watch_slots_ = StreamSlots::Create(1 << 20, watchers_per_connection, "WatchJob");
+    read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact");
+  }
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
                                       const v1::CreateJobRequest* req, v1::Job* resp) override;
@@ -54,6 +61,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   Scheduler* scheduler_;
   ServerMetrics* metrics_;
   JobLimits limits_;
+  std::shared_ptr<StreamSlots> watch_slots_ = StreamSlots::Create(1 << 20, 32, "WatchJob");
+  std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 64, "ReadArtifact");
   Auth open_;  // used when no Auth is given
   const Auth* auth_;
 };

@@ -3,7 +3,7 @@
 //           [--metrics-address HOST:PORT] [--lease-timeout SECONDS]
 //           [--auth-tokens FILE] [--insecure] [--data-root DIR ...]
 //           [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]
-//           [--retention HOURS]
+//           [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]
 //           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
@@ -105,13 +105,15 @@ int Run(int argc, char** argv) {
              {"--max-config-bytes", true},
              {"--max-queued-per-token", true},
              {"--max-message-bytes", true},
-             {"--retention", true}});
+             {"--retention", true},
+             {"--max-watchers-per-connection", true},
+             {"--max-downloads", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
                   "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
                   "[--insecure] [--data-root DIR ...] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
                   "[--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N] "
-                  "[--retention HOURS]",
+                  "[--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -152,6 +154,11 @@ int Run(int argc, char** argv) {
     return 1;
   }
   limits.max_queued_per_owner = static_cast<int>(max_queued);
+  int64_t watchers = 32, downloads = 64;
+  if (!limit("--max-watchers-per-connection", &watchers, 1, 100000) ||
+      !limit("--max-downloads", &downloads, 1, 100000)) {
+    return 1;
+  }
   int64_t retention_hours = 0;
   if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
   if (limits.max_config_bytes > max_message_bytes / 2) {
@@ -228,6 +235,7 @@ int Run(int argc, char** argv) {
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
                                          metrics->get(), &auth);
   service.SetLimits(limits);
+  service.SetStreamLimits(static_cast<int>(watchers), static_cast<int>(downloads));
   segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get(),
                                                    int64_t{8} << 30, &auth);
 

@@ -7,8 +7,10 @@
 namespace segqat::server {
 
 WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request,
-                           std::function<void(const grpc::Status&)> record)
-    : store_(store),
+                           std::function<void(const grpc::Status&)> record,
+                           std::shared_ptr<void> slot)
+    : slot_(std::move(slot)),
+      store_(store),
       bus_(bus),
       record_(std::move(record)),
       last_seq_(std::max<int64_t>(0, request.after_seq())) {

@@ -22,8 +22,10 @@ namespace segqat::server {
 class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
   // `record` is told the stream's final status.
+  // `slot` (may be null) is held until the stream is done.
   WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobRequest& request,
-               std::function<void(const grpc::Status&)> record);
+               std::function<void(const grpc::Status&)> record,
+               std::shared_ptr<void> slot = nullptr);
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
@@ -40,6 +42,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
     WatchReactor* reactor;
   };
 
+  std::shared_ptr<void> slot_;
   JobStore* store_;
   EventBus* bus_;
   std::function<void(const grpc::Status&)> record_;

@@ -3,6 +3,7 @@ segqat CLI, against a real server on a loopback port with a real SQLite file
 and artifact directory."""
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -306,6 +307,68 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         self.assert_code(lambda: self.stub.CancelJob(pb.CancelJobRequest(name=job.name),
                                                      timeout=30),
                          grpc.StatusCode.FAILED_PRECONDITION)
+
+    def test_3a_stalled_streams_are_capped_and_memory_stays_bounded(self):
+        def rss_mb():
+            with open("/proc/%d/status" % self.server.proc.pid) as f:
+                return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+        done = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "1"))
+        self.assertEqual(self.watch(done.name)[-1].state.state, pb.SUCCEEDED)
+        size = [a.size_bytes for a in self.stub.GetJob(pb.GetJobRequest(name=done.name),
+                                                       timeout=30).artifacts
+                if a.name == "final/model.pt"][0]
+        self.assertGreater(size, 4 << 20)  # several chunks: a stalled reader holds one
+        before = rss_mb()
+        # 100 downloads that read one chunk and stall: 64 hold a slot, the rest
+        # are refused. (No BDP probing: the flow-control window stays small, so
+        # a client that stops reading stops the server's writes.)
+        channel = grpc.insecure_channel(self.server.target, options=[("grpc.http2.bdp_probe", 0)])
+        stub = pb_grpc.JobServiceStub(channel)
+        streams, refused = [], 0
+        for _ in range(100):
+            it = stub.ReadArtifact(pb.ReadArtifactRequest(name=done.name,
+                                                          artifact="final/model.pt"), timeout=120)
+            try:
+                next(it)  # the first chunk; then this client stalls
+                streams.append(it)
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+                self.assertIn("ReadArtifact", e.details())
+                refused += 1
+        self.assertEqual(len(streams), 64)
+        self.assertEqual(refused, 36)
+        grown = rss_mb() - before
+        print("segqatd RSS grew %.0f MB for 64 stalled downloads" % grown)
+        self.assertLess(grown, 400)
+        # WatchJob: 32 open streams per connection.
+        job, first = self.start_long_job()
+        watchers = []
+        for i in range(33):
+            it = stub.WatchJob(pb.WatchJobRequest(name=job.name), timeout=120)
+            try:
+                next(it)
+                watchers.append(it)
+            except grpc.RpcError as e:
+                self.assertEqual(i, 32)
+                self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+                self.assertIn("connection", e.details())
+        self.assertEqual(len(watchers), 32)
+        # Another connection still watches; once the stalled streams go, downloads work.
+        self.assertTrue(next(self.stub.WatchJob(pb.WatchJobRequest(name=job.name), timeout=60)))
+        for it in streams + watchers:
+            it.cancel()
+        channel.close()
+        self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
+        list(first)
+        deadline = time.time() + 30
+        while True:
+            try:
+                self.assertEqual(len(self.read_all(done.name, "final/model.pt")), size)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.time() > deadline:
+                    raise
+                time.sleep(0.2)
 
     def test_3b_queue_runs_by_priority_then_age(self):
         blocker, _ = self.start_long_job()

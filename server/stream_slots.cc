@@ -1,0 +1,41 @@
+#include "server/stream_slots.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace segqat::server {
+
+std::shared_ptr<StreamSlots> StreamSlots::Create(int max_total, int max_per_key,
+                                                 std::string what) {
+  return std::shared_ptr<StreamSlots>(new StreamSlots(max_total, max_per_key, std::move(what)));
+}
+
+absl::StatusOr<std::shared_ptr<void>> StreamSlots::Acquire(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (total_ >= max_total_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what_, ": ", max_total_, " streams are open, the most allowed; retry later"));
+  }
+  int& mine = per_key_[key];
+  if (mine >= max_per_key_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what_, ": this connection has ", max_per_key_, " streams open, the most allowed"));
+  }
+  ++mine;
+  ++total_;
+  std::shared_ptr<StreamSlots> self = shared_from_this();
+  return std::shared_ptr<void>(nullptr, [self, key](void*) { self->Release(key); });
+}
+
+void StreamSlots::Release(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --total_;
+  auto it = per_key_.find(key);
+  if (it != per_key_.end() && --it->second <= 0) per_key_.erase(it);
+}
+
+int StreamSlots::open() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return total_;
+}
+
+}  // namespace segqat::server
