@@ -267,6 +267,18 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         self.assertIn(first, run.stdout + run.stderr)
         self.assertTrue(self.server.alive())
 
+    def test_2bb_an_error_inside_libtorch_fails_the_job_and_nothing_else(self):
+        # A valid config that LibTorch refuses at run time: one image per step
+        # leaves ASPP's image pooling a single value per channel for BatchNorm.
+        job = self.create(spec(pb.TRAIN, self.data, "BATCH_SIZE", "1",
+                               "MODEL.DEEPLAB.ENCODER_WITH_ASPP", "True"))
+        self.assertEqual(self.watch(job.name)[-1].state.state, pb.FAILED)
+        failed = self.stub.GetJob(pb.GetJobRequest(name=job.name), timeout=30)
+        self.assertIn("Expected more than 1 value per channel", failed.error)
+        self.assertTrue(self.server.alive())
+        after = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "1"))
+        self.assertEqual(self.watch(after.name)[-1].state.state, pb.SUCCEEDED)
+
     def test_2c_a_damaged_artifact_is_not_served(self):
         job = self.create(spec(pb.TRAIN, self.data, "SOLVER.NUM_EPOCHS", "1"))
         self.assertEqual(self.watch(job.name)[-1].state.state, pb.SUCCEEDED)
