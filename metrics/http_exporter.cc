@@ -53,8 +53,9 @@ absl::Status ParseHostPort(const std::string& host_port, std::string* host, int*
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(const std::string& host_port,
-                                                                  const Registry* registry) {
+absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(
+    const std::string& host_port, const Registry* registry,
+    std::function<bool(const std::string& authorization)> authorize) {
   std::string host;
   int port;
   if (absl::Status s = ParseHostPort(host_port, &host, &port); !s.ok()) return s;
@@ -65,7 +66,15 @@ absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(const std::str
   server->set_read_timeout(kReadTimeoutSeconds, 0);
   server->set_write_timeout(5, 0);
   server->set_keep_alive_timeout(2);
-  server->Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+  server->Get("/metrics", [registry, authorize](const httplib::Request& req,
+                                                httplib::Response& res) {
+    if (authorize && !authorize(req.get_header_value("Authorization"))) {
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer");
+      res.set_content("a token is required: Authorization: Bearer TOKEN\n",
+                      "text/plain; charset=utf-8");
+      return;
+    }
     res.set_content(registry->Serialize(), kTextFormatContentType);
   });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

@@ -2,12 +2,13 @@
 // threads (cpp-httplib) from a Registry:
 //   GET /metrics   Registry::Serialize(), Content-Type kTextFormatContentType
 //   GET /healthz   "ok\n"
-// Anything else is 404. Plain HTTP only, no authentication: bind it to an
-// address only trusted scrapers reach.
+// Anything else is 404. Plain HTTP; /metrics may require an Authorization
+// header that `authorize` accepts (401 otherwise); /healthz is always open.
 #ifndef SEGQAT_METRICS_HTTP_EXPORTER_H_
 #define SEGQAT_METRICS_HTTP_EXPORTER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,9 +29,11 @@ class HttpExporter {
   // ":9090" for loopback; port 0 picks a free port, see port())
   // and starts serving. InvalidArgument for a malformed address, Unavailable
   // naming the address when it cannot be bound (in use, not local).
-  // `registry` must outlive the exporter.
-  static absl::StatusOr<std::unique_ptr<HttpExporter>> Start(const std::string& host_port,
-                                                             const Registry* registry);
+  // `registry` must outlive the exporter. With `authorize`, /metrics answers
+  // 401 unless it returns true for the request's Authorization header.
+  static absl::StatusOr<std::unique_ptr<HttpExporter>> Start(
+      const std::string& host_port, const Registry* registry,
+      std::function<bool(const std::string& authorization)> authorize = nullptr);
 
   // Stops serving (see Stop).
   ~HttpExporter();

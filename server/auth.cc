@@ -155,6 +155,12 @@ absl::Status CheckCertificate(const grpc::ServerContextBase& ctx, Rpc rpc) {
 
 }  // namespace
 
+bool Auth::KnowsBearer(absl::string_view authorization) const {
+  constexpr absl::string_view kBearer = "Bearer ";
+  if (!absl::StartsWith(authorization, kBearer)) return false;
+  return by_digest_.count(Digest(authorization.substr(kBearer.size()))) > 0;
+}
+
 absl::StatusOr<Caller> Auth::Check(const grpc::ServerContextBase& ctx, Rpc rpc) const {
   if (!enabled_) {
     if (worker_certificates_ && IsWorkerRpc(rpc)) {

@@ -64,6 +64,9 @@ class Auth {
   // The caller of `rpc`: Unauthenticated without a known token,
   // PermissionDenied when its role may not make the call.
   absl::StatusOr<Caller> Check(const grpc::ServerContextBase& ctx, Rpc rpc) const;
+  // Whether an HTTP Authorization header ("Bearer TOKEN") holds a known token
+  // (of any role): /metrics with segqatd --metrics-auth.
+  bool KnowsBearer(absl::string_view authorization) const;
 
  private:
   bool enabled_ = false;

@@ -4,6 +4,7 @@
 //           [--auth-tokens FILE] [--insecure] [--data-root DIR ...]
 //           [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]
 //           [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]
+//           [--metrics-auth]
 //           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
@@ -107,13 +108,15 @@ int Run(int argc, char** argv) {
              {"--max-message-bytes", true},
              {"--retention", true},
              {"--max-watchers-per-connection", true},
-             {"--max-downloads", true}});
+             {"--max-downloads", true},
+             {"--metrics-auth", false}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
                   "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
                   "[--insecure] [--data-root DIR ...] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
                   "[--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N] "
-                  "[--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]",
+                  "[--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N] "
+                  "[--metrics-auth]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -217,20 +220,29 @@ int Run(int argc, char** argv) {
     spdlog::error("cannot recover jobs: {}", st.ToString());
     return 1;
   }
+  // The embedded workers' own token, known only to this process.
+  const std::string local_token = auth.enabled() ? segqat::server::RandomToken() : "";
+  if (auth.enabled()) {
+    auth.Add(local_token, segqat::server::Role::kWorker, "local-workers", /*internal=*/true);
+  }
   std::unique_ptr<segqat::metrics::HttpExporter> exporter;
   if (flags->Has("--metrics-address")) {
-    auto started = segqat::metrics::HttpExporter::Start(flags->Get("--metrics-address"), &registry);
+    std::function<bool(const std::string&)> authorize;
+    if (flags->Has("--metrics-auth")) {
+      if (!auth.enabled()) {
+        spdlog::error("--metrics-auth needs --auth-tokens");
+        return 1;
+      }
+      authorize = [&auth](const std::string& header) { return auth.KnowsBearer(header); };
+    }
+    auto started =
+        segqat::metrics::HttpExporter::Start(flags->Get("--metrics-address"), &registry, authorize);
     if (!started.ok()) {
       spdlog::error("--metrics-address: {}", std::string(started.status().message()));
       return 1;
     }
     exporter = *std::move(started);
     spdlog::info("metrics on http://{}:{}/metrics", exporter->host(), exporter->port());
-  }
-  // The embedded workers' own token, known only to this process.
-  const std::string local_token = auth.enabled() ? segqat::server::RandomToken() : "";
-  if (auth.enabled()) {
-    auth.Add(local_token, segqat::server::Role::kWorker, "local-workers", /*internal=*/true);
   }
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
                                          metrics->get(), &auth);

@@ -10,6 +10,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import grpc
 
@@ -150,7 +152,10 @@ class TokensTest(Base):
         cls.tokens = os.path.join(cls.work, "tokens")
         write_tokens(cls.tokens)
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(), workers=1)
-        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--data-root", cls.data]
+        cls.metrics_port = free_port()
+        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--data-root", cls.data,
+                                 "--metrics-address", "127.0.0.1:%d" % cls.metrics_port,
+                                 "--metrics-auth"]
         cls.server.start()
         cls.channel = grpc.insecure_channel(cls.server.target)
         cls.stub = pb_grpc.JobServiceStub(cls.channel)
@@ -287,6 +292,22 @@ class TokensTest(Base):
             spec=self.spec(), request_id="r-1"), metadata=md("bob"), timeout=30),
             grpc.StatusCode.ALREADY_EXISTS, "request_id")
         self.stub.CancelJob(pb.CancelJobRequest(name=first.name), metadata=md("alice"), timeout=30)
+
+    def test_metrics_behind_tokens_health_open(self):
+        url = "http://127.0.0.1:%d" % self.metrics_port
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(url + "/metrics", timeout=10)
+        self.assertEqual(cm.exception.code, 401)
+        req = urllib.request.Request(url + "/metrics",
+                                     headers={"Authorization": "Bearer " + TOKENS["viewer"]})
+        text = urllib.request.urlopen(req, timeout=10).read().decode()
+        self.assertIn("segqat_jobs", text)
+        bad = urllib.request.Request(url + "/metrics",
+                                     headers={"Authorization": "Bearer not-a-known-token"})
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            urllib.request.urlopen(bad, timeout=10)
+        self.assertEqual(cm.exception.code, 401)
+        self.assertEqual(urllib.request.urlopen(url + "/healthz", timeout=10).read(), b"ok\n")
 
     def test_cli_sends_the_token(self):
         base = [SEGQAT, "--server", self.server.target, "list"]
