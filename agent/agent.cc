@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -287,10 +288,20 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
     if (job->thread.joinable()) job->thread.join();
     job.reset();
   };
+  std::optional<std::chrono::steady_clock::time_point> quit_at;
   while (true) {
     const bool quitting = quit->load();
     if (quitting && !job) return absl::OkStatus();
     if (quitting && job) job->stop = true;
+    if (quitting && !quit_at) quit_at = std::chrono::steady_clock::now();
+    if (quitting && job && job->Finished() &&
+        std::chrono::steady_clock::now() - *quit_at > std::chrono::seconds(20)) {
+      // A report the server keeps refusing: stop anyway; its lease expires
+      // there and the job goes back to the queue.
+      spdlog::warn("worker {}: stopping with job {} unreported", options_.worker_id, job->id);
+      drop_job();
+      return absl::OkStatus();
+    }
     v1::SynchronizeRequest req;
     req.set_protocol(v1::WORKER_PROTOCOL_V1);
     req.set_worker_id(options_.worker_id);
@@ -400,7 +411,9 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
       }
       warned = true;
       std::this_thread::sleep_for(retry);
-      retry = std::min(retry * 2, std::chrono::milliseconds(5000));
+      // Never quieter than the report interval: a server that answers with an
+      // error (a full disk) must still see this worker, or its lease expires.
+      retry = std::min(retry * 2, std::max(std::chrono::milliseconds(200), interval));
       if (quit->load() && job && !job->Finished()) job->stop = true;
       continue;
     }

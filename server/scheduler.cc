@@ -190,13 +190,13 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
       if (auto st = ApplyEvents(*id, *lease, finished.events()); !st.ok()) return st;
       response.set_acked_seq((*lease)->acked_seq);
       if (!finished.snapshot().empty()) (void)store_->SetSnapshot(*id, finished.snapshot());
-      Finish(*id, finished, worker_id);
+      if (auto st = Finish(*id, finished, worker_id); !st.ok()) return st;
       KeepNewestSnapshots(*id);
     } else if (finished.outcome() == v1::WorkerReport::Finished::FAILED) {
       // A rank that cannot run fails the job: its peers would wait forever.
       v1::WorkerReport::Finished failed = finished;
       failed.set_error(absl::StrCat("rank ", rank, " on ", worker_id, ": ", finished.error()));
-      Finish(*id, failed, worker_id);
+      if (auto st = Finish(*id, failed, worker_id); !st.ok()) return st;
     } else {
       leases_.Release(*id, rank);  // rank 0 reports the outcome
     }
@@ -283,11 +283,14 @@ void Scheduler::ReleaseAttempt(const std::string& job_id) {
   }
 }
 
-void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
-                       const std::string& worker_id) {
-  ReleaseAttempt(job_id);
+absl::Status Scheduler::Finish(const std::string& job_id,
+                               const v1::WorkerReport::Finished& report,
+                               const std::string& worker_id) {
   auto job = store_->Get(job_id);
-  if (!job.ok()) return;
+  if (!job.ok()) {
+    ReleaseAttempt(job_id);
+    return absl::OkStatus();
+  }
   const bool cancelling = job->state() == v1::CANCELLING;
   absl::StatusOr<v1::Job> moved;
   switch (report.outcome()) {
@@ -298,12 +301,13 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
       if (cancelling) {
         moved = store_->Transition(job_id, v1::CANCELLED, "cancelled");
       } else {
+        ReleaseAttempt(job_id);
         Requeue(job_id, absl::StrCat("worker ", worker_id, " stopped",
                                      report.error().empty()
                                          ? ""
                                          : absl::StrCat(": ", report.error().substr(0, 1024)),
                                      "; resumes from its snapshot"));
-        return;
+        return absl::OkStatus();
       }
       break;
     default:
@@ -312,6 +316,15 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
           report.error().empty() ? "the worker reported a failure" : report.error().substr(0, 4096));
       break;
   }
+  if (!moved.ok() && !absl::IsFailedPrecondition(moved.status()) &&
+      !absl::IsNotFound(moved.status())) {
+    spdlog::error("[job {}] cannot record the end state (the worker will report again): {}",
+                  job_id, moved.status().ToString());
+    return absl::UnavailableError(
+        absl::StrCat("job ", job_id, ": the server cannot record its end yet (",
+                     moved.status().message(), "); report again"));
+  }
+  ReleaseAttempt(job_id);
   if (!moved.ok()) {
     spdlog::error("[job {}] cannot record the end state: {}", job_id, moved.status().ToString());
   } else {
@@ -321,6 +334,7 @@ void Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finish
                  moved->error().empty() ? "" : absl::StrCat(": ", moved->error()));
   }
   bus_->Notify(job_id);
+  return absl::OkStatus();
 }
 
 int Scheduler::DeleteExpiredJobs() {
@@ -378,15 +392,28 @@ void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
 void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff) {
   ReleaseAttempt(job_id);
   auto job = store_->Get(job_id);
-  if (!job.ok()) return;
+  if (!job.ok()) {
+    if (absl::IsNotFound(job.status())) unrecorded_.erase(job_id);
+    return;
+  }
   if (job->state() == v1::CANCELLING) {
     auto moved = store_->Transition(job_id, v1::CANCELLED, absl::StrCat("cancelled; ", reason));
-    if (moved.ok() && metrics_ != nullptr) metrics_->JobEnded(*moved);
+    if (!moved.ok()) {
+      spdlog::error("[job {}] cannot record the cancel (tried again each tick): {}", job_id,
+                    moved.status().ToString());
+      unrecorded_[job_id] = reason;
+      return;
+    }
+    unrecorded_.erase(job_id);
+    if (metrics_ != nullptr) metrics_->JobEnded(*moved);
     KeepNewestSnapshots(job_id);
     bus_->Notify(job_id);
     return;
   }
-  if (job->state() != v1::RUNNING) return;
+  if (job->state() != v1::RUNNING) {
+    unrecorded_.erase(job_id);
+    return;
+  }
   if (backoff) {
     const int shift = static_cast<int>(std::min<int64_t>(job->attempt() - 1, 15));
     const int64_t wait = std::min<int64_t>(options_.max_backoff.count() * 1000,
@@ -399,9 +426,14 @@ void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason
 void Scheduler::Requeue(const std::string& job_id, const std::string& reason) {
   auto moved = store_->Transition(job_id, v1::QUEUED, reason);
   if (!moved.ok()) {
-    spdlog::error("[job {}] cannot requeue: {}", job_id, moved.status().ToString());
+    spdlog::error("[job {}] cannot requeue (tried again each tick): {}", job_id,
+                  moved.status().ToString());
+    if (!absl::IsFailedPrecondition(moved.status()) && !absl::IsNotFound(moved.status())) {
+      unrecorded_[job_id] = reason;
+    }
     return;
   }
+  unrecorded_.erase(job_id);
   spdlog::info("[job {}] QUEUED: {}", job_id, reason);
   bus_->Notify(job_id);
 }
@@ -564,6 +596,9 @@ void Scheduler::ExpireLeases() {
 }
 
 void Scheduler::ExpireLocked() {
+  // Attempts that ended while the store could not record it (a full disk).
+  const std::map<std::string, std::string> again = unrecorded_;
+  for (const auto& [job_id, reason] : again) LoseAttempt(job_id, reason, /*backoff=*/false);
   for (const Lease& l : leases_.TakeExpired()) {
     if (metrics_ != nullptr) metrics_->LeaseExpired();
     LoseAttempt(l.job_id,

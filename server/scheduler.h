@@ -111,8 +111,12 @@ class Scheduler {
   // The helpers below run with mu_ held.
   absl::Status ApplyEvents(const std::string& job_id, Lease* lease,
                            const google::protobuf::RepeatedPtrField<v1::JobEvent>& events);
-  void Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
-              const std::string& worker_id);
+  // Records the reported end and releases the attempt. Unavailable when the
+  // store cannot record it (a full disk): the attempt and its lease stay, and
+  // the worker reports again until it can, so the job never stays RUNNING
+  // with nobody behind it.
+  absl::Status Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
+                      const std::string& worker_id);
   // Ends the job's attempt: releases every rank's lease and pending
   // assignment. Then requeues, or (when cancelling) cancels.
   void LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff);
@@ -140,6 +144,9 @@ class Scheduler {
   std::map<std::string, int64_t> not_before_us_;  // requeued jobs' backoff
   std::map<std::string, std::vector<std::string>> gangs_;  // forming: job id -> workers
   std::map<std::string, v1::RunAssignment> pending_;       // placed ranks, by worker id
+  // Jobs whose lost attempt the store could not record (requeue or cancel),
+  // with the reason: retried on every expiry tick, so none stays RUNNING.
+  std::map<std::string, std::string> unrecorded_;
   std::thread expiry_;
 };
 
