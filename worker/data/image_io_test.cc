@@ -90,6 +90,27 @@ TEST_F(LoadSampleTest, MissingLabelIsNotFound) {
   EXPECT_THAT(sample.status().message(), HasSubstr(missing));
 }
 
+TEST_F(LoadSampleTest, OnlyPngJpegAndBmpReachTheDecoders) {
+  // Found by tests/fuzz/fuzz_image: a broken PNG signature made OpenCV offer
+  // the file to its DICOM decoder (GDCM), which aborted the process.
+  const std::string crash(
+      "\x89\x50\x4e\x47\x0d\x0a\x1a\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44"
+      "\x52\x00\x00\x00\x08\x00\x00\x00\x04\x08\x02\x00\x00\x00\x3c\xaf\xe9\xa7\x00\x00\x00\x14"
+      "\x49\x44\x41\x54\x78\x9c\x63\xe4\x3a\x21\xc7\x80\x0d\x30\x61\x15\x25\x4b\x02\x00\x5d\xc0"
+      "\x00\xf8\xd3\x25\x65\xf6\x00\x00\x00\x00\x49\x45\x4e\x44\x0a\x00\x00\x00\x0d\x49\x48\x44"
+      "\x52\x00\x00\x00\x08\x00\x00\x00\x04\x08\x02\x00\x00\x00\x3c\xaf\xe9\xa7\x00\x00\x00\x14"
+      "\x49\x44\x41\x54\x78\x9c\x63\xe4\x3a\x21\xc7\x80\x0d\x30\x61\x15\x25\x4b\x44\x49\x43\x4d"
+      "\x02\x00\x5d\xc0\x00\xf8\xd3\x25\x65\xf6\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82",
+      154);
+  const std::string path = dir_.File("fuzz_crash.png");
+  WriteText(path, crash);
+  absl::StatusOr<Sample> sample = LoadSample({path, ""}, 19, 255);
+  ASSERT_EQ(sample.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(sample.status().message(), HasSubstr("is not a PNG, JPEG or BMP image"));
+  WriteText(path, "DICM and other formats");
+  EXPECT_EQ(LoadSample({path, ""}, 19, 255).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(LoadSampleTest, CorruptPngIsInvalidArgumentNamingPath) {
   const std::string corrupt = dir_.File("corrupt.png");
   WriteText(corrupt, "\x89PNG\r\n\x1a\nthis is not a png");
