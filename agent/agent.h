@@ -44,6 +44,11 @@ struct AgentOptions {
   std::vector<std::string> data_roots;
 };
 
+// Removes the half-written checkpoints ("<dir>.tmp<N>", "<dir>.old") that a
+// killed process left in the job folders under work_dir. Call it at start,
+// before any agent on work_dir runs.
+void SweepStaleTemporaries(const std::string& work_dir);
+
 class Agent {
  public:
   Agent(std::shared_ptr<grpc::Channel> channel, AgentOptions options);

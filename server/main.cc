@@ -4,7 +4,7 @@
 //           [--auth-tokens FILE] [--insecure] [--data-root DIR ...]
 //           [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]
 //           [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]
-//           [--metrics-auth]
+//           [--metrics-auth] [--keep-snapshots K]
 //           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
@@ -109,14 +109,15 @@ int Run(int argc, char** argv) {
              {"--retention", true},
              {"--max-watchers-per-connection", true},
              {"--max-downloads", true},
-             {"--metrics-auth", false}});
+             {"--metrics-auth", false},
+             {"--keep-snapshots", true}});
   if (!flags.ok() || !flags->overrides.empty()) {
     spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
                   "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
                   "[--insecure] [--data-root DIR ...] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
                   "[--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N] "
                   "[--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N] "
-                  "[--metrics-auth]",
+                  "[--metrics-auth] [--keep-snapshots K]",
                   flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
     return 2;
   }
@@ -162,6 +163,8 @@ int Run(int argc, char** argv) {
       !limit("--max-downloads", &downloads, 1, 100000)) {
     return 1;
   }
+  int64_t keep_snapshots = 2;
+  if (!limit("--keep-snapshots", &keep_snapshots, 1, 1000)) return 1;
   int64_t retention_hours = 0;
   if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
   if (limits.max_config_bytes > max_message_bytes / 2) {
@@ -201,6 +204,7 @@ int Run(int argc, char** argv) {
   segqat::server::EventBus bus;
   segqat::server::SchedulerOptions sopt;
   sopt.retention = std::chrono::hours(retention_hours);
+  sopt.keep_snapshots = static_cast<int>(keep_snapshots);
   sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(lease_timeout * 1000));
   // About three reports per lease timeout.
   sopt.report_interval = std::max(std::chrono::milliseconds(100), sopt.lease_timeout / 4);
@@ -278,6 +282,7 @@ int Run(int argc, char** argv) {
   // The embedded workers: agents over an in-process channel.
   std::atomic<bool> quit{false};
   std::vector<std::thread> agents;
+  if (workers > 0) segqat::agent::SweepStaleTemporaries(data_dir + "/work");
   for (int i = 0; i < workers; ++i) {
     segqat::agent::AgentOptions aopt;
     aopt.worker_id = absl::StrCat("local-", i);

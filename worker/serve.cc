@@ -111,6 +111,7 @@ int RunServe(const std::vector<std::string>& args) {
   std::atomic<bool> quit{false};
   std::atomic<int> failed{0};
   std::vector<std::thread> agents;
+  agent::SweepStaleTemporaries(work_dir);
   // One agent per GPU, or one on the CPU.
   std::vector<std::vector<int>> slots;
   for (int g : *gpus) slots.push_back({g});

@@ -249,8 +249,12 @@ class RemoteWorkersTest(unittest.TestCase):
         try:
             self.check_resumed_elsewhere(job, victim, before)
         finally:
-            # The killed worker comes back (for the next tests too).
+            # The killed worker comes back (for the next tests too), and sweeps
+            # the half-written checkpoints a kill leaves behind.
+            torn = os.path.join(self.work, victim, "somejob", "7.tmp1234")
+            os.makedirs(torn, exist_ok=True)
             self.workers[victim].start()
+            self.assertTrue(self.wait_for(lambda: not os.path.exists(torn)))
         again = self.stub.CreateJob(pb.CreateJobRequest(spec=spec(
             self.data, "SOLVER.NUM_EPOCHS", "1")), timeout=30)
         self.assertEqual(self.final(again.name)[-1].state.state, pb.SUCCEEDED)
