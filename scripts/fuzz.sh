@@ -65,7 +65,7 @@ for t in "${targets[@]}"; do
        "inputs, exit $rc${ooms:+, $ooms out-of-memory inputs (LibTorch, see above)}"
   if [ "$rc" -ne 0 ]; then
     status=1
-    grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -20
+    grep -m 20 -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" || true
   fi
 done
 exit $status

@@ -14,7 +14,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libssl-dev libcpp-httplib-dev
   # exports
-  libonnx-dev
+  libonnx-dev libzip-dev
   # tests and outside checks
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "worker/models/deeplab.h"
 #include "worker/quant/quant_aware.h"
@@ -133,6 +134,38 @@ TEST_F(CheckpointTest, PretrainedAcceptsTorchvisionNames) {
 
   EXPECT_EQ(LoadPretrained((dir_ / "nowhere").string(), *model).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace segqat
+
+namespace segqat {
+namespace {
+
+std::string ReadSource(const std::string& relative) {
+  std::ifstream in(std::string(SEGQAT_SOURCE_DIR) + "/" + relative, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+TEST(TensorFileTest, PyTorchFilesParseAndMalformedZipsAreRefusedBeforeLibTorch) {
+  // torch.save({"conv.weight": ones(2, 3), "bn.running_var": arange(3.)}) by python3-torch.
+  const std::string saved = ReadSource("tests/fuzz/corpus/fuzz_tensor_file/state_dict");
+  ASSERT_FALSE(saved.empty());
+  auto tensors = ParseTensorFile(saved, "state_dict");
+  ASSERT_TRUE(tensors.ok()) << tensors.status();
+  ASSERT_EQ(tensors->size(), 2u);
+  EXPECT_TRUE(at::equal(tensors->at("bn.running_var"), at::arange(3.0, at::kFloat)));
+  // Found by fuzz_tensor_file: a record size of 0xFFFFFFFF made LibTorch's zip
+  // reader read past the end of the buffer (a crash, not an error).
+  const std::string bad =
+      ReadSource("tests/fuzz/regressions/fuzz_tensor_file/zip64_size_marker_reads_out_of_bounds");
+  ASSERT_FALSE(bad.empty());
+  auto refused = ParseTensorFile(bad, "model.pt");
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("model.pt is not a readable tensor file"),
+            std::string::npos);
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseTensorFile("not a zip", "x").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseTensorFile(saved.substr(0, 100), "x").status()));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <torch/serialize.h>
 #include <unistd.h>
+#include <zip.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -55,8 +56,51 @@ absl::Status SaveTensorFile(const std::string& path,
   }
 }
 
+namespace {
+
+// PyTorch's tensor files are zip archives of stored (uncompressed) records.
+// Their structure is checked here with libzip before LibTorch's own reader
+// sees them: LibTorch 1.13's reader reads out of bounds on some malformed
+// central directories (found by tests/fuzz/fuzz_tensor_file).
+absl::Status CheckZipContainer(const std::string& bytes, const std::string& what) {
+  zip_error_t error;
+  zip_error_init(&error);
+  zip_source_t* source = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &error);
+  if (source == nullptr) {
+    zip_error_fini(&error);
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": cannot read it into memory"));
+  }
+  zip_t* archive = zip_open_from_source(source, ZIP_RDONLY | ZIP_CHECKCONS, &error);
+  if (archive == nullptr) {
+    zip_source_free(source);
+    std::string why = zip_error_strerror(&error);
+    zip_error_fini(&error);
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is not a readable tensor file (not a sound zip archive: ", why, ")"));
+  }
+  absl::Status status;
+  const zip_int64_t entries = zip_get_num_entries(archive, 0);
+  for (zip_int64_t i = 0; i < entries && status.ok(); ++i) {
+    zip_stat_t st;
+    zip_stat_init(&st);
+    if (zip_stat_index(archive, static_cast<zip_uint64_t>(i), 0, &st) != 0 ||
+        (st.valid & (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD)) !=
+            (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD) ||
+        st.comp_method != ZIP_CM_STORE || st.size != st.comp_size || st.size > bytes.size()) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          what, " is not a readable tensor file (record ", i, " is not a stored record that fits)"));
+    }
+  }
+  zip_discard(archive);  // frees the source too
+  zip_error_fini(&error);
+  return status;
+}
+
+}  // namespace
+
 absl::StatusOr<std::map<std::string, at::Tensor>> ParseTensorFile(const std::string& bytes,
                                                                   const std::string& what) {
+  if (auto st = CheckZipContainer(bytes, what); !st.ok()) return st;
   std::map<std::string, at::Tensor> out;
   try {
     c10::IValue v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
