@@ -560,7 +560,10 @@ absl::Status Scheduler::CheckLease(const std::string& worker_id, const v1::Lease
 }
 
 void Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
+  std::lock_guard<std::mutex> lock(mu_);  // ordered with the snapshot pruning in Synchronize
   (void)store_->AddArtifact(job_id, artifact);
+  // A snapshot that lands late (its job moved on, or ended) is pruned at once.
+  if (absl::StartsWith(artifact.name(), "snapshots/")) KeepNewestSnapshots(job_id);
   v1::JobEvent ev;
   *ev.mutable_artifact() = artifact;
   (void)store_->AppendEvent(job_id, ev);

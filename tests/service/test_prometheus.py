@@ -85,7 +85,8 @@ class PrometheusTest(unittest.TestCase):
             query = urllib.parse.quote('segqat_eval_miou{job="%s"}' % job_id)
             deadline = time.time() + 90
             value = None
-            while time.time() < deadline and value is None:
+            # Until a scrape after the last evaluation (an earlier one may hold the previous).
+            while time.time() < deadline and (value is None or abs(value - evals[-1]) > 1e-6):
                 try:
                     _, body = http_get("http://127.0.0.1:%d/api/v1/query?query=%s" %
                                        (prom_port, query))
