@@ -28,6 +28,7 @@ status=0
 for t in "${targets[@]}"; do
   corpus="$work/$t/corpus"
   mkdir -p "$corpus" "$work/$t/artifacts"
+  rm -f "$work/$t/artifacts"/crash-*  # an earlier run's: judge only this run's inputs
   cp -n tests/fuzz/corpus/"$t"/* "$corpus"/ 2> /dev/null || true
   log="$work/$t/last.log"
   # LibTorch 1.13's unpickler keeps some allocations for good (leaks there are
@@ -71,7 +72,7 @@ for t in "${targets[@]}"; do
     unpickler=0
     for crash in "$work/$t/artifacts"/crash-*; do
       [ -e "$crash" ] || continue
-      replay=$(ASAN_OPTIONS="$asan" "$build/fuzz/$t" "$crash" 2>&1 || true)
+      replay=$(ASAN_OPTIONS="$asan" "$build/fuzz/$t" "$crash" 2>&1) && continue  # no longer crashes
       if grep -qE 'allocator is out of memory|libFuzzer: out-of-memory' <<< "$replay"; then
         mv "$crash" "$work/$t/artifacts/known-oom-$(basename "$crash")"
         known=$((known + 1))
