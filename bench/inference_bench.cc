@@ -22,7 +22,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "worker/config/config.h"
 #include "worker/export/exporter.h"
@@ -69,27 +74,104 @@ segqat::exports::DeployGraph QatGraph(const Config& cfg) {
   return Graph(*qat, cfg);
 }
 
-// ONNX Runtime's median in ms, or -1 when it cannot run here.
-double OrtMedian(const std::string& model, const fs::path& dir, const at::Tensor& x, int rounds,
-                 int threads) {
-  const fs::path script = fs::path(SEGQAT_SOURCE_DIR) / "tests/export/ort/run_onnx.js";
-  if (!fs::exists(fs::path(SEGQAT_SOURCE_DIR) / "tests/export/ort/node_modules/onnxruntime-node")) {
-    return -1;
+// Lets the previous run's thread pool (ours or a peer's, whose OpenMP
+// threads spin a while after their work) go idle before the next one is timed.
+void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
+
+// A timing process in another runtime (PyTorch, ONNX Runtime) that prints
+// "ready ..." once loaded, then the milliseconds of one inference per "run"
+// line on its stdin, so that its rounds interleave with segqat's.
+class Peer {
+ public:
+  // False when the command cannot start or never says "ready" (its stderr
+  // goes to ours, and why it failed with it).
+  bool Start(const std::string& command) {
+    int to_child[2], from_child[2];
+    // Close-on-exec, so that later peers do not hold this one's pipes open.
+    if (pipe2(to_child, O_CLOEXEC) != 0 || pipe2(from_child, O_CLOEXEC) != 0) return false;
+    pid_ = fork();
+    if (pid_ < 0) return false;
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    in_ = fdopen(to_child[1], "w");
+    out_ = fdopen(from_child[0], "r");
+    const std::string first = ReadLine();
+    if (first.rfind("ready", 0) != 0) return false;
+    banner_ = first.size() > 6 ? first.substr(6) : "";
+    return true;
   }
-  const fs::path in = dir / "in", out = dir / "out";
+  // The milliseconds of one inference, or -1.
+  double Run() {
+    if (!in_) return -1;
+    std::fputs("run\n", in_);
+    std::fflush(in_);
+    const std::string line = ReadLine();
+    return line.empty() ? -1 : std::atof(line.c_str());
+  }
+  const std::string& banner() const { return banner_; }
+  ~Peer() {
+    if (in_) std::fclose(in_);
+    if (out_) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+
+ private:
+  std::string ReadLine() {
+    char buf[256];
+    if (!out_ || !std::fgets(buf, sizeof buf, out_)) return "";
+    std::string s(buf);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+  }
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  std::string banner_;
+};
+
+// The graph's structure for bench/pytorch_int8.py (no weights: latency does
+// not depend on them).
+void WriteGraphJson(const segqat::exports::DeployGraph& g, const fs::path& path) {
+  std::ofstream f(path);
+  auto names = [](const std::vector<std::string>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ",\"" : "\"") + v[i] + "\"";
+    return s + "]";
+  };
+  f << "{\"input\":\"" << g.input << "\",\"output\":\"" << g.output << "\",\"nodes\":[";
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const auto& n = g.nodes[i];
+    f << (i ? ",\n" : "\n") << "{\"kind\":\"" << segqat::exports::OpKindName(n.kind)
+      << "\",\"name\":\"" << n.name << "\",\"inputs\":" << names(n.inputs) << ",\"output\":\""
+      << n.output << "\"";
+    if (n.kind == segqat::exports::OpKind::kConv) {
+      const auto& c = n.conv;
+      f << ",\"in\":" << c.weight.size(1) * c.groups << ",\"out\":" << c.weight.size(0)
+        << ",\"kernel\":" << c.weight.size(2) << ",\"stride\":" << c.stride
+        << ",\"padding\":" << c.padding << ",\"dilation\":" << c.dilation
+        << ",\"groups\":" << c.groups << ",\"act\":\""
+        << (c.act == segqat::exports::Act::kNone ? "none" : "relu") << "\"";
+    }
+    f << "}";
+  }
+  f << "]}\n";
+}
+
+// Writes x where tests/export/ort/run_onnx.js reads its inputs.
+void WriteOrtInput(const at::Tensor& x, const fs::path& in) {
   fs::create_directories(in);
   at::Tensor c = x.contiguous();
   std::ofstream(in / "x.f32", std::ios::binary)
       .write(static_cast<const char*>(c.data_ptr()), c.numel() * 4);
   std::ofstream(in / "x.json") << "{\"shape\": [1, 3, " << x.size(2) << ", " << x.size(3) << "]}";
-  const std::string cmd = "node " + script.string() + " " + model + " " + in.string() + " " +
-                          out.string() + " --threads " + std::to_string(threads) + " --bench " +
-                          std::to_string(rounds) + " > " + (dir / "ort.json").string();
-  if (std::system(cmd.c_str()) != 0) return -1;
-  std::ifstream f(dir / "ort.json");
-  std::string json((std::istreambuf_iterator<char>(f)), {});
-  const auto pos = json.find("\"ort_ms_median\":");
-  return pos == std::string::npos ? -1 : std::atof(json.c_str() + pos + 16);
 }
 
 }  // namespace
@@ -97,7 +179,12 @@ double OrtMedian(const std::string& model, const fs::path& dir, const at::Tensor
 int main(int argc, char** argv) {
   int rounds = 5, threads = at::get_num_threads();
   int64_t height = 512, width = 1024;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool profile = false, all = false, peers = true;
+  for (int i = 1; i < argc; ++i) {
+    profile = profile || !std::strcmp(argv[i], "--profile");
+    all = all || !std::strcmp(argv[i], "--all");
+    peers = peers && std::strcmp(argv[i], "--no-peers") != 0;
+    if (i + 1 >= argc) continue;
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--height")) height = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--width")) width = std::atoll(argv[i + 1]);
@@ -113,6 +200,7 @@ int main(int argc, char** argv) {
   }
   at::manual_seed(0);
   namespace m = segqat::models;
+  using segqat::infer::X86Int8Rule;
   m::DeepLabV3Plus float_model(m::DeepLabOptions::FromConfig(*cfg));
   float_model->eval();
   Config cfg7 = *cfg;
@@ -120,6 +208,7 @@ int main(int argc, char** argv) {
   auto graph = QatGraph(*cfg);
   auto graph7 = QatGraph(cfg7);
   auto float_graph = Graph(*float_model, *cfg);
+  const bool vnni = segqat::infer::CpuHasVnni();
   // name, engine, its quantized engine ("" for float)
   struct Entry {
     std::string name, qengine;
@@ -129,17 +218,71 @@ int main(int argc, char** argv) {
   engines.push_back({"float", "", *segqat::infer::Engine::Create(
                                       float_graph, segqat::infer::Precision::kFloat)});
   for (const char* qengine : {"onednn", "qnnpack"}) {
+    if (!all && std::string(qengine) == "qnnpack") continue;  // 5-8x slower than float on x86
     setenv("SEGQAT_QENGINE", qengine, 1);
     for (const auto* g : {&graph, &graph7}) {
-      auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8);
-      if (!e.ok() || (*e)->qengine() != qengine) continue;
-      engines.push_back({std::string(qengine) + (g == &graph7 ? " a7" : " a8"), qengine,
-                         *std::move(e)});
+      for (auto rule : {X86Int8Rule::kDetect, X86Int8Rule::kNoVnni}) {
+        if (rule == X86Int8Rule::kNoVnni && (!vnni || !all || std::string(qengine) == "qnnpack")) {
+          continue;
+        }
+        auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8, {rule});
+        if (!e.ok() || (*e)->qengine() != qengine) continue;
+        engines.push_back({"INT8 " + std::string(qengine) + (g == &graph7 ? " a7 " : " a8 ") +
+                               (*e)->int8_rule(),
+                           qengine, *std::move(e)});
+      }
     }
   }
+  unsetenv("SEGQAT_QENGINE");
   at::Tensor x = at::randn({1, 3, height, width});
-  std::vector<std::vector<double>> times(engines.size());
+
+  // The peers: PyTorch's eager INT8 of the same network, ONNX Runtime on
+  // the float and QDQ model.onnx.
+  const fs::path dir = fs::temp_directory_path() / ("segqat_bench_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  struct PeerEntry {
+    std::string name;
+    std::unique_ptr<Peer> peer;
+  };
+  std::vector<PeerEntry> others;
+  const fs::path src(SEGQAT_SOURCE_DIR);
+  if (peers) {
+    WriteGraphJson(graph, dir / "graph.json");
+    auto torch_peer = std::make_unique<Peer>();
+    const std::string qconfig = vnni ? "onednn" : "fbgemm";
+    if (torch_peer->Start("/usr/bin/python3 " + (src / "bench/pytorch_int8.py").string() + " " +
+                          (dir / "graph.json").string() + " --height " + std::to_string(height) +
+                          " --width " + std::to_string(width) + " --threads " +
+                          std::to_string(threads) + " --qconfig " + qconfig)) {
+      others.push_back({"PyTorch int8", std::move(torch_peer)});
+    } else {
+      std::printf("  (PyTorch int8 not run: needs python3-torch)\n");
+    }
+    const fs::path ort_script = src / "tests/export/ort/run_onnx.js";
+    if (fs::exists(src / "tests/export/ort/node_modules/onnxruntime-node")) {
+      WriteOrtInput(x, dir / "in");
+      for (const auto& [name, g] :
+           std::vector<std::pair<std::string, const segqat::exports::DeployGraph*>>{
+               {"ORT float", &float_graph}, {"ORT QDQ a8", &graph}, {"ORT QDQ a7", &graph7}}) {
+        std::string file = name.substr(4);
+        std::replace(file.begin(), file.end(), ' ', '_');
+        file = (dir / (file + ".onnx")).string();
+        if (!segqat::exports::WriteOnnx(*g, file).ok()) continue;
+        auto p = std::make_unique<Peer>();
+        if (p->Start("node " + ort_script.string() + " " + file + " " + (dir / "in").string() +
+                     " " + (dir / "out").string() + " --threads " + std::to_string(threads) +
+                     " --serve")) {
+          others.push_back({name, std::move(p)});
+        }
+      }
+    } else {
+      std::printf("  (ONNX Runtime not run: scripts/install-ort.sh installs it)\n");
+    }
+  }
+
+  std::vector<std::vector<double>> times(engines.size()), peer_times(others.size());
   for (auto& e : engines) (void)e.engine->Run(x);  // warm up
+  for (auto& o : others) (void)o.peer->Run();
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < engines.size(); ++i) {
       // The quantized engine is process-wide: pick this engine's again.
@@ -147,37 +290,69 @@ int main(int argc, char** argv) {
         at::globalContext().setQEngine(engines[i].qengine == "onednn" ? at::QEngine::ONEDNN
                                                                        : at::QEngine::QNNPACK);
       }
+      Settle();
       auto t0 = std::chrono::steady_clock::now();
       (void)engines[i].engine->Run(x);
       times[i].push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
+    for (size_t i = 0; i < others.size(); ++i) {
+      Settle();
+      peer_times[i].push_back(others[i].peer->Run());
+    }
   }
-  std::printf("1x3x%lldx%lld, %d threads, %d rounds, median ms\n", static_cast<long long>(height),
-              static_cast<long long>(width), threads, rounds);
+  std::printf("1x3x%lldx%lld, %d threads, %d rounds interleaved, median ms; CPU %s VNNI\n",
+              static_cast<long long>(height), static_cast<long long>(width), threads, rounds,
+              vnni ? "with" : "without");
   const double base = Median(times[0]);
   for (size_t i = 0; i < engines.size(); ++i) {
-    std::printf("  segqat %-11s %8.1f ms  %5.2fx vs float  (%d integer convs)\n",
+    std::printf("  segqat %-22s %8.1f ms  %5.2fx vs float  (%d integer convs)\n",
                 engines[i].name.c_str(), Median(times[i]), base / Median(times[i]),
                 engines[i].engine->integer_convs());
   }
-  const fs::path dir = fs::temp_directory_path() / ("segqat_bench_" + std::to_string(getpid()));
-  fs::create_directories(dir);
-  if (segqat::exports::WriteOnnx(float_graph, (dir / "float.onnx").string()).ok() &&
-      segqat::exports::WriteOnnx(graph, (dir / "int8.onnx").string()).ok() &&
-      segqat::exports::WriteOnnx(graph7, (dir / "int8_a7.onnx").string()).ok()) {
-    const double f = OrtMedian((dir / "float.onnx").string(), dir / "f", x, rounds, threads);
-    const double q = OrtMedian((dir / "int8.onnx").string(), dir / "q", x, rounds, threads);
-    const double q7 = OrtMedian((dir / "int8_a7.onnx").string(), dir / "q7", x, rounds, threads);
-    if (f > 0 && q > 0 && q7 > 0) {
-      std::printf("  ORT    float       %8.1f ms  %5.2fx vs segqat float\n", f, base / f);
-      std::printf("  ORT    QDQ a8      %8.1f ms  %5.2fx vs ORT float\n", q, f / q);
-      std::printf("  ORT    QDQ a7      %8.1f ms  %5.2fx vs ORT float\n", q7, f / q7);
-    } else {
-      std::printf("  ORT    not run (scripts/install-ort.sh installs it)\n");
+  double ort_float = -1, torch_int8 = -1;
+  for (size_t i = 0; i < others.size(); ++i) {
+    const double t = Median(peer_times[i]);
+    if (t <= 0) continue;
+    if (others[i].name == "ORT float") ort_float = t;
+    if (others[i].name == "PyTorch int8") torch_int8 = t;
+    const bool ort = others[i].name.rfind("ORT", 0) == 0;
+    const double ref = ort && others[i].name != "ORT float" ? ort_float : base;
+    std::printf("  %-29s %8.1f ms  %5.2fx vs %s  %s\n", others[i].name.c_str(), t,
+                ref > 0 ? ref / t : 0.0, ref == base ? "float" : "ORT float",
+                others[i].peer->banner().c_str());
+  }
+  if (torch_int8 > 0) {
+    for (size_t i = 1; i < engines.size(); ++i) {
+      std::printf("  segqat %-22s %5.2fx vs PyTorch int8\n", engines[i].name.c_str(),
+                  torch_int8 / Median(times[i]));
     }
   }
+  others.clear();
   std::error_code ec;
-  fs::remove_all(dir, ec);
+  if (!std::getenv("SEGQAT_BENCH_KEEP")) fs::remove_all(dir, ec);
+  if (profile) {
+    for (auto& e : engines) {
+      e.engine->set_profile(true);
+      if (!e.qengine.empty()) {
+        at::globalContext().setQEngine(e.qengine == "onednn" ? at::QEngine::ONEDNN
+                                                             : at::QEngine::QNNPACK);
+      }
+      for (int r = 0; r < rounds; ++r) (void)e.engine->Run(x);
+      const auto& nodes = e.engine->graph().nodes;
+      const auto& ms = e.engine->node_ms();
+      std::vector<size_t> order(ms.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
+      double total = 0;
+      for (double t : ms) total += t / rounds;
+      std::printf("profile %s: %.1f ms in nodes; slowest:\n", e.name.c_str(), total);
+      for (size_t k = 0; k < std::min<size_t>(12, order.size()); ++k) {
+        const auto& n = nodes[order[k]];
+        std::printf("  %6.2f ms  %-10s %s\n", ms[order[k]] / rounds,
+                    segqat::exports::OpKindName(n.kind), n.name.c_str());
+      }
+    }
+  }
   return 0;
 }

@@ -109,48 +109,90 @@ TEST_F(ExportTest, TorchScriptKeepsTheGraph) {
   }
 }
 
-TEST_F(ExportTest, Int8EngineComputesWhatTheConvertedModelComputes) {
-  auto graph = exports::BuildDeployGraph(*model_, cfg_, /*normalize_inside=*/false);
-  ASSERT_TRUE(graph.ok()) << graph.status();
-  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+// The engine against the converted model it came from: exact up to float
+// rounding (measured: every pixel, 1.6e-7), with as many integer convs as
+// the rule allows.
+void ExpectEngineComputesTheModel(const exports::DeployGraph& graph,
+                                  models::DeepLabV3PlusImpl& model, infer::X86Int8Rule rule,
+                                  int want_integer_convs) {
+  auto engine = infer::Engine::Create(graph, infer::Precision::kInt8, {rule});
   ASSERT_TRUE(engine.ok()) << engine.status();
-  // The convs on non-negative (ReLU) inputs whose outputs are quantized.
-  EXPECT_GT((*engine)->integer_convs(), 20);
+  EXPECT_EQ((*engine)->integer_convs(), want_integer_convs) << (*engine)->int8_rule();
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({2, 3, 64, 96});
-  at::Tensor want = model_->forward(x);
+  at::Tensor want = model.forward(x);
   auto got = (*engine)->Run(x);
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->sizes(), want.sizes());
   const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
   const double rel = ((*got - want).abs().mean() / want.abs().mean()).item<double>();
-  // Exact up to float rounding (measured: every pixel, 1.6e-7): integer
-  // kernels only where they cannot saturate.
-  EXPECT_GT(agree, 0.999);
-  EXPECT_LT(rel, 1e-5);
+  EXPECT_GT(agree, 0.999) << (*engine)->int8_rule();
+  EXPECT_LT(rel, 1e-5) << (*engine)->int8_rule();
 }
 
-// With 7-bit activations every quantized conv whose output is quantized runs
-// on oneDNN's integer kernels, still exactly.
-TEST_F(ExportTest, SevenBitActivationsRunEveryQuantizedConvOnIntegerKernels) {
+// Quantized convs whose output is quantized (PlanQuantizedOutputs), and of
+// those the ones whose input stays within 0..127 as uint8.
+std::pair<int, int> PlannedConvs(const exports::DeployGraph& graph) {
+  const auto non_negative = exports::NonNegativeTensors(graph);
+  int planned = 0, small_inputs = 0;
+  for (const auto& n : graph.nodes) {
+    if (n.kind != exports::OpKind::kConv || !n.conv.quantized() || n.conv.output_scale <= 0) {
+      continue;
+    }
+    ++planned;
+    small_inputs += exports::ExactInX86Int8Kernels(
+        exports::ActivationZeroPoint(non_negative.count(n.inputs[0]) > 0, graph.max_code()),
+        graph.max_code());
+  }
+  return {planned, small_inputs};
+}
+
+// Both x86 rules, on 8- and 7-bit activations. Without VNNI only the convs
+// on inputs within 0..127 run on integers (8 bits: the ReLU-fed ones; 7
+// bits: all); with VNNI every planned one does. The VNNI rule is only exact
+// on a CPU that has it, so it is tested only there.
+class EngineRuleTest : public ExportTest,
+                       public ::testing::WithParamInterface<std::tuple<int, infer::X86Int8Rule>> {};
+
+TEST_P(EngineRuleTest, ComputesWhatTheConvertedModelComputes) {
+  const auto [bits, rule] = GetParam();
   if (infer::PreferredQEngine() != "onednn") GTEST_SKIP() << "needs oneDNN";
-  Build({"SLIM.activation_bits", "7"});
+  if (rule == infer::X86Int8Rule::kVnni && !infer::CpuHasVnni()) {
+    GTEST_SKIP() << "this CPU has no VNNI";
+  }
+  Build({"SLIM.activation_bits", std::to_string(bits)});
   auto graph = exports::BuildDeployGraph(*model_, cfg_, /*normalize_inside=*/false);
   ASSERT_TRUE(graph.ok()) << graph.status();
-  EXPECT_EQ(graph->activation_bits, 7);
-  int planned = 0;
-  for (const auto& n : graph->nodes) planned += n.conv.quantized() && n.conv.output_scale > 0;
+  EXPECT_EQ(graph->activation_bits, bits);
+  const auto [planned, small_inputs] = PlannedConvs(*graph);
+  if (bits == 7) {
+    EXPECT_EQ(small_inputs, planned);
+  } else {
+    EXPECT_LT(small_inputs, planned);
+  }
+  ExpectEngineComputesTheModel(*graph, *model_, rule,
+                               rule == infer::X86Int8Rule::kVnni ? planned : small_inputs);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BitsAndRules, EngineRuleTest,
+    ::testing::Combine(::testing::Values(8, 7),
+                       ::testing::Values(infer::X86Int8Rule::kNoVnni, infer::X86Int8Rule::kVnni)),
+    [](const auto& info) {
+      return "a" + std::to_string(std::get<0>(info.param)) +
+             (std::get<1>(info.param) == infer::X86Int8Rule::kVnni ? "_vnni" : "_no_vnni");
+    });
+
+// What Create picks by itself is one of the two rules, by the CPU.
+TEST_F(ExportTest, EngineDetectsTheRuleFromTheCpu) {
+  if (infer::PreferredQEngine() != "onednn") GTEST_SKIP() << "needs oneDNN";
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, false);
+  ASSERT_TRUE(graph.ok());
   auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
-  ASSERT_TRUE(engine.ok()) << engine.status();
-  EXPECT_EQ((*engine)->integer_convs(), planned);
-  at::NoGradGuard no_grad;
-  at::Tensor x = at::randn({2, 3, 64, 96});
-  at::Tensor want = model_->forward(x);
-  auto got = (*engine)->Run(x);
-  ASSERT_TRUE(got.ok()) << got.status();
-  const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
-  EXPECT_GT(agree, 0.999);
-  EXPECT_LT(((*got - want).abs().mean() / want.abs().mean()).item<double>(), 1e-5);
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->int8_rule(), infer::CpuHasVnni() ? "vnni" : "no-vnni");
+  const auto [planned, small_inputs] = PlannedConvs(*graph);
+  EXPECT_EQ((*engine)->integer_convs(), infer::CpuHasVnni() ? planned : small_inputs);
 }
 
 TEST_F(ExportTest, WrongInputIsAClearError) {

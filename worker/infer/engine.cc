@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <cstdlib>
 #include <map>
@@ -108,13 +109,23 @@ std::string PreferredQEngine() {
   return "";
 }
 
-Engine::Engine(exports::DeployGraph graph, Precision precision)
-    : graph_(std::move(graph)), precision_(precision) {}
+bool CpuHasVnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+#else
+  return false;
+#endif
+}
+
+Engine::Engine(exports::DeployGraph graph, Precision precision, EngineOptions options)
+    : graph_(std::move(graph)), precision_(precision), options_(options) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(exports::DeployGraph graph,
-                                                       Precision precision) {
+                                                       Precision precision,
+                                                       EngineOptions options) {
   if (auto st = exports::ValidateGraph(graph); !st.ok()) return st;
-  std::unique_ptr<Engine> e(new Engine(std::move(graph), precision));
+  std::unique_ptr<Engine> e(new Engine(std::move(graph), precision, options));
   try {
     e->Prepare();
   } catch (const c10::Error& err) {
@@ -131,11 +142,14 @@ void Engine::Prepare() {
   qengine_ = PreferredQEngine();
   if (qengine_.empty()) return;  // no quantized engine: float convs on the codes
   at::globalContext().setQEngine(ParseQEngine(qengine_));
-  // QNNPACK widens to 16 bits before multiplying: exact for any input.
-  // oneDNN and FBGEMM on x86 without VNNI are not on 8-bit signed inputs
-  // (exports::ExactInX86Int8Kernels); those convs run in float on the
-  // quantized values, which is exact.
-  const bool any_input = qengine_ == "qnnpack";
+  // QNNPACK widens to 16 bits before multiplying, and oneDNN and FBGEMM sum
+  // in 32 bits with VNNI: exact for any input. Without VNNI they are not on
+  // 8-bit signed inputs (exports::ExactInX86Int8Kernels); those convs run in
+  // float on the quantized values, which is exact.
+  bool vnni = options_.x86_rule == X86Int8Rule::kVnni;
+  if (options_.x86_rule == X86Int8Rule::kDetect) vnni = CpuHasVnni();
+  const bool any_input = qengine_ == "qnnpack" || vnni;
+  int8_rule_ = qengine_ == "qnnpack" ? "any" : vnni ? "vnni" : "no-vnni";
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
     if (n.kind == OpKind::kConv && n.conv.quantized() && n.conv.output_scale > 0 &&
@@ -164,6 +178,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
   try {
     for (size_t i = 0; i < graph_.nodes.size(); ++i) {
       const Node& n = graph_.nodes[i];
+      const auto start = std::chrono::steady_clock::now();
       Value out;
       out.zero_point = ZeroPoint(n.output);
       out.max_code = graph_.max_code();
@@ -225,6 +240,10 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
         }
       }
       values[n.output] = std::move(out);
+      if (!node_ms_.empty()) {
+        node_ms_[i] += std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - start).count();
+      }
     }
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(

@@ -4,11 +4,12 @@
 //           0 for non-negative tensors and 128 for signed ones). A conv runs
 //           on LibTorch's integer kernels (prepacked per-channel qint8
 //           weights) when its output is quantized (PlanQuantizedOutputs) and
-//           the kernel is exact on its input: QNNPACK always; oneDNN on
-//           non-negative inputs, and on signed ones with 7-bit activations
-//           only, since without VNNI it saturates on 8-bit signed codes
-//           (exports::ExactInX86Int8Kernels). Every other conv runs in float
-//           on the quantized values, which is exact.
+//           the kernel is exact on its input: QNNPACK always; oneDNN on a
+//           CPU with VNNI (vpdpbusd sums in 32 bits) always; oneDNN without
+//           VNNI on non-negative inputs, and on signed ones with 7-bit
+//           activations only, since vpmaddubsw saturates on 8-bit signed
+//           codes (exports::ExactInX86Int8Kernels). Every other conv runs in
+//           float on the quantized values, which is exact.
 //   kFloat  every conv in float on the graph's float weights (the baseline).
 // Not thread-safe: one Run at a time (LibTorch parallelizes inside).
 #ifndef SEGQAT_WORKER_INFER_ENGINE_H_
@@ -29,15 +30,35 @@ namespace segqat::infer {
 
 enum class Precision { kInt8, kFloat };
 
+// Whether this CPU has an int8 dot product that sums u8 x s8 products in 32
+// bits without saturating (AVX512_VNNI or AVX_VNNI: vpdpbusd). False off x86.
+bool CpuHasVnni();
+
+// Which rule decides the convs oneDNN runs on integers (QNNPACK: every one).
+enum class X86Int8Rule {
+  kDetect,  // kVnni when CpuHasVnni(), else kNoVnni
+  kVnni,    // any input (only exact on a CPU with VNNI)
+  kNoVnni,  // inputs whose uint8 values stay <= 127 (exact on any x86)
+};
+
+struct EngineOptions {
+  X86Int8Rule x86_rule = X86Int8Rule::kDetect;
+};
+
 class Engine {
  public:
   // InvalidArgument for a graph that does not validate.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(exports::DeployGraph graph,
-                                                        Precision precision);
+                                                        Precision precision,
+                                                        EngineOptions options = {});
 
   // image: float N x 3 x H x W (raw 0-255 RGB when the graph normalizes, else
   // normalized). Returns the logits, float N x C x H x W (contiguous).
   absl::StatusOr<at::Tensor> Run(const at::Tensor& image);
+
+  // When on, Run adds each node's wall time (ms) to node_ms() (for benchmarks).
+  void set_profile(bool on) { node_ms_.assign(on ? graph_.nodes.size() : 0, 0.0); }
+  const std::vector<double>& node_ms() const { return node_ms_; }
 
   const exports::DeployGraph& graph() const { return graph_; }
   Precision precision() const { return precision_; }
@@ -45,19 +66,23 @@ class Engine {
   const std::string& qengine() const { return qengine_; }
   // How many convs run as integer kernels.
   int integer_convs() const { return integer_convs_; }
+  // The rule that chose them: "vnni", "no-vnni" (oneDNN), "any" (QNNPACK), or "".
+  const std::string& int8_rule() const { return int8_rule_; }
 
  private:
-  Engine(exports::DeployGraph graph, Precision precision);
+  Engine(exports::DeployGraph graph, Precision precision, EngineOptions options);
   void Prepare();
   // The uint8 zero point `tensor` is quantized with.
   int64_t ZeroPoint(const std::string& tensor) const;
 
   exports::DeployGraph graph_;
   Precision precision_;
-  std::string qengine_;
+  EngineOptions options_;
+  std::string qengine_, int8_rule_;
   int integer_convs_ = 0;
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
+  std::vector<double> node_ms_;
 };
 
 // Process-wide: glibc keeps freed memory for reuse instead of handing large

@@ -2,7 +2,7 @@
 // Runs an exported segmentation model with ONNX Runtime (CPU) over a folder of
 // raw inputs, for comparison against the C++ engine in the export tests.
 //
-//   node run_onnx.js MODEL.onnx INPUT_DIR OUTPUT_DIR [--threads N] [--bench ITERS]
+//   node run_onnx.js MODEL.onnx INPUT_DIR OUTPUT_DIR [--threads N] [--bench ITERS] [--serve]
 //
 // INPUT_DIR:  NAME.f32  raw little-endian float32, NCHW, batch 1
 //             NAME.json {"shape":[1,3,H,W]}
@@ -10,6 +10,8 @@
 //             NAME.logits.f32  raw little-endian float32 logits [1,C,H,W]
 // --bench ITERS: after writing the outputs, 2 warmup runs then ITERS timed runs
 //             on the first input; prints one JSON line on stdout.
+// --serve: after writing the outputs, prints "ready" and then the ms of one
+//             run of the first input for each "run" line on stdin.
 // Any error: message on stderr naming the file, exit code 2.
 'use strict';
 
@@ -23,7 +25,7 @@ const WARMUP_RUNS = 2;
 const EXIT_ERROR = 2;
 
 const USAGE =
-  'usage: node run_onnx.js MODEL.onnx INPUT_DIR OUTPUT_DIR [--threads N] [--bench ITERS]';
+  'usage: node run_onnx.js MODEL.onnx INPUT_DIR OUTPUT_DIR [--threads N] [--bench ITERS] [--serve]';
 
 class HarnessError extends Error {}
 
@@ -40,11 +42,12 @@ function parsePositiveInt(flag, value) {
 
 function parseArgs(argv) {
   const positional = [];
-  const opts = { threads: 1, bench: 0 };
+  const opts = { threads: 1, bench: 0, serve: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--threads') opts.threads = parsePositiveInt(a, argv[++i]);
     else if (a === '--bench') opts.bench = parsePositiveInt(a, argv[++i]);
+    else if (a === '--serve') opts.serve = true;
     else if (a === '-h' || a === '--help') { process.stdout.write(USAGE + '\n'); process.exit(0); }
     else if (a.startsWith('--')) fail(`unknown option ${a}\n${USAGE}`);
     else positional.push(a);
@@ -186,6 +189,22 @@ async function main() {
     const base = path.join(opts.outputDir, input.name);
     fs.writeFileSync(base + '.labels', argmaxLabels(out.data, c, h * w));
     fs.writeFileSync(base + '.logits.f32', encodeF32(out.data));
+  }
+
+  if (opts.serve) {
+    // For bench_inference: "ready", then the ms of one run of the first input
+    // per "run" line on stdin, until another line or EOF.
+    const first = inputs[0];
+    process.stdout.write('ready onnxruntime-node\n');
+    const lines = require('readline').createInterface({ input: process.stdin });
+    for await (const line of lines) {
+      if (line.trim() !== 'run') break;
+      const t0 = process.hrtime.bigint();
+      await runOne(session, ort, first);
+      process.stdout.write(`${Number(process.hrtime.bigint() - t0) / 1e6}\n`);
+    }
+    lines.close();
+    return;
   }
 
   if (opts.bench > 0) {
