@@ -139,6 +139,8 @@ std::vector<KeySpec> BuildSchema() {
       S("SLIM.dtype", "int8", "quantized type", {"int8"}),
       B("SLIM.fold_bn", true,
         "quantize conv weights with the following batch norm folded in, as they are exported"),
+      B("SLIM.quant_add", true,
+        "quantize residual adds (both addends and the sum), so the int8 model keeps them in int8"),
   };
 }
 

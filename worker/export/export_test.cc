@@ -1,6 +1,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <torch/nn/modules/batchnorm.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -109,9 +111,16 @@ TEST_F(ExportTest, TorchScriptKeepsTheGraph) {
   }
 }
 
-// The engine against the converted model it came from: exact up to float
-// rounding (measured: every pixel, 1.6e-7), with as many integer convs as
-// the rule allows.
+// The engine against what it must compute:
+//  - the TorchScript export of the same graph (float ops on the same codes
+//    and steps): equal up to float rounding, which checks the integer
+//    kernels (convs, requantization, quantized adds) exactly. Measured: 0
+//    difference, 8 seeds x 7/8 bits x both rules;
+//  - the converted model it came from: the same labels. The logits agree
+//    to 1e-7 of their mean on most seeds; where float rounding moves a
+//    value across a rounding boundary one code changes (measured on 3 of
+//    8 seeds with 8-bit activations: up to 4e-4 absolute, every label the
+//    same), so the labels are what is asserted (measured: all agree).
 void ExpectEngineComputesTheModel(const exports::DeployGraph& graph,
                                   models::DeepLabV3PlusImpl& model, infer::X86Int8Rule rule,
                                   int want_integer_convs) {
@@ -120,14 +129,22 @@ void ExpectEngineComputesTheModel(const exports::DeployGraph& graph,
   EXPECT_EQ((*engine)->integer_convs(), want_integer_convs) << (*engine)->int8_rule();
   at::NoGradGuard no_grad;
   at::Tensor x = at::randn({2, 3, 64, 96});
-  at::Tensor want = model.forward(x);
   auto got = (*engine)->Run(x);
   ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->sizes(), want.sizes());
+
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("segqat_engine_rule_" + std::to_string(getpid()) + ".ts"))
+                               .string();
+  ASSERT_TRUE(exports::WriteTorchScript(graph, path).ok());
+  at::Tensor ts = torch::jit::load(path).forward({x}).toTensor();
+  std::filesystem::remove(path);
+  ASSERT_EQ(got->sizes(), ts.sizes());
+  EXPECT_LT(((*got - ts).abs().mean() / ts.abs().mean()).item<double>(), 1e-5)
+      << (*engine)->int8_rule();
+
+  at::Tensor want = model.forward(x);
   const double agree = got->argmax(1).eq(want.argmax(1)).to(at::kFloat).mean().item<double>();
-  const double rel = ((*got - want).abs().mean() / want.abs().mean()).item<double>();
   EXPECT_GT(agree, 0.999) << (*engine)->int8_rule();
-  EXPECT_LT(rel, 1e-5) << (*engine)->int8_rule();
 }
 
 // Quantized convs whose output is quantized (PlanQuantizedOutputs), and of

@@ -106,6 +106,11 @@ absl::StatusOr<ExportReport> ExportModel(const Config& cfg) {
   r.quantized_convs = graph->QuantizedConvCount();
   r.weight_bytes = graph->WeightBytes();
   r.float_weight_bytes = graph->FloatWeightBytes();
+  for (const Node& n : graph->nodes) {
+    r.adds += n.kind == OpKind::kAdd;
+    r.quantized_adds += n.kind == OpKind::kAdd && n.sum.quantized();
+  }
+  r.notes = loaded->checkpoint.notes;
   return r;
 }
 

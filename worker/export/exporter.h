@@ -9,6 +9,7 @@
 #define SEGQAT_WORKER_EXPORT_EXPORTER_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/config/config.h"
@@ -28,6 +29,8 @@ struct ExportReport {
   bool quantized = false;
   int convs = 0, quantized_convs = 0;
   int64_t weight_bytes = 0, float_weight_bytes = 0;
+  int adds = 0, quantized_adds = 0;
+  std::vector<std::string> notes;  // what an older checkpoint lacks (Checkpoint::notes)
 };
 
 absl::StatusOr<ExportReport> ExportModel(const Config& cfg);

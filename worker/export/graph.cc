@@ -4,11 +4,13 @@
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/dropout.h>
 
+#include <cmath>
 #include <map>
 #include <set>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "worker/quant/quant_add.h"
 #include "worker/quant/quant_config.h"
 #include "worker/quant/quant_layers.h"
 
@@ -86,6 +88,11 @@ absl::Status ValidateGraph(const DeployGraph& graph) {
       }
       if (c.groups < 1 || c.weight.size(0) % c.groups != 0) return fail("bad group count");
     }
+    if (n.kind == OpKind::kAdd && n.sum.quantized() &&
+        !(n.sum.a_scale > 0 && n.sum.b_scale > 0 && std::isfinite(n.sum.a_scale) &&
+          std::isfinite(n.sum.b_scale) && std::isfinite(n.sum.output_scale))) {
+      return fail("a quantized add needs three positive finite steps");
+    }
     if (!defined.insert(n.output).second) return fail(absl::StrCat(n.output, " is written twice"));
   }
   if (!defined.count(graph.output)) {
@@ -104,11 +111,17 @@ void PlanQuantizedOutputs(DeployGraph& graph) {
     if (n.kind != OpKind::kConv || !n.conv.quantized() || n.output == graph.output) continue;
     const auto& users = consumers[n.output];
     if (users.empty()) continue;
-    const float scale = users.front()->conv.input_scale;
-    bool all = true;
-    for (const Node* u : users) {
-      all = all && u->kind == OpKind::kConv && u->conv.quantized() && u->conv.input_scale == scale;
-    }
+    // The step each consumer quantizes this tensor with (0: none).
+    auto step_of = [&](const Node* u) -> float {
+      if (u->kind == OpKind::kConv) return u->conv.quantized() ? u->conv.input_scale : 0.f;
+      if (u->kind != OpKind::kAdd || !u->sum.quantized()) return 0.f;
+      const float a = u->inputs[0] == n.output ? u->sum.a_scale : 0.f;
+      const float b = u->inputs[1] == n.output ? u->sum.b_scale : 0.f;
+      return a > 0 && b > 0 && a != b ? 0.f : a > 0 ? a : b;
+    };
+    const float scale = step_of(users.front());
+    bool all = scale > 0;
+    for (const Node* u : users) all = all && step_of(u) == scale;
     // After ReLU6 the output is quantized in place of the clip at 6 only when
     // its range (127 steps) ends at or below 6.
     if (n.conv.act == Act::kReLU6 && scale * static_cast<float>(graph.max_code()) > 6.0f) {
@@ -239,12 +252,22 @@ std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl
 }
 
 std::string GraphBuilder::Add(const std::string& name, const std::string& a,
-                              const std::string& b) {
+                              const std::string& b, const quant::QAddImpl* q) {
   Node n;
   n.kind = OpKind::kAdd;
   n.name = name;
   n.inputs = {a, b};
   n.output = name;
+  if (q && q->mode() == quant::LayerMode::kFakeQuant) {
+    throw TraceError(name + ": the add is quantized but not converted");
+  }
+  if (q && q->converted() && q->converted()->out_scale > 0) {
+    const quant::ConvertedAdd& c = *q->converted();
+    const float bin = quant::BinCount(c.activation_bits);
+    n.sum.a_scale = c.a_scale / bin;
+    n.sum.b_scale = c.b_scale / bin;
+    n.sum.output_scale = c.out_scale / bin;
+  }
   return Emit(std::move(n));
 }
 

@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 
 namespace segqat::quant {
+class QAddImpl;
 class QConv2dImpl;
 }
 
@@ -60,12 +61,24 @@ struct ConvSpec {
   bool quantized() const { return input_scale > 0; }
 };
 
+// A quantized add (SLIM.quant_add): y = q(q(a, a_scale) + q(b, b_scale),
+// output_scale), where q(x, step) = clamp(round(x / step), +-max_code) * step.
+// All 0 for a float add.
+struct AddSpec {
+  float a_scale = 0, b_scale = 0, output_scale = 0;  // steps
+
+  bool quantized() const { return output_scale > 0; }
+  // The step input `i` (0 or 1) is quantized with.
+  float input_scale(size_t i) const { return i == 0 ? a_scale : b_scale; }
+};
+
 struct Node {
   OpKind kind = OpKind::kConv;
   std::string name;                 // the model's layer name ("backbone.features.1.conv.0")
   std::vector<std::string> inputs;  // tensor names
   std::string output;               // tensor name
   ConvSpec conv;                    // kConv
+  AddSpec sum;                      // kAdd
   std::vector<float> mul, add;      // kNormalize
 };
 
@@ -92,9 +105,10 @@ struct DeployGraph {
 // specs are consistent (shapes, scales > 0); the error names the node.
 absl::Status ValidateGraph(const DeployGraph& graph);
 
-// Marks each quantized conv whose output goes only to quantized convs that
-// all use one input scale: that output is quantized there and then, which
-// is exactly what those consumers would do to it (after the activation).
+// Marks each quantized conv whose output goes only to quantized convs and
+// quantized adds that all use one input scale: that output is quantized
+// there and then, which is exactly what those consumers would do to it
+// (after the activation).
 void PlanQuantizedOutputs(DeployGraph& graph);
 
 // The tensors that cannot be negative: outputs of ReLU / ReLU6 convs, and
@@ -127,7 +141,10 @@ class GraphBuilder {
   // `bn` (may be null) is folded in; the conv must be float or converted.
   std::string Conv(const std::string& name, const quant::QConv2dImpl& conv,
                    const torch::nn::BatchNorm2dImpl* bn, Act act, const std::string& x);
-  std::string Add(const std::string& name, const std::string& a, const std::string& b);
+  // `q` (may be null): a converted QAdd, whose scales the node takes; a
+  // float one adds in float.
+  std::string Add(const std::string& name, const std::string& a, const std::string& b,
+                  const quant::QAddImpl* q = nullptr);
   std::string Concat(const std::string& name, const std::vector<std::string>& inputs);
   std::string Mean(const std::string& name, const std::string& x);
   std::string ExpandLike(const std::string& name, const std::string& x, const std::string& ref);

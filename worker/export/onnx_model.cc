@@ -29,7 +29,7 @@ class OnnxWriter {
           break;
         }
         case OpKind::kConv: WriteConv(n); break;
-        case OpKind::kAdd: Op("Add", n.inputs, n.output); break;
+        case OpKind::kAdd: WriteAdd(n); break;
         case OpKind::kConcat: Op("Concat", n.inputs, n.output)->add_attribute()->CopyFrom(Int("axis", 1)); break;
         case OpKind::kMean: {
           auto* op = Op("ReduceMean", n.inputs, n.output);
@@ -201,19 +201,7 @@ class OnnxWriter {
       // PlanQuantizedOutputs); a uint8 Clip then keeps the codes to the
       // training's +-127 steps.
       ConvOp(c, inputs, n.name + ".conv");
-      const std::string s = Initializer(n.name + ".output_scale", at::full({}, c.output_scale));
-      const std::string zp = ZeroPoint(n.output);
-      const std::string q =
-          Op("QuantizeLinear", {n.name + ".conv", s, zp}, n.name + ".output_q")->output(0);
-      const std::string clipped =
-          Op("Clip",
-             {q, has_act ? zp : Byte("activation_code_min", SignedZeroPoint() - max_code_),
-              has_act ? Byte("activation_code_max_non_negative", max_code_)
-                      : Byte("activation_code_max", SignedZeroPoint() + max_code_)},
-             n.name + ".output_clip")
-              ->output(0);
-      Op("DequantizeLinear", {clipped, s, zp}, n.output);
-      dequantized_[{n.output, c.output_scale}] = n.output;
+      QuantizeOutput(n.name + ".conv", c.output_scale, n.output, n.name, has_act);
       return;
     }
     if (!has_act) {
@@ -228,6 +216,39 @@ class OnnxWriter {
                   Initializer(n.name + ".max", at::full({}, 6.f))},
          n.output);
     }
+  }
+
+  // A quantized add is DequantizeLinear on both inputs, Add, QuantizeLinear:
+  // the pattern ONNX Runtime runs as QLinearAdd.
+  void WriteAdd(const Node& n) {
+    const AddSpec& s = n.sum;
+    if (!s.quantized()) {
+      Op("Add", n.inputs, n.output);
+      return;
+    }
+    const std::string a = QuantDequant(n.inputs[0], s.a_scale, n.name + ".a");
+    const std::string b = QuantDequant(n.inputs[1], s.b_scale, n.name + ".b");
+    Op("Add", {a, b}, n.name + ".sum");
+    QuantizeOutput(n.name + ".sum", s.output_scale, n.output, n.name, non_negative_.count(n.output));
+  }
+
+  // x quantized at `scale` into `output` (a DequantizeLinear): QuantizeLinear,
+  // a uint8 Clip to the training's +-max_code steps (0..max_code for a
+  // non-negative tensor, whose zero point 0 clamps at 0), DequantizeLinear.
+  void QuantizeOutput(const std::string& x, float scale, const std::string& output,
+                      const std::string& prefix, bool non_negative) {
+    const std::string s = Initializer(prefix + ".output_scale", at::full({}, scale));
+    const std::string zp = ZeroPoint(output);
+    const std::string q = Op("QuantizeLinear", {x, s, zp}, prefix + ".output_q")->output(0);
+    const std::string clipped =
+        Op("Clip",
+           {q, non_negative ? zp : Byte("activation_code_min", SignedZeroPoint() - max_code_),
+            non_negative ? Byte("activation_code_max_non_negative", max_code_)
+                         : Byte("activation_code_max", SignedZeroPoint() + max_code_)},
+           prefix + ".output_clip")
+            ->output(0);
+    Op("DequantizeLinear", {clipped, s, zp}, output);
+    dequantized_[{output, scale}] = output;
   }
 
   void ConvOp(const ConvSpec& c, const std::vector<std::string>& inputs,

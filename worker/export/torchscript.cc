@@ -93,9 +93,17 @@ std::string Source(const DeployGraph& graph) {
         }
         break;
       }
-      case OpKind::kAdd:
-        src << "    " << out << " = " << in[0] << " + " << in[1] << "\n";
+      case OpKind::kAdd: {
+        const AddSpec& s = n.sum;
+        if (!s.quantized()) {
+          src << "    " << out << " = " << in[0] << " + " << in[1] << "\n";
+          break;
+        }
+        src << "    " << out << " = " << FakeQuant(in[0], s.a_scale, graph.max_code()) << " + "
+            << FakeQuant(in[1], s.b_scale, graph.max_code()) << "\n";
+        src << "    " << out << " = " << FakeQuant(out, s.output_scale, graph.max_code()) << "\n";
         break;
+      }
       case OpKind::kConcat:
         src << "    " << out << " = torch.cat([" << absl::StrJoin(in, ", ") << "], 1)\n";
         break;
@@ -130,6 +138,10 @@ std::string GraphText(const DeployGraph& graph) {
         << " groups=" << c.groups << " act=" << ActName(c.act)
         << " input_scale=" << FloatLiteral(c.input_scale)
         << " output_scale=" << FloatLiteral(c.output_scale);
+    }
+    if (n.kind == OpKind::kAdd && n.sum.quantized()) {
+      t << " a_scale=" << FloatLiteral(n.sum.a_scale) << " b_scale=" << FloatLiteral(n.sum.b_scale)
+        << " output_scale=" << FloatLiteral(n.sum.output_scale);
     }
     t << "\n";
   }
@@ -182,6 +194,15 @@ absl::StatusOr<DeployGraph> ParseGraphText(const std::string& text, const std::s
       c.act = act == "relu" ? Act::kReLU : act == "relu6" ? Act::kReLU6 : Act::kNone;
       if (!ok || (act != "relu" && act != "relu6" && act != "none")) {
         return bad(absl::StrCat("bad conv fields of ", n.name));
+      }
+    }
+    // Quantized adds (SLIM.quant_add); files from before have float ones.
+    if (n.kind == OpKind::kAdd && kv.count("output_scale")) {
+      AddSpec& s = n.sum;
+      if (!absl::SimpleAtof(kv["a_scale"], &s.a_scale) ||
+          !absl::SimpleAtof(kv["b_scale"], &s.b_scale) ||
+          !absl::SimpleAtof(kv["output_scale"], &s.output_scale)) {
+        return bad(absl::StrCat("bad add fields of ", n.name));
       }
     }
     g.nodes.push_back(std::move(n));

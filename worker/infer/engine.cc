@@ -70,9 +70,12 @@ struct Value {
   bool QuantizedAt(float step) const {
     return q.defined() && static_cast<float>(q.q_scale()) == step;
   }
-  // Clamped to +-max_code steps, as the training's quantizer does.
+  // Clamped to +-max_code steps, as the training's quantizer does. Codes
+  // at another step are requantized as integers.
   at::Tensor Quantized(float step) {
-    return QuantizedAt(step) ? q : QuantizeSymmetric(Float(), step, zero_point, max_code);
+    if (QuantizedAt(step)) return q;
+    if (q.defined()) return RequantizeSymmetric(q, step, zero_point, max_code);
+    return QuantizeSymmetric(Float(), step, zero_point, max_code);
   }
   // The values the training's quantizer gives, as float.
   at::Tensor FakeQuantized(float step) {
@@ -138,6 +141,9 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(exports::DeployGraph grap
 void Engine::Prepare() {
   packed_.assign(graph_.nodes.size(), c10::IValue());
   non_negative_ = exports::NonNegativeTensors(graph_);
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    for (const std::string& in : graph_.nodes[i].inputs) last_use_[in] = i;
+  }
   if (precision_ != Precision::kInt8) return;
   qengine_ = PreferredQEngine();
   if (qengine_.empty()) return;  // no quantized engine: float convs on the codes
@@ -210,9 +216,17 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           }
           break;
         }
-        case OpKind::kAdd:
+        case OpKind::kAdd: {
+          const exports::AddSpec& s = n.sum;
+          if (s.quantized() && precision_ == Precision::kInt8) {
+            out.q = AddSymmetric(values[n.inputs[0]].Quantized(s.a_scale),
+                                 values[n.inputs[1]].Quantized(s.b_scale), s.output_scale,
+                                 out.zero_point, out.max_code);
+            break;
+          }
           out.f = values[n.inputs[0]].Float() + values[n.inputs[1]].Float();
           break;
+        }
         case OpKind::kConcat: {
           std::vector<at::Tensor> parts;
           for (const std::string& in : n.inputs) parts.push_back(values[in].Float());
@@ -240,6 +254,10 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
         }
       }
       values[n.output] = std::move(out);
+      // Tensors whose last reader this was are freed now.
+      for (const std::string& in : n.inputs) {
+        if (last_use_.at(in) == i && in != graph_.output) values.erase(in);
+      }
       if (!node_ms_.empty()) {
         node_ms_[i] += std::chrono::duration<double, std::milli>(
                            std::chrono::steady_clock::now() - start).count();

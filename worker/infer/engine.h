@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -83,6 +84,7 @@ class Engine {
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
   std::vector<double> node_ms_;
+  std::map<std::string, size_t> last_use_;  // tensor -> the last node that reads it
 };
 
 // Process-wide: glibc keeps freed memory for reuse instead of handing large

@@ -39,6 +39,29 @@ void FakeQuantizeRange(const float* __restrict in, float* __restrict out, int64_
   }
 }
 
+void RequantizeRange(const uint8_t* __restrict in, uint8_t* __restrict out, int64_t n,
+                     float in_step, int32_t in_zero_point, float step, float lo, float hi,
+                     int32_t zero_point) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = static_cast<float>(static_cast<int32_t>(in[i]) - in_zero_point) * in_step;
+    float v = std::min(std::max(x / step, lo), hi);
+    v = (v + kRoundMagic) - kRoundMagic;
+    out[i] = static_cast<uint8_t>(static_cast<int32_t>(v) + zero_point);
+  }
+}
+
+void AddRange(const uint8_t* __restrict a, const uint8_t* __restrict b, uint8_t* __restrict out,
+              int64_t n, float a_step, int32_t a_zero_point, float b_step, int32_t b_zero_point,
+              float step, float lo, float hi, int32_t zero_point) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float x = static_cast<float>(static_cast<int32_t>(a[i]) - a_zero_point) * a_step +
+                    static_cast<float>(static_cast<int32_t>(b[i]) - b_zero_point) * b_step;
+    float v = std::min(std::max(x / step, lo), hi);
+    v = (v + kRoundMagic) - kRoundMagic;
+    out[i] = static_cast<uint8_t>(static_cast<int32_t>(v) + zero_point);
+  }
+}
+
 void ClampRange(uint8_t* __restrict q, int64_t n, uint8_t lo, uint8_t hi) {
   for (int64_t i = 0; i < n; ++i) q[i] = std::min(std::max(q[i], lo), hi);
 }
@@ -67,6 +90,50 @@ at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point
                   static_cast<int32_t>(zero_point));
   });
   return q;
+}
+
+at::Tensor RequantizeSymmetric(const at::Tensor& q, float step, int64_t zero_point,
+                               int64_t max_code) {
+  TORCH_CHECK(q.scalar_type() == at::kQUInt8 && q.dim() == 4 && step > 0,
+              "RequantizeSymmetric takes a 4-D quint8 tensor and a positive step");
+  CheckRange(zero_point, max_code);
+  at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::_empty_affine_quantized(in.sizes(), at::TensorOptions().dtype(at::kQUInt8),
+                                               step, zero_point, at::MemoryFormat::ChannelsLast);
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
+  auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
+  const auto in_step = static_cast<float>(in.q_scale());
+  const auto in_zero_point = static_cast<int32_t>(in.q_zero_point());
+  const auto hi = static_cast<float>(max_code);
+  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    RequantizeRange(src + begin, dst + begin, end - begin, in_step, in_zero_point, step,
+                    zero_point == 0 ? 0.f : -hi, hi, static_cast<int32_t>(zero_point));
+  });
+  return out;
+}
+
+at::Tensor AddSymmetric(const at::Tensor& a, const at::Tensor& b, float step, int64_t zero_point,
+                        int64_t max_code) {
+  TORCH_CHECK(a.scalar_type() == at::kQUInt8 && b.scalar_type() == at::kQUInt8 && a.dim() == 4 &&
+                  a.sizes() == b.sizes() && step > 0,
+              "AddSymmetric takes two quint8 tensors of one 4-D shape and a positive step");
+  CheckRange(zero_point, max_code);
+  at::Tensor x = a.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor y = b.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::_empty_affine_quantized(x.sizes(), at::TensorOptions().dtype(at::kQUInt8),
+                                               step, zero_point, at::MemoryFormat::ChannelsLast);
+  const auto* pa = reinterpret_cast<const uint8_t*>(x.data_ptr<c10::quint8>());
+  const auto* pb = reinterpret_cast<const uint8_t*>(y.data_ptr<c10::quint8>());
+  auto* dst = reinterpret_cast<uint8_t*>(out.data_ptr<c10::quint8>());
+  const auto a_step = static_cast<float>(x.q_scale()), b_step = static_cast<float>(y.q_scale());
+  const auto a_zp = static_cast<int32_t>(x.q_zero_point()),
+             b_zp = static_cast<int32_t>(y.q_zero_point());
+  const auto hi = static_cast<float>(max_code);
+  at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    AddRange(pa + begin, pb + begin, dst + begin, end - begin, a_step, a_zp, b_step, b_zp, step,
+             zero_point == 0 ? 0.f : -hi, hi, static_cast<int32_t>(zero_point));
+  });
+  return out;
 }
 
 at::Tensor DequantizeSymmetric(const at::Tensor& q) {

@@ -26,6 +26,18 @@ at::Tensor DequantizeSymmetric(const at::Tensor& q);
 // one pass: float channels-last on the grid.
 at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_code);
 
+// q (quint8) at another step, without going through float tensors:
+// clamp(round((q - zp) * q_step / step)), as quantizing the dequantized
+// values again computes. Channels-last.
+at::Tensor RequantizeSymmetric(const at::Tensor& q, float step, int64_t zero_point,
+                               int64_t max_code);
+
+// The quantized add: clamp(round(((a - za) * a_step + (b - zb) * b_step) /
+// step)) + zero_point, what fake-quantizing the sum of the two dequantized
+// addends computes. a and b: quint8 of one shape. Channels-last.
+at::Tensor AddSymmetric(const at::Tensor& a, const at::Tensor& b, float step, int64_t zero_point,
+                        int64_t max_code);
+
 // In place: clamps q's codes to the symmetric range (+-max_code steps;
 // 0..max_code with zero point 0), as a quantized kernel's output may reach
 // any uint8.

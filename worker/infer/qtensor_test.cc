@@ -28,6 +28,45 @@ TEST(QTensorTest, QuantizeRoundsHalvesToEvenAndClampsAt127Steps) {
   EXPECT_FLOAT_EQ(back[8].item<float>(), -63.5f);
 }
 
+// Codes at one step moved to another as integers: (q - zp) * 0.5 / 0.3,
+// halves to even, clamped to the range of the new zero point.
+TEST(QTensorTest, RequantizeMovesCodesToAnotherStep) {
+  at::Tensor x = at::tensor({0.f, 1.f, -1.f, 3.f, 60.f, -60.f}).view({1, 6, 1, 1});
+  at::Tensor q = QuantizeSymmetric(x, 0.5f, 128, 127);  // codes 0, 2, -2, 6, 120, -120
+  at::Tensor r = RequantizeSymmetric(q, 0.3f, 128, 127);
+  EXPECT_FLOAT_EQ(static_cast<float>(r.q_scale()), 0.3f);
+  // 0, 1/0.3 = 3.33, -3.33, 10, 200 -> 127, -200 -> -127
+  const std::vector<int> want{0, 3, -3, 10, 127, -127};
+  at::Tensor codes = r.int_repr().to(at::kInt).flatten() - 128;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(codes[static_cast<int64_t>(i)].item<int>(), want[i]) << "value " << i;
+  }
+  // The same as quantizing the dequantized values.
+  at::Tensor again = QuantizeSymmetric(DequantizeSymmetric(q), 0.3f, 128, 127);
+  EXPECT_TRUE(at::equal(again.int_repr(), r.int_repr()));
+  // To zero point 0 negative values become 0.
+  at::Tensor nonneg = RequantizeSymmetric(q, 0.3f, 0, 127);
+  EXPECT_EQ(nonneg.int_repr().to(at::kInt).flatten()[2].item<int>(), 0);
+}
+
+// The quantized add: (a * 0.5 + b * 0.25) / 0.4, halves to even, clamped.
+TEST(QTensorTest, AddSumsTheDequantizedAddendsAtTheOutputStep) {
+  at::Tensor a = QuantizeSymmetric(at::tensor({1.f, -2.f, 0.5f, 60.f}).view({1, 4, 1, 1}), 0.5f,
+                                   128, 127);  // codes 2, -4, 1, 120
+  at::Tensor b = QuantizeSymmetric(at::tensor({0.5f, 1.f, -0.25f, 20.f}).view({1, 4, 1, 1}),
+                                   0.25f, 128, 127);  // codes 2, 4, -1, 80
+  at::Tensor y = AddSymmetric(a, b, 0.4f, 128, 127);
+  // sums 1.5, -1, 0.25, 80 -> 3.75, -2.5, 0.625, 200 -> 4, -2, 1, 127
+  const std::vector<int> want{4, -2, 1, 127};
+  at::Tensor codes = y.int_repr().to(at::kInt).flatten() - 128;
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(codes[static_cast<int64_t>(i)].item<int>(), want[i]) << "value " << i;
+  }
+  EXPECT_THROW(AddSymmetric(a, QuantizeSymmetric(at::zeros({1, 3, 1, 1}), 0.1f, 128, 127), 0.4f,
+                            128, 127),
+               c10::Error);
+}
+
 // Non-negative tensors keep codes 0..127 at zero point 0.
 TEST(QTensorTest, ZeroPointZeroHoldsCodesUpTo127) {
   at::Tensor x = at::tensor({0.f, 0.3f, 12.6f, 20.f, -1.f}).view({1, 5, 1, 1});

@@ -5,6 +5,8 @@
 
 #include <torch/nn/modules/batchnorm.h>
 
+#include "worker/quant/quant_add.h"
+
 namespace segqat::models {
 namespace {
 
@@ -22,19 +24,22 @@ class InvertedResidualImpl : public torch::nn::Module, public exports::Traceable
     seq->push_back(quant::QConv2d(quant::QConv2dOptions(hidden, out, 1)));
     seq->push_back(BatchNorm(out, norm));
     conv_ = register_module("conv", seq);
+    // The residual add (quantized with SLIM.quant_add); no state while float.
+    if (use_residual_) add_ = register_module("add", quant::QAdd());
   }
   at::Tensor forward(const at::Tensor& x) {
-    return use_residual_ ? x + conv_->forward(x) : conv_->forward(x);
+    return use_residual_ ? add_->forward(x, conv_->forward(x)) : conv_->forward(x);
   }
   std::string Trace(exports::GraphBuilder& g, const std::string& name,
                     const std::string& x) const override {
     const std::string y = g.Sequential(name + ".conv", *conv_, x);
-    return use_residual_ ? g.Add(name + ".add", x, y) : y;
+    return use_residual_ ? g.Add(name + ".add", x, y, add_.get()) : y;
   }
 
  private:
   bool use_residual_;
   Block conv_{nullptr};
+  quant::QAdd add_{nullptr};
 };
 TORCH_MODULE(InvertedResidual);
 

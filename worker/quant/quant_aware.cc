@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "worker/quant/quant_add.h"
 #include "worker/quant/quant_layers.h"
 
 namespace segqat::quant {
@@ -49,6 +50,14 @@ absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model,
     report.quantized.push_back(item.key());
   }
   if (config.fold_bn) FoldBatchNorms(model);
+  if (config.quant_add) {
+    for (const auto& item : model.named_modules()) {
+      auto add = std::dynamic_pointer_cast<QAddImpl>(item.value());
+      if (!add || MatchesNotQuantPattern(item.key(), config.not_quant_pattern)) continue;
+      add->EnableQuant(config);
+      report.adds.push_back(item.key());
+    }
+  }
   if (report.quantized.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "SLIM.not_quant_pattern: no layer left to quantize (op types [",
@@ -74,6 +83,8 @@ absl::Status Convert(torch::nn::Module& model) {
       layer->Convert();
       ++converted;
     }
+    auto add = std::dynamic_pointer_cast<QAddImpl>(m);
+    if (add && add->mode() == LayerMode::kFakeQuant) add->Convert();
   }
   if (converted == 0) {
     return absl::FailedPreconditionError(

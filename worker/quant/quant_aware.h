@@ -19,6 +19,7 @@ namespace segqat::quant {
 struct QuantAwareReport {
   std::vector<std::string> quantized;  // qualified layer names
   std::vector<std::string> skipped;    // matched not_quant_pattern
+  std::vector<std::string> adds;       // residual adds quantized (SLIM.quant_add)
 };
 
 // True when `name` contains one of `patterns` (PaddleSlim's substring test).
@@ -31,7 +32,8 @@ absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model, const Quan
 // True when any layer of the model is in fake-quant or converted mode.
 bool IsQuantized(const torch::nn::Module& model);
 
-// Converts every fake-quant layer. FailedPrecondition when none is quantized.
+// Converts every fake-quant layer and add. FailedPrecondition when no layer
+// is quantized.
 absl::Status Convert(torch::nn::Module& model);
 
 }  // namespace segqat::quant

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "worker/models/deeplab.h"
+#include "worker/quant/fake_quant.h"
+#include "worker/quant/quant_add.h"
 #include "worker/quant/quant_layers.h"
 
 namespace segqat::quant {
@@ -44,6 +46,71 @@ TEST(QuantAwareTest, QuantizesEveryConvButThePattern) {
     EXPECT_EQ(layer->mode(), m.key() == "last_conv" ? LayerMode::kFloat : LayerMode::kFakeQuant)
         << m.key();
   }
+}
+
+// SLIM.quant_add: the 10 residual adds of MobileNetV2 get quantizers; the
+// pattern keeps an add float like a layer; without the key they stay float
+// and hold no state, so float checkpoints are unchanged.
+TEST(QuantAwareTest, ResidualAddsAreQuantizedUnlessTurnedOff) {
+  models::DeepLabV3Plus model(SmallModel());
+  QuantConfig cfg;
+  cfg.not_quant_pattern = {"features.3.add"};
+  auto report = QuantAware(*model, cfg);
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->adds.size(), 9u);
+  int fake_quant = 0, total = 0;
+  for (const auto& m : model->named_modules()) {
+    auto add = std::dynamic_pointer_cast<QAddImpl>(m.value());
+    if (!add) continue;
+    ++total;
+    fake_quant += add->mode() == LayerMode::kFakeQuant;
+    if (m.key() == "backbone.features.3.add") {
+      EXPECT_EQ(add->mode(), LayerMode::kFloat);
+    }
+  }
+  EXPECT_EQ(total, 10);
+  EXPECT_EQ(fake_quant, 9);
+  EXPECT_TRUE(model->named_buffers().contains("backbone.features.5.add.out_quant.scale"));
+
+  models::DeepLabV3Plus off(SmallModel());
+  const size_t float_buffers = off->named_buffers().size();
+  cfg.quant_add = false;
+  ASSERT_TRUE(QuantAware(*off, cfg).ok());
+  for (const auto& b : off->named_buffers()) {
+    EXPECT_EQ(b.key().find(".add."), std::string::npos) << b.key();
+  }
+  EXPECT_GT(off->named_buffers().size(), float_buffers);  // the convs' quantizers only
+}
+
+// y = Q_out(Q_a(a) + Q_b(b)) by hand, in training (scales from the batch,
+// moving average from 1/1) and after Convert (the stored scales).
+TEST(QuantAddTest, FakeQuantizesBothAddendsAndTheSum) {
+  QAdd add;
+  at::Tensor a = at::tensor({0.5f, -1.0f, 0.26f, 2.0f}).view({1, 4, 1, 1});
+  at::Tensor b = at::tensor({0.1f, 0.3f, -0.7f, -0.2f}).view({1, 4, 1, 1});
+  EXPECT_TRUE(at::equal(add->forward(a, b), a + b));  // float
+  QuantConfig cfg;
+  add->EnableQuant(cfg);
+  add->train();
+  // moving_average_abs_max, rate 0.9, state and accum from 1: after one
+  // batch s = (0.9 + max|x|) / 1.9.
+  auto scale = [](float m) { return (0.9f + m) / 1.9f; };
+  const float sa = scale(2.0f), sb = scale(0.7f);
+  at::Tensor qa = FakeQuant(a, sa, 8), qb = FakeQuant(b, sb, 8);
+  at::Tensor sum = qa + qb;
+  const float so = scale(sum.abs().max().item<float>());
+  at::Tensor want = FakeQuant(sum, so, 8);
+  at::Tensor got = add->forward(a, b);
+  EXPECT_TRUE(at::allclose(got, want, 0, 1e-7)) << got << want;
+  // a's 2.0 is above s_a = 1.526 and clips; the sum sits on the grid of s_out.
+  EXPECT_FLOAT_EQ(FakeQuant(a, sa, 8)[0][3][0][0].item<float>(), sa);
+  add->eval();
+  add->Convert();
+  ASSERT_TRUE(add->converted().has_value());
+  EXPECT_FLOAT_EQ(add->converted()->a_scale, sa);
+  EXPECT_FLOAT_EQ(add->converted()->b_scale, sb);
+  EXPECT_FLOAT_EQ(add->converted()->out_scale, so);
+  EXPECT_TRUE(at::allclose(add->forward(a, b), want, 0, 1e-7));
 }
 
 TEST(QuantAwareTest, OpTypesSelectLayers) {

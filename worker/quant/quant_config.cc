@@ -18,6 +18,7 @@ QuantConfig QuantConfig::FromConfig(const Config& cfg) {
   q.window_size = static_cast<int>(cfg.Int("SLIM.window_size"));
   q.moving_rate = static_cast<float>(cfg.Float("SLIM.moving_rate"));
   q.fold_bn = cfg.Bool("SLIM.fold_bn");
+  q.quant_add = cfg.Bool("SLIM.quant_add");
   return q;
 }
 

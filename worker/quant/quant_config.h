@@ -24,6 +24,9 @@ struct QuantConfig {
   // Quantize each conv's weight with the batch norm that follows it folded
   // in (the weights exports carry); false quantizes the raw weight, as PaddleSlim.
   bool fold_bn = true;
+  // Quantize residual adds (both addends and the sum), as the deployed int8
+  // graph computes them; false leaves them float, as PaddleSlim does.
+  bool quant_add = true;
 
   // From SLIM.*; the config has been validated, so this cannot fail.
   static QuantConfig FromConfig(const Config& cfg);

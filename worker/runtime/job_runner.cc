@@ -221,9 +221,11 @@ absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, Progress
   if (!paths.export_dir.empty()) (void)cfg.Set("FREEZE.SAVE_DIR", paths.export_dir);
   auto report = exports::ExportModel(cfg);
   if (!report.ok()) return report.status();
+  for (const std::string& note : report->notes) sink->OnLog(note);
   sink->OnLog(absl::StrCat("exported ", cfg.Str("TEST.TEST_MODEL"), " to ", report->dir,
                            ": model.onnx, model.ts, deploy.yaml; ", report->quantized_convs,
-                           " of ", report->convs, " convs int8, conv weights ",
+                           " of ", report->convs, " convs and ", report->quantized_adds, " of ",
+                           report->adds, " residual adds int8, conv weights ",
                            report->weight_bytes, " bytes, ",
                            absl::StrFormat("%.3f", static_cast<double>(report->weight_bytes) /
                                                        report->float_weight_bytes),
@@ -242,6 +244,9 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
   auto loaded =
       LoadCheckpointModel(cfg, "TEST.TEST_MODEL", cfg.Str("TEST.TEST_MODEL"), request.convert);
   if (!loaded.ok()) return loaded.status();
+  if (request.convert) {
+    for (const std::string& note : loaded->checkpoint.notes) sink->OnLog(note);
+  }
   if (!request.not_quant_pattern.empty() && loaded->checkpoint.meta.quantized &&
       loaded->checkpoint.config.Strs("SLIM.not_quant_pattern") !=
           cfg.Strs("SLIM.not_quant_pattern")) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "worker/models/deeplab.h"
+#include "worker/quant/quant_add.h"
 #include "worker/quant/quant_layers.h"
 #include "worker/train/tensor_file.h"
 
@@ -108,6 +109,19 @@ std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model)
     // Codes of BN-folded weights (SLIM.fold_bn): the factor that was folded in.
     if (c.bn_scale.defined()) state[prefix + "bn_scale"] = c.bn_scale;
   }
+  // Quantized adds (SLIM.quant_add): their three scales instead of the quantizers.
+  for (const auto& item : model.named_modules()) {
+    auto add = std::dynamic_pointer_cast<quant::QAddImpl>(item.value());
+    if (!add || !add->converted()) continue;
+    const std::string prefix = item.key() + ".";
+    for (auto it = state.begin(); it != state.end();) {
+      it = it->first.rfind(prefix, 0) == 0 ? state.erase(it) : std::next(it);
+    }
+    const quant::ConvertedAdd& c = *add->converted();
+    state[prefix + "a_scale"] = at::full({1}, c.a_scale, at::kFloat);
+    state[prefix + "b_scale"] = at::full({1}, c.b_scale, at::kFloat);
+    state[prefix + "out_scale"] = at::full({1}, c.out_scale, at::kFloat);
+  }
   return state;
 }
 
@@ -139,9 +153,21 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
     return absl::InvalidArgumentError(absl::StrCat(dir, "/", kConfigFile, ": ",
                                                    cfg.status().message()));
   }
-  // Checkpoints from before SLIM.fold_bn quantized the raw conv weights.
+  // Checkpoints from before SLIM.fold_bn quantized the raw conv weights, and
+  // those from before SLIM.quant_add trained their residual adds in float.
   try {
-    if (!YAML::Load(*text)["SLIM"]["fold_bn"]) (void)cfg->Set("SLIM.fold_bn", false);
+    const YAML::Node slim = YAML::Load(*text)["SLIM"];
+    if (!slim["fold_bn"]) (void)cfg->Set("SLIM.fold_bn", false);
+    if (!slim["quant_add"]) {
+      (void)cfg->Set("SLIM.quant_add", false);
+      if (ck.meta.quantized) {
+        ck.notes.push_back(absl::StrCat(
+            dir, " predates SLIM.quant_add: its residual adds were trained in float, so they "
+                 "stay float in the converted model and the exports (the convs that feed them "
+                 "cannot run int8 to int8); train again, or fine-tune, with SLIM.quant_add True "
+                 "to quantize them"));
+      }
+    }
   } catch (const YAML::Exception&) {
   }
   ck.config = *std::move(cfg);

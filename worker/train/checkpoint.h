@@ -34,6 +34,8 @@ struct CheckpointMeta {
 struct Checkpoint {
   CheckpointMeta meta;
   Config config;
+  // What an older checkpoint lacks and how it is read instead, for the user.
+  std::vector<std::string> notes;
 };
 
 // Writes dir atomically. optimizer may be empty.

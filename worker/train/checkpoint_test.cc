@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include "worker/models/deeplab.h"
 #include "worker/quant/quant_aware.h"
@@ -74,6 +75,53 @@ TEST_F(CheckpointTest, QuantizedModelRoundTripsWithQuantizerState) {
   auto momentum = LoadOptimizerState(dir);
   ASSERT_TRUE(momentum.ok());
   EXPECT_TRUE(at::equal(momentum->at("last_conv.bias"), at::ones({5})));
+}
+
+// A QAT checkpoint from before SLIM.quant_add (its config.yaml lacks the
+// key, its model.pt the add quantizers) loads with float adds and says so.
+TEST_F(CheckpointTest, CheckpointsFromBeforeQuantAddLoadWithFloatAdds) {
+  at::manual_seed(1);
+  auto model = Model();
+  quant::QuantConfig old;
+  old.quant_add = false;
+  ASSERT_TRUE(quant::QuantAware(*model, old).ok());
+  CheckpointMeta meta;
+  meta.quantized = true;
+  Config cfg = cfg_;
+  ASSERT_TRUE(cfg.SetFromString("SLIM.quant_add", "False").ok());
+  const std::string dir = (dir_ / "old").string();
+  ASSERT_TRUE(SaveCheckpoint(dir, *model, {}, meta, cfg).ok());
+  // Remove the key from the written config, as older segqat wrote it.
+  const fs::path yaml = fs::path(dir) / "config.yaml";
+  std::ifstream in(yaml);
+  std::string text((std::istreambuf_iterator<char>(in)), {}), kept;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("quant_add") == std::string::npos) kept += line + "\n";
+  }
+  ASSERT_NE(kept.size(), text.size());
+  std::ofstream(yaml, std::ios::trunc) << kept;
+
+  auto ck = ReadCheckpoint(dir);
+  ASSERT_TRUE(ck.ok()) << ck.status();
+  EXPECT_FALSE(ck->config.Bool("SLIM.quant_add"));
+  ASSERT_EQ(ck->notes.size(), 1u);
+  EXPECT_NE(ck->notes[0].find("predates SLIM.quant_add"), std::string::npos) << ck->notes[0];
+  auto restored = Model();
+  ASSERT_TRUE(quant::QuantAware(*restored, quant::QuantConfig::FromConfig(ck->config)).ok());
+  EXPECT_TRUE(LoadModelState(dir, *restored).ok());
+  // The same checkpoint read by a model with quantized adds names what it lacks.
+  auto with_adds = Model();
+  ASSERT_TRUE(quant::QuantAware(*with_adds, quant::QuantConfig{}).ok());
+  auto st = LoadModelState(dir, *with_adds);
+  EXPECT_NE(st.message().find(".add."), std::string::npos) << st;
+  // A new checkpoint has no note.
+  const std::string fresh = (dir_ / "new").string();
+  ASSERT_TRUE(SaveCheckpoint(fresh, *with_adds, {}, meta, cfg_).ok());
+  auto ck2 = ReadCheckpoint(fresh);
+  ASSERT_TRUE(ck2.ok());
+  EXPECT_TRUE(ck2->notes.empty());
+  EXPECT_TRUE(ck2->config.Bool("SLIM.quant_add"));
 }
 
 TEST_F(CheckpointTest, AnotherArchitectureIsRefusedByName) {
