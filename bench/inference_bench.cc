@@ -74,6 +74,11 @@ segqat::exports::DeployGraph QatGraph(const Config& cfg) {
   return Graph(*qat, cfg);
 }
 
+// The peers get the allocator setting segqat's RetainFreedMemory gives this
+// process (glibc keeps freed blocks instead of unmapping them): without it,
+// PyTorch's INT8 faulted its activations in anew each run and took 2x as long.
+constexpr char kPeerMalloc[] = "MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647 ";
+
 // Lets the previous run's thread pool (ours or a peer's, whose OpenMP
 // threads spin a while after their work) go idle before the next one is timed.
 void Settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
@@ -250,7 +255,7 @@ int main(int argc, char** argv) {
     WriteGraphJson(graph, dir / "graph.json");
     auto torch_peer = std::make_unique<Peer>();
     const std::string qconfig = vnni ? "onednn" : "fbgemm";
-    if (torch_peer->Start("/usr/bin/python3 " + (src / "bench/pytorch_int8.py").string() + " " +
+    if (torch_peer->Start(std::string(kPeerMalloc) + "/usr/bin/python3 " + (src / "bench/pytorch_int8.py").string() + " " +
                           (dir / "graph.json").string() + " --height " + std::to_string(height) +
                           " --width " + std::to_string(width) + " --threads " +
                           std::to_string(threads) + " --qconfig " + qconfig)) {
@@ -269,7 +274,7 @@ int main(int argc, char** argv) {
         file = (dir / (file + ".onnx")).string();
         if (!segqat::exports::WriteOnnx(*g, file).ok()) continue;
         auto p = std::make_unique<Peer>();
-        if (p->Start("node " + ort_script.string() + " " + file + " " + (dir / "in").string() +
+        if (p->Start(std::string(kPeerMalloc) + "node " + ort_script.string() + " " + file + " " + (dir / "in").string() +
                      " " + (dir / "out").string() + " --threads " + std::to_string(threads) +
                      " --serve")) {
           others.push_back({name, std::move(p)});

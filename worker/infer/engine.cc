@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/infer/qtensor.h"
+#include "worker/infer/resize.h"
 
 namespace segqat::infer {
 namespace {
@@ -67,6 +68,7 @@ struct Value {
     if (!f.defined()) f = DequantizeSymmetric(q);
     return f;
   }
+  at::IntArrayRef sizes() const { return f.defined() ? f.sizes() : q.sizes(); }
   bool QuantizedAt(float step) const {
     return q.defined() && static_cast<float>(q.q_scale()) == step;
   }
@@ -237,19 +239,13 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           out.f = values[n.inputs[0]].Float().mean({2, 3}, /*keepdim=*/true);
           break;
         case OpKind::kExpandLike: {
-          const at::Tensor& ref = values[n.inputs[1]].Float();
-          out.f = values[n.inputs[0]]
-                      .Float()
-                      .expand({-1, -1, ref.size(2), ref.size(3)})
-                      .contiguous();
+          const auto ref = values[n.inputs[1]].sizes();
+          out.f = values[n.inputs[0]].Float().expand({-1, -1, ref[2], ref[3]}).contiguous();
           break;
         }
         case OpKind::kResizeLike: {
-          const at::Tensor& ref = values[n.inputs[1]].Float();
-          // NCHW before the resize: the output is the large one.
-          out.f = at::upsample_bilinear2d(values[n.inputs[0]].Float().contiguous(),
-                                          {ref.size(2), ref.size(3)},
-                                          /*align_corners=*/false);
+          const auto ref = values[n.inputs[1]].sizes();
+          out.f = ResizeBilinear(values[n.inputs[0]].Float(), ref[2], ref[3]);
           break;
         }
       }
