@@ -266,13 +266,22 @@ int main(int argc, char** argv) {
     const fs::path ort_script = src / "tests/export/ort/run_onnx.js";
     if (fs::exists(src / "tests/export/ort/node_modules/onnxruntime-node")) {
       WriteOrtInput(x, dir / "in");
-      for (const auto& [name, g] :
-           std::vector<std::pair<std::string, const segqat::exports::DeployGraph*>>{
-               {"ORT float", &float_graph}, {"ORT QDQ a8", &graph}, {"ORT QDQ a7", &graph7}}) {
+      struct OrtModel {
+        std::string name;
+        const segqat::exports::DeployGraph* graph;
+        bool int8_weights;  // FREEZE.ONNX_INT8_WEIGHTS
+      };
+      for (const auto& [name, g, int8_weights] : std::vector<OrtModel>{
+               {"ORT float", &float_graph, false},
+               {"ORT QDQ a8", &graph, false},
+               {"ORT QDQ a8 int8 weights", &graph, true},
+               {"ORT QDQ a7", &graph7, false}}) {
         std::string file = name.substr(4);
         std::replace(file.begin(), file.end(), ' ', '_');
         file = (dir / (file + ".onnx")).string();
-        if (!segqat::exports::WriteOnnx(*g, file).ok()) continue;
+        segqat::exports::OnnxOptions options;
+        options.int8_weights_everywhere = int8_weights;
+        if (!segqat::exports::WriteOnnx(*g, file, options).ok()) continue;
         auto p = std::make_unique<Peer>();
         if (p->Start(std::string(kPeerMalloc) + "node " + ort_script.string() + " " + file + " " + (dir / "in").string() +
                      " " + (dir / "out").string() + " --threads " + std::to_string(threads) +

@@ -44,6 +44,7 @@
 #include "server/server_metrics.h"
 #include "server/worker_service.h"
 #include "worker/cli/flags.h"
+#include "worker/runtime/job_runner.h"
 
 namespace {
 
@@ -194,6 +195,7 @@ int Run(int argc, char** argv) {
   // LibTorch 1.13 runs 1x1 convolutions 4x slower on one thread (no oneDNN).
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(gpu ? cores : std::max(2, cores / std::max(1, workers)));
+  if (workers > 0) segqat::runtime::PrepareProcessForJobs();
 
   auto store = segqat::server::JobStore::Open(data_dir + "/jobs.db", segqat::server::SystemClock());
   if (!store.ok()) {

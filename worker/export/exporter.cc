@@ -91,7 +91,9 @@ absl::StatusOr<ExportReport> ExportModel(const Config& cfg) {
         absl::StrCat("FREEZE.SAVE_DIR: cannot create ", staging.string(), ": ", ec.message()));
   }
   DeployConfig deploy = DeployConfig::FromConfig(cfg, ck->meta.quantized);
-  absl::Status st = WriteOnnx(*graph, (staging / deploy.onnx_filename).string());
+  OnnxOptions onnx;
+  onnx.int8_weights_everywhere = cfg.Bool("FREEZE.ONNX_INT8_WEIGHTS");
+  absl::Status st = WriteOnnx(*graph, (staging / deploy.onnx_filename).string(), onnx);
   if (st.ok()) st = WriteTorchScript(*graph, (staging / deploy.model_filename).string());
   if (st.ok()) st = WriteText(staging / "deploy.yaml", deploy.ToYaml());
   if (st.ok()) st = Publish(staging, dir);

@@ -15,7 +15,7 @@ namespace {
 
 class OnnxWriter {
  public:
-  explicit OnnxWriter(onnx::GraphProto* graph) : g_(graph) {}
+  OnnxWriter(onnx::GraphProto* graph, OnnxOptions options) : g_(graph), options_(options) {}
 
   void Write(const DeployGraph& graph) {
     max_code_ = graph.max_code();
@@ -165,8 +165,10 @@ class OnnxWriter {
       // input (ExactInX86Int8Kernels: non-negative, or 7-bit); elsewhere the
       // same codes as uint8 with zero point 128, which ONNX Runtime runs
       // with its u8 x u8 kernels, exact where u8 x s8 would saturate.
-      const bool int8 = ExactInX86Int8Kernels(
-          ActivationZeroPoint(non_negative_.count(n.inputs[0]) > 0, max_code_), max_code_);
+      const bool int8 =
+          options_.int8_weights_everywhere ||
+          ExactInX86Int8Kernels(
+              ActivationZeroPoint(non_negative_.count(n.inputs[0]) > 0, max_code_), max_code_);
       const auto codes = int8 ? Initializer(n.name + ".weight_int8", c.weight_int8)
                               : Initializer(n.name + ".weight_uint8",
                                             (c.weight_int8.to(at::kInt) + 128).to(at::kByte));
@@ -279,6 +281,7 @@ class OnnxWriter {
   }
 
   onnx::GraphProto* g_;
+  OnnxOptions options_;
   std::set<std::string> non_negative_;
   int64_t max_code_ = 127;
   std::set<std::string> bytes_;  // the Byte initializers made
@@ -303,7 +306,7 @@ void SetTensorType(onnx::ValueInfoProto* v, const std::string& name,
 
 }  // namespace
 
-absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path) {
+absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path, OnnxOptions options) {
   if (auto st = ValidateGraph(graph); !st.ok()) return st;
   onnx::ModelProto model;
   model.set_ir_version(7);
@@ -321,7 +324,7 @@ absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path) {
   SetTensorType(g->add_input(), graph.input, {"N", "C", "H", "W"}, 3);
   SetTensorType(g->add_output(), graph.output, {"N", "C", "H", "W"}, graph.num_classes);
   try {
-    OnnxWriter(g).Write(graph);
+    OnnxWriter(g, options).Write(graph);
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("ONNX export: ", e.what()));

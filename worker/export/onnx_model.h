@@ -8,6 +8,8 @@
 //                      ONNX Runtime runs the conv as an integer kernel
 //   activations        uint8 with zero point 128: code - 128 is exactly the
 //                      symmetric int8 value, and x86 kernels run u8 x s8
+//   a quantized add    DequantizeLinear on both addends -> Add ->
+//                      QuantizeLinear (ONNX Runtime's QLinearAdd)
 //   float convs        plain Conv with the folded float weight
 // Input "image" float32 N x 3 x H x W, output "logits" float32 N x C x H x W
 // (N, H and W symbolic).
@@ -23,8 +25,20 @@ namespace segqat::exports {
 
 inline constexpr int kOnnxOpset = 13;
 
+struct OnnxOptions {
+  // The weights of convs on 8-bit signed activations (zero point 128):
+  //   false  the int8 codes stored as uint8 with zero point 128, which
+  //          ONNX Runtime runs with u8 x u8 kernels, exact on any CPU (its
+  //          u8 x s8 kernels saturate on x86 without VNNI, ExactInX86Int8Kernels)
+  //   true   int8 (zero point 0) like every other conv: ONNX Runtime's
+  //          faster u8 x s8 kernels, exact on CPUs with VNNI, GPUs and
+  //          TensorRT; inexact on x86 without VNNI (FREEZE.ONNX_INT8_WEIGHTS)
+  bool int8_weights_everywhere = false;
+};
+
 // Writes `graph` (validated) to `path` after onnx::checker accepts it.
-absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path);
+absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path,
+                       OnnxOptions options = {});
 
 }  // namespace segqat::exports
 

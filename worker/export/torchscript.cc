@@ -50,13 +50,17 @@ class Names {
   std::map<std::string, std::string> names_;
 };
 
+// The integer codes of x at `step` (clamped to +-max_code), as float.
+std::string Codes(const std::string& x, float step, int64_t max_code) {
+  return absl::StrCat("torch.clamp(torch.round(torch.div(", x, ", ", FloatLiteral(step), ")), -",
+                      max_code, ".0, ", max_code, ".0)");
+}
+
 // x quantized to +-127 steps and back, rounded as the INT8 engine and ONNX
 // Runtime round (x / step, halves to even; fake_quantize_per_tensor_affine
 // multiplies by 1 / step, which differs by one float rounding).
 std::string FakeQuant(const std::string& x, float step, int64_t max_code) {
-  const std::string s = FloatLiteral(step);
-  return absl::StrCat("torch.clamp(torch.round(torch.div(", x, ", ", s, ")), -", max_code,
-                      ".0, ", max_code, ".0) * ", s);
+  return absl::StrCat(Codes(x, step, max_code), " * ", FloatLiteral(step));
 }
 
 // The forward method's source.
@@ -77,14 +81,19 @@ std::string Source(const DeployGraph& graph) {
         break;
       case OpKind::kConv: {
         const ConvSpec& c = n.conv;
-        std::string x = in[0], w = p + "weight";
+        const std::string geometry =
+            absl::StrCat("[", c.stride, ", ", c.stride, "], [", c.padding, ", ", c.padding, "], [",
+                         c.dilation, ", ", c.dilation, "], ", c.groups, ")");
         if (c.quantized()) {
-          x = FakeQuant(x, c.input_scale, graph.max_code());
-          w = absl::StrCat(p, "weight_int8.float() * ", p, "weight_scale.view(-1, 1, 1, 1)");
+          // The sums of integer codes, exact in float, then scaled by
+          // s_x * s_w per channel: what the integer kernels compute.
+          src << "    " << out << " = torch.conv2d(" << Codes(in[0], c.input_scale, graph.max_code())
+              << ", " << p << "weight_int8.float(), None, " << geometry << " * " << p
+              << "step + " << p << "bias.view(1, -1, 1, 1)\n";
+        } else {
+          src << "    " << out << " = torch.conv2d(" << in[0] << ", " << p << "weight, " << p
+              << "bias, " << geometry << "\n";
         }
-        src << "    " << out << " = torch.conv2d(" << x << ", " << w << ", " << p << "bias, ["
-            << c.stride << ", " << c.stride << "], [" << c.padding << ", " << c.padding << "], ["
-            << c.dilation << ", " << c.dilation << "], " << c.groups << ")\n";
         if (c.act == Act::kReLU) src << "    " << out << " = torch.relu(" << out << ")\n";
         if (c.act == Act::kReLU6) src << "    " << out << " = torch.clamp(" << out << ", 0.0, 6.0)\n";
         if (c.output_scale > 0) {
@@ -229,6 +238,8 @@ absl::Status WriteTorchScript(const DeployGraph& graph, const std::string& path)
       if (n.conv.quantized()) {
         m.register_buffer(p + "weight_int8", n.conv.weight_int8);
         m.register_buffer(p + "weight_scale", n.conv.weight_scale);
+        m.register_buffer(p + "step",
+                          (n.conv.weight_scale * n.conv.input_scale).view({1, -1, 1, 1}));
       } else {
         m.register_buffer(p + "weight", n.conv.weight);
       }

@@ -79,9 +79,11 @@ struct Value {
     if (q.defined()) return RequantizeSymmetric(q, step, zero_point, max_code);
     return QuantizeSymmetric(Float(), step, zero_point, max_code);
   }
-  // The values the training's quantizer gives, as float.
-  at::Tensor FakeQuantized(float step) {
-    return QuantizedAt(step) ? Float() : FakeQuantizeSymmetric(Float(), step, max_code);
+  // The integer codes at `step`, as float.
+  at::Tensor Codes(float step) {
+    if (QuantizedAt(step)) return CodesOf(q);
+    if (q.defined()) return CodesOf(RequantizeSymmetric(q, step, zero_point, max_code));
+    return CodesOf(Float(), step, max_code);
   }
 };
 
@@ -148,14 +150,31 @@ void Engine::Prepare() {
   }
   if (precision_ != Precision::kInt8) return;
   qengine_ = PreferredQEngine();
-  if (qengine_.empty()) return;  // no quantized engine: float convs on the codes
+  if (!qengine_.empty()) PrepackIntegerConvs();
+  code_convs_.assign(graph_.nodes.size(), CodeConv());
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const Node& n = graph_.nodes[i];
+    if (n.kind != OpKind::kConv || !n.conv.quantized() || !packed_[i].isNone()) continue;
+    const ConvSpec& c = n.conv;
+    code_convs_[i].weight = c.weight_int8.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
+    code_convs_[i].mul = (c.weight_scale * c.input_scale).view({1, -1, 1, 1});
+    code_convs_[i].bias = c.bias.view({1, -1, 1, 1});
+  }
+}
+
+// Picks the convs that run on integer kernels (by the rule for this CPU)
+// and prepacks their weights.
+void Engine::PrepackIntegerConvs() {
   at::globalContext().setQEngine(ParseQEngine(qengine_));
   // QNNPACK widens to 16 bits before multiplying, and oneDNN and FBGEMM sum
   // in 32 bits with VNNI: exact for any input. Without VNNI they are not on
   // 8-bit signed inputs (exports::ExactInX86Int8Kernels); those convs run in
-  // float on the quantized values, which is exact.
+  // float on the integer codes, which is exact.
   bool vnni = options_.x86_rule == X86Int8Rule::kVnni;
-  if (options_.x86_rule == X86Int8Rule::kDetect) vnni = CpuHasVnni();
+  if (options_.x86_rule == X86Int8Rule::kDetect) {
+    const char* env = std::getenv("SEGQAT_X86_INT8_RULE");
+    vnni = env && std::string(env) == "no-vnni" ? false : CpuHasVnni();
+  }
   const bool any_input = qengine_ == "qnnpack" || vnni;
   int8_rule_ = qengine_ == "qnnpack" ? "any" : vnni ? "vnni" : "no-vnni";
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -205,13 +224,20 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
                                 out.zero_point, out.max_code, c.act != Act::kNone);
             break;
           }
-          // Float convs run channels-last, as the integer ones do.
-          at::Tensor x = c.quantized() && precision_ == Precision::kInt8
-                             ? in.FakeQuantized(c.input_scale)
-                             : in.Float().contiguous(at::MemoryFormat::ChannelsLast);
-          out.f = Activate(at::conv2d(x, c.weight, c.bias, {c.stride, c.stride},
-                                      {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups),
-                           c.act);
+          // Float convs run channels-last, as the integer ones do. A
+          // quantized one sums the integer codes in float, exactly, and
+          // scales the sums afterwards, as the converted model does.
+          if (c.quantized() && precision_ == Precision::kInt8) {
+            const CodeConv& cc = code_convs_[i];
+            at::Tensor y = at::conv2d(in.Codes(c.input_scale), cc.weight, {}, {c.stride, c.stride},
+                                      {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups);
+            out.f = Activate(y.mul_(cc.mul).add_(cc.bias), c.act);
+          } else {
+            out.f = Activate(at::conv2d(in.Float().contiguous(at::MemoryFormat::ChannelsLast),
+                                        c.weight, c.bias, {c.stride, c.stride},
+                                        {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups),
+                             c.act);
+          }
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
             out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point, out.max_code);
             out.f = at::Tensor();

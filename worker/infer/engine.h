@@ -37,7 +37,7 @@ bool CpuHasVnni();
 
 // Which rule decides the convs oneDNN runs on integers (QNNPACK: every one).
 enum class X86Int8Rule {
-  kDetect,  // kVnni when CpuHasVnni(), else kNoVnni
+  kDetect,  // kVnni when CpuHasVnni() (unless SEGQAT_X86_INT8_RULE=no-vnni), else kNoVnni
   kVnni,    // any input (only exact on a CPU with VNNI)
   kNoVnni,  // inputs whose uint8 values stay <= 127 (exact on any x86)
 };
@@ -73,6 +73,7 @@ class Engine {
  private:
   Engine(exports::DeployGraph graph, Precision precision, EngineOptions options);
   void Prepare();
+  void PrepackIntegerConvs();
   // The uint8 zero point `tensor` is quantized with.
   int64_t ZeroPoint(const std::string& tensor) const;
 
@@ -82,6 +83,13 @@ class Engine {
   std::string qengine_, int8_rule_;
   int integer_convs_ = 0;
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
+  // Per node, for quantized convs that run in float on the codes: the codes
+  // of the weight as float, the per-channel step of the sums (s_x * s_w) and
+  // the bias, both 1 x O x 1 x 1.
+  struct CodeConv {
+    at::Tensor weight, mul, bias;
+  };
+  std::vector<CodeConv> code_convs_;
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
   std::vector<double> node_ms_;
   std::map<std::string, size_t> last_use_;  // tensor -> the last node that reads it

@@ -39,6 +39,14 @@ void FakeQuantizeRange(const float* __restrict in, float* __restrict out, int64_
   }
 }
 
+void CodesRange(const float* __restrict in, float* __restrict out, int64_t n, float step,
+                float hi) {
+  for (int64_t i = 0; i < n; ++i) {
+    float v = std::min(std::max(in[i] / step, -hi), hi);
+    out[i] = (v + kRoundMagic) - kRoundMagic;
+  }
+}
+
 void RequantizeRange(const uint8_t* __restrict in, uint8_t* __restrict out, int64_t n,
                      float in_step, int32_t in_zero_point, float step, float lo, float hi,
                      int32_t zero_point) {
@@ -162,6 +170,33 @@ at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_co
   float* dst = out.data_ptr<float>();
   at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
     FakeQuantizeRange(src + begin, dst + begin, end - begin, step, static_cast<float>(max_code));
+  });
+  return out;
+}
+
+at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code) {
+  TORCH_CHECK(x.scalar_type() == at::kFloat && x.dim() == 4 && step > 0,
+              "CodesOf takes a 4-D float tensor and a positive step");
+  at::Tensor in = x.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::empty_like(in, at::MemoryFormat::ChannelsLast);
+  const float* src = in.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    CodesRange(src + begin, dst + begin, end - begin, step, static_cast<float>(max_code));
+  });
+  return out;
+}
+
+at::Tensor CodesOf(const at::Tensor& q) {
+  TORCH_CHECK(q.scalar_type() == at::kQUInt8 && q.dim() == 4, "CodesOf takes a 4-D quint8 tensor");
+  at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = at::empty(in.sizes(), at::TensorOptions().dtype(at::kFloat),
+                             at::MemoryFormat::ChannelsLast);
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
+  float* dst = out.data_ptr<float>();
+  const auto zero_point = static_cast<int32_t>(in.q_zero_point());
+  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    DequantizeRange(src + begin, dst + begin, end - begin, 1.0f, zero_point);
   });
   return out;
 }

@@ -38,6 +38,14 @@ at::Tensor RequantizeSymmetric(const at::Tensor& q, float step, int64_t zero_poi
 at::Tensor AddSymmetric(const at::Tensor& a, const at::Tensor& b, float step, int64_t zero_point,
                         int64_t max_code);
 
+// The integer codes as float (channels-last), for convs that run in float on
+// them: clamp(round(x / step), +-max_code) of a float tensor, or q - zero
+// point of a quint8 one. Float sums of products of such codes are exact
+// integers while they stay below 2^24 (any conv with fewer than 1040 inputs
+// per output at 8 bits).
+at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code);
+at::Tensor CodesOf(const at::Tensor& q);
+
 // In place: clamps q's codes to the symmetric range (+-max_code steps;
 // 0..max_code with zero point 0), as a quantized kernel's output may reach
 // any uint8.

@@ -150,6 +150,8 @@ absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg
   return Evaluate(loaded.model, cfg, entries, device, stop);
 }
 
+void PrepareProcessForJobs() { infer::RetainFreedMemory(); }
+
 JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
   JobPaths p;
   p.save_dir = work_dir;

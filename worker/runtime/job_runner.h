@@ -96,6 +96,12 @@ std::string NewestSnapshot(const std::string& dir, ProgressSink* sink);
 // --use_gpu when this build or machine has no such device).
 absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index = 0);
 
+// Process-wide set-up for running jobs, once from main (segqatd with local
+// workers, segqat-worker): the allocator keeps freed memory, so each
+// inference and step does not fault its activations in anew
+// (infer::RetainFreedMemory).
+void PrepareProcessForJobs();
+
 // Evaluates a loaded checkpoint on `entries`. A converted model on the CPU
 // runs on the INT8 engine (worker/infer), as it is deployed; on a GPU, or
 // unconverted, the model itself runs on `device`.

@@ -83,6 +83,10 @@ absl::Status Run::Setup() {
     sink_->OnLog(absl::StrCat("quant_aware: ", report->quantized.size(), " layers quantized",
                               report->skipped.empty() ? "" : ", kept float: ",
                               absl::StrJoin(report->skipped, ", ")));
+    if (!report->adds.empty()) {
+      sink_->OnLog(absl::StrCat("quant_aware: ", report->adds.size(),
+                                " residual adds quantized (SLIM.quant_add)"));
+    }
   }
   auto train = SplitEntries(cfg_, Split::kTrain);
   if (!train.ok()) return train.status();
