@@ -35,6 +35,7 @@
 #include "client/channel.h"
 #include "server/artifact_store.h"
 #include "server/auth.h"
+#include "server/bad_request.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
 #include "metrics/http_exporter.h"
@@ -267,6 +268,9 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&worker_service);
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<segqat::server::BadRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     spdlog::error("--listen: cannot listen on {}", listen);

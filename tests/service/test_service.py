@@ -245,6 +245,15 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         stream.cancel()
         self.assertTrue(self.server.alive())
         self.assertEqual(self.stub.GetJob(pb.GetJobRequest(name=some), timeout=30).name, some)
+        # Bytes that are no protobuf message: a bad request naming the method,
+        # not UNIMPLEMENTED (gRPC's own answer), for unary and streaming calls.
+        for method in ("/segqat.v1.JobService/GetJob", "/segqat.v1.JobService/CreateJob"):
+            self.assert_code(lambda: self.channel.unary_unary(method)(b"\xff\xff\xff\xff",
+                                                                      timeout=30),
+                             code.INVALID_ARGUMENT, method, "could not be parsed")
+        self.assert_code(lambda: list(self.channel.unary_stream(
+                             "/segqat.v1.JobService/ReadArtifact")(b"\x0a\xff", timeout=30)),
+                         code.INVALID_ARGUMENT, "ReadArtifact")
         # Health checking: grpc.health.v1.Health/Check for the whole server (raw
         # protobuf: an empty request; status SERVING = 1).
         check = self.channel.unary_unary("/grpc.health.v1.Health/Check")

@@ -52,6 +52,20 @@ at::Tensor IntegerConv(const at::Tensor& qx, const c10::IValue& packed, double s
   return y;
 }
 
+// A float conv on a channels-last input, on oneDNN's kernels where LibTorch
+// has them: LibTorch 1.13 sends 1x1 convs on one thread to its own slower
+// kernel (the whole float graph took 2.1 s at 512x1024 on one thread, and a
+// quantized 1x1 conv with float output most of the INT8 one).
+at::Tensor FloatConv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                     const ConvSpec& c) {
+  if (at::hasMKLDNN()) {
+    return at::mkldnn_convolution(x, w, bias, {c.padding, c.padding}, {c.stride, c.stride},
+                                  {c.dilation, c.dilation}, c.groups);
+  }
+  return at::conv2d(x, w, bias, {c.stride, c.stride}, {c.padding, c.padding},
+                    {c.dilation, c.dilation}, c.groups);
+}
+
 at::Tensor Activate(at::Tensor y, Act act) {
   if (act == Act::kReLU) return at::relu_(y);
   if (act == Act::kReLU6) return at::clamp_(y, 0.0, 6.0);
@@ -229,14 +243,12 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           // scales the sums afterwards, as the converted model does.
           if (c.quantized() && precision_ == Precision::kInt8) {
             const CodeConv& cc = code_convs_[i];
-            at::Tensor y = at::conv2d(in.Codes(c.input_scale), cc.weight, {}, {c.stride, c.stride},
-                                      {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups);
+            at::Tensor y = FloatConv(in.Codes(c.input_scale), cc.weight, {}, c);
             out.f = Activate(y.mul_(cc.mul).add_(cc.bias), c.act);
           } else {
-            out.f = Activate(at::conv2d(in.Float().contiguous(at::MemoryFormat::ChannelsLast),
-                                        c.weight, c.bias, {c.stride, c.stride},
-                                        {c.padding, c.padding}, {c.dilation, c.dilation}, c.groups),
-                             c.act);
+            out.f = Activate(
+                FloatConv(in.Float().contiguous(at::MemoryFormat::ChannelsLast), c.weight, c.bias, c),
+                c.act);
           }
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
             out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point, out.max_code);
