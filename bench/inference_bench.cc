@@ -1,16 +1,24 @@
 // Prints float and INT8 inference latency of the seed's model
-// (DeepLabv3+/MobileNetV2, output stride 16, no ASPP, no decoder) at
-// 1x3x512x1024, side by side in one run with one thread count:
-//   segqat  float graph (BN folded) vs the INT8 engine on each quantized
-//           engine LibTorch has (oneDNN, QNNPACK), rounds interleaved, for
-//           8-bit activations (a8, the default) and 7-bit ones (a7,
-//           SLIM.activation_bits 7, on which oneDNN's kernels are exact
-//           everywhere on x86 without VNNI)
+// (DeepLabv3+/MobileNetV2, output stride 16, no ASPP, no decoder, every conv
+// and residual add quantized) side by side in one run with one thread count,
+// rounds interleaved across processes, medians:
+//   segqat  the float graph (BN folded) and the INT8 engine, for 8-bit
+//           activations (a8, the default) and 7-bit ones (a7), with the
+//           rule this CPU gets (vnni / no-vnni); --all adds the no-VNNI
+//           rule on a VNNI CPU and QNNPACK
+//   PyTorch the same network quantized by PyTorch's own eager QAT and
+//           convert (bench/pytorch_int8.py, python3-torch), onednn qconfig
+//           with VNNI, fbgemm's (reduce_range) without
 //   ORT     ONNX Runtime (onnxruntime-node, tests/export/ort) on the float
-//           and the QDQ model.onnx, when node and the package are there
-// The model has random weights; activation scales come from a few QAT
-// forward passes on random images (latency does not depend on the values).
+//           and the QDQ model.onnx (also with FREEZE.ONNX_INT8_WEIGHTS)
+// The peers run as child processes that time one inference per request;
+// each timed run starts 200 ms after the previous one, so one runtime's
+// spinning thread pool does not slow the next. The model has random weights;
+// activation scales come from a few QAT forward passes on random images
+// (latency does not depend on the values).
 //   bench_inference [--rounds N] [--height H] [--width W] [--threads T]
+//                   [--all] [--no-peers] [--profile]
+// --profile prints each segqat engine's slowest nodes afterwards.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
@@ -21,6 +29,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -360,7 +369,14 @@ int main(int argc, char** argv) {
       std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ms[a] > ms[b]; });
       double total = 0;
       for (double t : ms) total += t / rounds;
-      std::printf("profile %s: %.1f ms in nodes; slowest:\n", e.name.c_str(), total);
+      std::map<std::string, double> by_kind;
+      for (size_t i = 0; i < ms.size(); ++i) {
+        by_kind[segqat::exports::OpKindName(nodes[i].kind)] += ms[i] / rounds;
+      }
+      std::string kinds;
+      for (const auto& [kind, t] : by_kind) kinds += " " + kind + " " + std::to_string(t).substr(0, 5);
+      std::printf("profile %s: %.1f ms in nodes (by kind:%s); slowest:\n", e.name.c_str(), total,
+                  kinds.c_str());
       for (size_t k = 0; k < std::min<size_t>(12, order.size()); ++k) {
         const auto& n = nodes[order[k]];
         std::printf("  %6.2f ms  %-10s %s\n", ms[order[k]] / rounds,
