@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/quote.h"
 #include "common/sha256.h"
 
 namespace segqat::server {
@@ -52,9 +53,7 @@ absl::Status CopyAtomically(const fs::path& from, const fs::path& to) {
 
 absl::Status CheckRelativeName(const std::string& name, const std::string& what) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": empty name"));
-  // Quoted escaped and cut short: an error never echoes unbounded input.
-  const std::string quoted =
-      absl::StrCat("'", absl::CHexEscape(name.substr(0, 200)), name.size() > 200 ? "...'" : "'");
+  const std::string quoted = QuoteForMessage(name);
   if (name.size() > 1024) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", quoted, " is longer than 1024 bytes"));
   }

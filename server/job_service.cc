@@ -1,9 +1,12 @@
 #include "server/job_service.h"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/quote.h"
 #include "server/grpc_status.h"
 #include "server/job_state.h"
 #include "server/rpc_metrics.h"
@@ -110,10 +113,15 @@ using ReadError = ErrorWriter<v1::ReadArtifactResponse>;
 }  // namespace
 
 absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
-  if (!absl::StartsWith(name, "jobs/") || name.size() <= 5 ||
-      name.find('/', 5) != std::string::npos) {
+  // IDs are hex (JobStore::NewId); anything else cannot name a job.
+  const bool id_ok = absl::StartsWith(name, "jobs/") && name.size() > 5 && name.size() <= 5 + 64 &&
+                     std::all_of(name.begin() + 5, name.end(), [](char c) {
+                       return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                              c == '_';
+                     });
+  if (!id_ok) {
     return absl::InvalidArgumentError(
-        absl::StrCat("name: '", name, "' is not a job name (expected jobs/ID)"));
+        absl::StrCat("name: ", QuoteForMessage(name), " is not a job name (expected jobs/ID)"));
   }
   return name.substr(5);
 }

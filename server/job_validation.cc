@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 #include "server/artifact_store.h"
 #include "worker/config/config.h"
 
@@ -15,7 +16,7 @@ absl::Status CheckReference(const std::string& key, const std::string& value, Jo
   const size_t slash = rest.find('/');
   if (slash == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat(key, ": '", value.substr(0, 200), "' must name an artifact, e.g. jobs/ID/final"));
+        absl::StrCat(key, ": ", QuoteForMessage(value), " must name an artifact, e.g. jobs/ID/final"));
   }
   const std::string id = rest.substr(0, slash), name = rest.substr(slash + 1);
   if (auto st = CheckRelativeName(id, key); !st.ok()) return st;

@@ -201,6 +201,11 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                          code.NOT_FOUND)
         self.assert_code(lambda: self.stub.GetJob(pb.GetJobRequest(name="nope"), timeout=30),
                          code.INVALID_ARGUMENT)
+        # An error never echoes unbounded input: a 100 kB name comes back cut short.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.stub.GetJob(pb.GetJobRequest(name="jobs/" + "x" * 100000), timeout=30)
+        self.assertEqual(cm.exception.code(), code.INVALID_ARGUMENT)
+        self.assertLess(len(cm.exception.details()), 400, cm.exception.details()[:100])
         self.assert_code(lambda: self.stub.ListJobs(pb.ListJobsRequest(page_token="garbage"),
                                                     timeout=30),
                          code.INVALID_ARGUMENT, "page_token")
