@@ -369,7 +369,18 @@ absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState
     *job.mutable_start_time() = ToTimestamp(now_us);
     job.set_attempt(job.attempt() + 1);
   }
-  if (IsFinal(to)) *job.mutable_end_time() = ToTimestamp(now_us);
+  if (IsFinal(to)) {
+    *job.mutable_end_time() = ToTimestamp(now_us);
+    // An ended job keeps only its outputs. Its snapshots leave the listing in
+    // the same transaction as the state, so no reader ever sees an ended job
+    // that lists them (the scheduler removes their files afterwards).
+    auto* list = job.mutable_artifacts();
+    list->erase(std::remove_if(list->begin(), list->end(),
+                               [](const v1::Artifact& a) {
+                                 return absl::StartsWith(a.name(), "snapshots/");
+                               }),
+                list->end());
+  }
   if (to == v1::FAILED) job.set_error(reason);
 
   v1::JobEvent event;

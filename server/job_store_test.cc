@@ -205,6 +205,24 @@ TEST_F(JobStoreTest, ProgressArtifactsAndWorker) {
   EXPECT_EQ(job->worker(), "workers/gpu0");
 }
 
+// The end and the unlisting of snapshots are one transaction: a reader that
+// sees the job ended never sees its snapshots listed.
+TEST_F(JobStoreTest, AnEndedJobListsNoSnapshots) {
+  std::string id = Id(Create(Request()));
+  ASSERT_TRUE(store_->Transition(id, v1::RUNNING, "").ok());
+  v1::Artifact a;
+  for (const char* name : {"snapshots/2/model.pt", "snapshots/4/model.pt", "final/model.pt"}) {
+    a.set_name(name);
+    ASSERT_TRUE(store_->AddArtifact(id, a).ok());
+  }
+  EXPECT_EQ(store_->Get(id)->artifacts_size(), 3);
+  auto ended = store_->Transition(id, v1::SUCCEEDED, "");
+  ASSERT_TRUE(ended.ok());
+  ASSERT_EQ(ended->artifacts_size(), 1);
+  EXPECT_EQ(ended->artifacts(0).name(), "final/model.pt");
+  EXPECT_EQ(store_->Get(id)->artifacts_size(), 1);
+}
+
 TEST_F(JobStoreTest, EverythingSurvivesReopen) {
   v1::CreateJobRequest request = Request();
   request.set_request_id("retry-me");

@@ -387,6 +387,13 @@ void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
       spdlog::warn("[job {}] {}", job_id, st.ToString());
     }
   }
+  // An ended job's snapshots left its listing with its end (JobStore::Transition):
+  // their files go too.
+  if (keep == 0) {
+    if (auto st = artifacts_->Remove(job_id, "snapshots"); !st.ok()) {
+      spdlog::warn("[job {}] {}", job_id, st.ToString());
+    }
+  }
 }
 
 void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff) {
