@@ -31,14 +31,6 @@ void DequantizeRange(const uint8_t* __restrict in, float* __restrict out, int64_
   }
 }
 
-void FakeQuantizeRange(const float* __restrict in, float* __restrict out, int64_t n, float step,
-                       float hi) {
-  for (int64_t i = 0; i < n; ++i) {
-    float v = std::min(std::max(in[i] / step, -hi), hi);
-    out[i] = ((v + kRoundMagic) - kRoundMagic) * step;
-  }
-}
-
 void CodesRange(const float* __restrict in, float* __restrict out, int64_t n, float step,
                 float hi) {
   for (int64_t i = 0; i < n; ++i) {
@@ -78,6 +70,23 @@ void CheckRange(int64_t zero_point, int64_t max_code) {
   TORCH_CHECK(max_code >= 1 && max_code <= 127 && (zero_point == 0 || zero_point == max_code + 1),
               "symmetric activations with codes up to ", max_code, " have zero point 0 or ",
               max_code + 1, ", not ", zero_point);
+}
+
+// (q - zero point) * step as float, in q's memory format (channels-last
+// for a 4-D channels-last q).
+at::Tensor DequantizeAt(const at::Tensor& q, float step) {
+  const auto zero_point = static_cast<int32_t>(q.q_zero_point());
+  const auto format = q.is_contiguous(at::MemoryFormat::ChannelsLast) && q.dim() == 4
+                          ? at::MemoryFormat::ChannelsLast
+                          : at::MemoryFormat::Contiguous;
+  at::Tensor in = q.contiguous(format);
+  at::Tensor out = at::empty(in.sizes(), at::TensorOptions().dtype(at::kFloat), format);
+  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
+  float* dst = out.data_ptr<float>();
+  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
+    DequantizeRange(src + begin, dst + begin, end - begin, step, zero_point);
+  });
+  return out;
 }
 
 }  // namespace
@@ -152,32 +161,7 @@ at::Tensor AddSymmetric(const at::Tensor& a, const at::Tensor& b, float step, in
 
 at::Tensor DequantizeSymmetric(const at::Tensor& q) {
   TORCH_CHECK(q.scalar_type() == at::kQUInt8, "DequantizeSymmetric takes a quint8 tensor");
-  const auto zero_point = static_cast<int32_t>(q.q_zero_point());
-  const auto format = q.is_contiguous(at::MemoryFormat::ChannelsLast) && q.dim() == 4
-                          ? at::MemoryFormat::ChannelsLast
-                          : at::MemoryFormat::Contiguous;
-  at::Tensor in = q.contiguous(format);
-  at::Tensor out = at::empty(in.sizes(), at::TensorOptions().dtype(at::kFloat), format);
-  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
-  float* dst = out.data_ptr<float>();
-  const float step = static_cast<float>(in.q_scale());
-  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    DequantizeRange(src + begin, dst + begin, end - begin, step, zero_point);
-  });
-  return out;
-}
-
-at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_code) {
-  TORCH_CHECK(x.scalar_type() == at::kFloat && x.dim() == 4 && step > 0,
-              "FakeQuantizeSymmetric takes a 4-D float tensor and a positive step");
-  at::Tensor in = x.contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor out = at::empty_like(in, at::MemoryFormat::ChannelsLast);
-  const float* src = in.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    FakeQuantizeRange(src + begin, dst + begin, end - begin, step, static_cast<float>(max_code));
-  });
-  return out;
+  return DequantizeAt(q, static_cast<float>(q.q_scale()));
 }
 
 at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code) {
@@ -195,16 +179,7 @@ at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code) {
 
 at::Tensor CodesOf(const at::Tensor& q) {
   TORCH_CHECK(q.scalar_type() == at::kQUInt8 && q.dim() == 4, "CodesOf takes a 4-D quint8 tensor");
-  at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
-  at::Tensor out = at::empty(in.sizes(), at::TensorOptions().dtype(at::kFloat),
-                             at::MemoryFormat::ChannelsLast);
-  const auto* src = reinterpret_cast<const uint8_t*>(in.data_ptr<c10::quint8>());
-  float* dst = out.data_ptr<float>();
-  const auto zero_point = static_cast<int32_t>(in.q_zero_point());
-  at::parallel_for(0, in.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    DequantizeRange(src + begin, dst + begin, end - begin, 1.0f, zero_point);
-  });
-  return out;
+  return DequantizeAt(q.contiguous(at::MemoryFormat::ChannelsLast), 1.0f);
 }
 
 void ClampToSymmetricRange(at::Tensor& q, int64_t max_code) {

@@ -22,10 +22,6 @@ at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point
 // q: quint8. Returns float (q - zero point) * step in q's memory format.
 at::Tensor DequantizeSymmetric(const at::Tensor& q);
 
-// DequantizeSymmetric(QuantizeSymmetric(x, step, max_code + 1, max_code)) in
-// one pass: float channels-last on the grid.
-at::Tensor FakeQuantizeSymmetric(const at::Tensor& x, float step, int64_t max_code);
-
 // q (quint8) at another step, without going through float tensors:
 // clamp(round((q - zp) * q_step / step)), as quantizing the dequantized
 // values again computes. Channels-last.

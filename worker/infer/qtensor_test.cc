@@ -97,7 +97,7 @@ TEST(QTensorTest, SevenBitCodesStopAt63) {
   at::Tensor q = QuantizeSymmetric(x, 0.1f, 64, 63);
   EXPECT_TRUE(at::equal(q.int_repr().flatten(),
                         at::tensor({1, 1, 64, 127, 127}, at::TensorOptions().dtype(at::kByte))));
-  at::Tensor f = FakeQuantizeSymmetric(x, 0.1f, 63).flatten();
+  at::Tensor f = CodesOf(x, 0.1f, 63).mul(0.1f).flatten();
   EXPECT_FLOAT_EQ(f[0].item<float>(), -6.3f);
   EXPECT_FLOAT_EQ(f[4].item<float>(), 6.3f);
 }
@@ -111,7 +111,7 @@ TEST(QTensorTest, MatchesLibTorchOnALargeTensor) {
   at::Tensor ours = QuantizeSymmetric(x, step, 128, 127);
   at::Tensor theirs = at::quantize_per_tensor(x, step, 128, at::kQUInt8);
   EXPECT_TRUE(at::equal(ours.int_repr(), theirs.int_repr()));
-  EXPECT_TRUE(at::equal(FakeQuantizeSymmetric(x, step, 127), at::dequantize(theirs)));
+  EXPECT_TRUE(at::equal(CodesOf(x, step, 127).mul(step), at::dequantize(theirs)));
   at::Tensor f = DequantizeSymmetric(ours);
   EXPECT_TRUE(f.is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_TRUE(at::equal(f, at::dequantize(theirs)));
