@@ -35,6 +35,8 @@ runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
     case v1::QUANT_TRAIN: r.kind = runtime::JobKind::kQuantTrain; break;
     case v1::EVAL: r.kind = runtime::JobKind::kEval; break;
     case v1::EXPORT: r.kind = runtime::JobKind::kExport; break;
+    case v1::PTQ: r.kind = runtime::JobKind::kPtq; break;
+    case v1::SENSITIVITY: r.kind = runtime::JobKind::kSensitivity; break;
     default: r.kind = runtime::JobKind::kTrain; break;
   }
   r.config_yaml = spec.config_yaml();
@@ -45,6 +47,9 @@ runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
   r.use_gpu = !run.gpus().empty();
   r.gpu_index = run.gpus().empty() ? 0 : run.gpus(0);
   r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
+  r.calib = spec.calib();
+  r.calib_batches = spec.calib_batches();
+  r.drop_budget = spec.drop_budget() > 0 ? spec.drop_budget() : -1;
   return r;
 }
 

@@ -2,6 +2,9 @@
 //   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY VALUE ...]
 //   segqat eval --cfg FILE [--convert] [KEY VALUE ...]
 //   segqat export --cfg FILE [KEY VALUE ...]
+//   segqat ptq --cfg FILE [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval] ...
+//   segqat sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N] ...
+//   segqat report JOB ... -o DIR
 //   segqat get|watch|logs|cancel|delete JOB     segqat list [--state S]     segqat workers
 //   segqat download JOB [ARTIFACT ...] -o DIR
 // Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
@@ -26,6 +29,7 @@
 #include "client/channel.h"
 #include "client/client.h"
 #include "client/progress_printer.h"
+#include "client/report.h"
 #include "worker/cli/flags.h"
 
 namespace segqat::client {
@@ -38,6 +42,11 @@ constexpr char kUsage[] =
     "        [--log_steps N] [--priority N] [--label K=V] [--request-id ID] [KEY VALUE ...]\n"
     "  eval --cfg FILE [--convert] [--wait] [KEY VALUE ...]\n"
     "  export --cfg FILE [--wait] [KEY VALUE ...]\n"
+    "  ptq --cfg FILE [--not_quant_pattern P ...] [--calib abs_max|percentile|kl]\n"
+    "        [--calib-batches N] [--do_eval] [--wait] [KEY VALUE ...]\n"
+    "  sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N] [--wait]\n"
+    "        [KEY VALUE ...]\n"
+    "  report JOB ... -o DIR\n"
     "  get JOB | watch JOB [--after N] | logs [-f] JOB | cancel JOB | delete JOB\n"
     "  list [--state S] [--kind K] [--label K=V] [--page-size N]\n"
     "  workers\n"
@@ -132,6 +141,21 @@ int WaitFor(Client& client, const std::string& name, int64_t after, bool json, b
   return job->state() == v1::SUCCEEDED ? 0 : 1;
 }
 
+int Report(std::vector<std::string> args) {
+  for (std::string& a : args) {
+    if (a == "-o") a = "--output";
+  }
+  auto f = ParseFlags(args, With({{"--output", true}}));
+  if (!f.ok()) return Fail(f.status());
+  ReportOptions o;
+  o.jobs = f->overrides;
+  o.out_dir = f->Get("--output", "");
+  auto client = Connect(*f);
+  if (auto st = WriteReport(*client, o); !st.ok()) return Fail(st);
+  std::cout << "wrote " << (std::filesystem::path(o.out_dir) / "report.md").string() << "\n";
+  return 0;
+}
+
 int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
   auto f = ParseFlags(args, With({{"--cfg", true},
                                   {"--quant", false},
@@ -146,6 +170,9 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
                                   {"--priority", true},
                                   {"--label", true, true},
                                   {"--request-id", true},
+                                  {"--calib", true},
+                                  {"--calib-batches", true},
+                                  {"--budget", true},
                                   {"--wait", false}}));
   if (!f.ok()) return Fail(f.status());
   if (!f->Has("--cfg")) return Fail(absl::InvalidArgumentError("--cfg FILE is required"));
@@ -179,6 +206,20 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
     spec->set_workers(n);
   }
   if (f->Has("--log_steps") && absl::SimpleAtoi(f->Get("--log_steps"), &n)) spec->set_log_steps(n);
+  spec->set_calib(f->Get("--calib", ""));
+  if (f->Has("--calib-batches")) {
+    if (!absl::SimpleAtoi(f->Get("--calib-batches"), &n) || n < 1) {
+      return Fail(absl::InvalidArgumentError("--calib-batches: expects a number >= 1"));
+    }
+    spec->set_calib_batches(n);
+  }
+  if (f->Has("--budget")) {
+    double budget = 0;
+    if (!absl::SimpleAtod(f->Get("--budget"), &budget) || budget < 0) {
+      return Fail(absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)"));
+    }
+    spec->set_drop_budget(budget);
+  }
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
   if (f->Has("--label")) {
     for (const auto& kv : f->values.at("--label")) {
@@ -303,7 +344,7 @@ int List(const std::vector<std::string>& args) {
   if (f->Has("--kind")) {
     v1::JobKind k;
     if (!v1::JobKind_Parse(f->Get("--kind"), &k)) {
-      return Fail(absl::InvalidArgumentError("--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT"));
+      return Fail(absl::InvalidArgumentError("--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT PTQ SENSITIVITY"));
     }
     req.set_kind(k);
   }
@@ -376,6 +417,9 @@ int main(int argc, char** argv) {
   if (cmd == "train") return Submit(segqat::v1::TRAIN, rest);
   if (cmd == "eval") return Submit(segqat::v1::EVAL, rest);
   if (cmd == "export") return Submit(segqat::v1::EXPORT, rest);
+  if (cmd == "ptq") return Submit(segqat::v1::PTQ, rest);
+  if (cmd == "sensitivity") return Submit(segqat::v1::SENSITIVITY, rest);
+  if (cmd == "report") return Report(rest);
   if (cmd == "list") return List(rest);
   if (cmd == "workers") return Workers(rest);
   if (cmd == "get" || cmd == "watch" || cmd == "logs" || cmd == "cancel" || cmd == "delete" ||

@@ -1,5 +1,7 @@
 #include "server/job_validation.h"
 
+#include <cmath>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -66,9 +68,42 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
       if (auto st = CheckReference(key, value, store); !st.ok()) return st;
     }
   }
-  const bool trains = spec.kind() == v1::TRAIN || spec.kind() == v1::QUANT_TRAIN;
-  if (!trains && cfg->Str("TEST.TEST_MODEL").empty()) {
-    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
+  const bool calibrates = spec.kind() == v1::PTQ || spec.kind() == v1::SENSITIVITY;
+  if (!spec.calib().empty() && spec.calib() != "abs_max" && spec.calib() != "percentile" &&
+      spec.calib() != "kl") {
+    return absl::InvalidArgumentError(absl::StrCat("spec.calib: ", QuoteForMessage(spec.calib()),
+                                                   " is not one of abs_max, percentile, kl"));
+  }
+  if (!calibrates && (!spec.calib().empty() || spec.calib_batches() != 0)) {
+    return absl::InvalidArgumentError("spec.calib: only PTQ and SENSITIVITY jobs calibrate");
+  }
+  if (spec.calib_batches() < 0) {
+    return absl::InvalidArgumentError("spec.calib_batches: must not be negative");
+  }
+  if (spec.drop_budget() < 0 || !std::isfinite(spec.drop_budget())) {
+    return absl::InvalidArgumentError("spec.drop_budget: mIoU points >= 0");
+  }
+  switch (spec.kind()) {
+    case v1::EVAL:
+    case v1::EXPORT:
+    case v1::SENSITIVITY:
+      if (cfg->Str("TEST.TEST_MODEL").empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "TEST.TEST_MODEL: the checkpoint to ",
+            spec.kind() == v1::EVAL     ? "evaluate"
+            : spec.kind() == v1::EXPORT ? "export"
+                                        : "scan",
+            " is required"));
+      }
+      break;
+    case v1::PTQ:
+      if (cfg->Str("TRAIN.PRETRAINED_MODEL_DIR").empty()) {
+        return absl::InvalidArgumentError(
+            "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
+      }
+      break;
+    default:
+      break;
   }
   return absl::OkStatus();
 }

@@ -73,7 +73,8 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   if (auto ps = metrics::RegisterProcessMetrics(r); !ps.ok()) return ps;
   m->build_info_->WithLabels({{"version", kVersion}}).Set(1);
   m->lease_expirations_->WithLabels();
-  for (v1::JobKind k : {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT}) {
+  for (v1::JobKind k : {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT, v1::PTQ,
+                        v1::SENSITIVITY}) {
     m->jobs_created_->WithLabels({{"kind", v1::JobKind_Name(k)}});
   }
   ServerMetrics* raw = m.get();

@@ -5,6 +5,11 @@
 //   segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]
 //                      TEST.TEST_MODEL DIR [KEY VALUE ...]
 //   segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]
+//   segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]
+//                     [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval]
+//                     [--metrics-json FILE] [KEY VALUE ...]
+//   segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]
+//                     [--calib M] [--calib-batches N] [--json FILE] [KEY VALUE ...]
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
@@ -50,6 +55,12 @@ constexpr char kUsage[] =
     "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
+    "  segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]\n"
+    "                      [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval]\n"
+    "                      [--metrics-json FILE] [--use_gpu] [KEY VALUE ...]\n"
+    "  segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]\n"
+    "                      [--calib abs_max|percentile|kl] [--calib-batches N] [--json FILE]\n"
+    "                      [--use_gpu] [KEY VALUE ...]\n"
     "  segqat-worker predict --model DIR --image IN.png -o OUT.png\n"
     "                      [--format color|overlay|labels] [--float]\n"
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
@@ -172,6 +183,70 @@ int RunExport(const std::vector<std::string>& args) {
   return 0;
 }
 
+// --calib and --calib-batches, shared by ptq and sensitivity.
+absl::Status CalibFlags(const ParsedFlags& flags, runtime::JobRequest& request) {
+  request.calib = flags.Get("--calib", "");
+  if (flags.Has("--calib-batches") &&
+      (!absl::SimpleAtoi(flags.Get("--calib-batches"), &request.calib_batches) ||
+       request.calib_batches < 1)) {
+    return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
+  }
+  return absl::OkStatus();
+}
+
+// PaddleSlim's quant_post: calibrates a float checkpoint; writes
+// TRAIN.MODEL_SAVE_DIR/final, a checkpoint as QAT writes.
+int RunPtq(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true},
+                                 {"--not_quant_pattern", true, true},
+                                 {"--calib", true},
+                                 {"--calib-batches", true},
+                                 {"--do_eval", false},
+                                 {"--metrics-json", true},
+                                 {"--use_gpu", false}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  runtime::JobRequest request;
+  request.kind = runtime::JobKind::kPtq;
+  request.do_eval = flags->Has("--do_eval");
+  request.use_gpu = flags->Has("--use_gpu");
+  if (auto st = CalibFlags(*flags, request); !st.ok()) return Fail(st);
+  runtime::JobPaths paths;
+  paths.metrics_json = flags->Get("--metrics-json", "");
+  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  if (!outcome.ok()) return Fail(outcome.status());
+  spdlog::info("post-training quantized checkpoint: {}", outcome->last_checkpoint);
+  return 0;
+}
+
+int RunSensitivity(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true},
+                                 {"--not_quant_pattern", true, true},
+                                 {"--calib", true},
+                                 {"--calib-batches", true},
+                                 {"--budget", true},
+                                 {"--json", true},
+                                 {"--use_gpu", false}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  runtime::JobRequest request;
+  request.kind = runtime::JobKind::kSensitivity;
+  request.use_gpu = flags->Has("--use_gpu");
+  if (auto st = CalibFlags(*flags, request); !st.ok()) return Fail(st);
+  if (flags->Has("--budget") &&
+      (!absl::SimpleAtod(flags->Get("--budget"), &request.drop_budget) ||
+       request.drop_budget < 0)) {
+    return Fail(absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)"));
+  }
+  runtime::JobPaths paths;
+  paths.sensitivity_json = flags->Get("--json", "");
+  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  if (!outcome.ok()) return Fail(outcome.status());
+  return 0;
+}
+
 int RunPredict(std::vector<std::string> args) {
   for (std::string& a : args) {
     if (a == "-o") a = "--output";
@@ -278,6 +353,8 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return segqat::RunEval(args);
   if (cmd == "make-dataset") return segqat::RunMakeDataset(args);
   if (cmd == "export") return segqat::RunExport(args);
+  if (cmd == "ptq") return segqat::RunPtq(args);
+  if (cmd == "sensitivity") return segqat::RunSensitivity(args);
   if (cmd == "predict") return segqat::RunPredict(args);
   if (cmd == "serve") return segqat::RunServe(args);
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {

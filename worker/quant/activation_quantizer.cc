@@ -61,7 +61,24 @@ float ActivationQuantizerImpl::ScaleFor(const at::Tensor& x) {
   return scale_.item<float>();
 }
 
+void ActivationQuantizerImpl::SetScale(float s) {
+  at::NoGradGuard no_grad;
+  scale_.fill_(s);
+  if (type_ == ActivationQuantType::kMovingAverageAbsMax) {
+    state_.fill_(1.f);
+    accum_.fill_(s);
+  } else if (type_ == ActivationQuantType::kRangeAbsMax) {
+    window_.zero_();
+    window_[0].fill_(s);
+    iter_.fill_(1);
+  }
+}
+
 at::Tensor ActivationQuantizerImpl::forward(const at::Tensor& x) {
+  if (observer_) {
+    observer_(x.detach());
+    return x;
+  }
   float s;
   {
     at::NoGradGuard no_grad;

@@ -16,6 +16,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+
 #include "worker/quant/quant_config.h"
 
 namespace segqat::quant {
@@ -30,6 +32,16 @@ class ActivationQuantizerImpl : public torch::nn::Module {
   // until the batch is seen, so the caller passes the batch).
   float ScaleFor(const at::Tensor& x);
 
+  // Post-training calibration (worker/quant/calibration.h): while an
+  // observer is set, forward hands it the input and returns the input
+  // unquantized. Null removes it.
+  void set_observer(std::function<void(const at::Tensor&)> observer) {
+    observer_ = std::move(observer);
+  }
+  // Fixes the scale as calibration chose it: eval uses s, and the moving
+  // average / window state restarts from s, so QAT can continue from it.
+  void SetScale(float s);
+
   ActivationQuantType type() const { return type_; }
   int bits() const { return bits_; }
 
@@ -41,6 +53,7 @@ class ActivationQuantizerImpl : public torch::nn::Module {
   float moving_rate_;
   int window_size_;
   at::Tensor scale_, state_, accum_, window_, iter_;
+  std::function<void(const at::Tensor&)> observer_;
 };
 TORCH_MODULE(ActivationQuantizer);
 

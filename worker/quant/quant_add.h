@@ -37,9 +37,13 @@ class QAddImpl : public torch::nn::Module {
   void Convert();
   LayerMode mode() const { return mode_; }
   const std::optional<ConvertedAdd>& converted() const { return converted_; }
+  // As QuantizableLayer::set_simulated: false adds in float.
+  void set_simulated(bool on) { simulated_ = on; }
+  bool simulated() const { return simulated_; }
 
  private:
   LayerMode mode_ = LayerMode::kFloat;
+  bool simulated_ = true;
   ActivationQuantizer a_quant_{nullptr}, b_quant_{nullptr}, out_quant_{nullptr};
   std::optional<ConvertedAdd> converted_;
 };

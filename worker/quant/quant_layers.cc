@@ -30,11 +30,12 @@ at::Tensor QuantizableLayer::WeightScales(const at::Tensor& w) const {
 
 at::Tensor QuantizableLayer::QuantizedWeight() const {
   at::Tensor w = WeightToQuantize();
+  if (!simulated_) return w;
   return FakeQuantPerChannel(w, WeightScales(w), weight_bits_);
 }
 
 at::Tensor QuantizableLayer::QuantizedInput(const at::Tensor& x) {
-  return mode_ == LayerMode::kFloat ? x : input_quant_->forward(x);
+  return mode_ == LayerMode::kFloat || !simulated_ ? x : input_quant_->forward(x);
 }
 
 void QuantizableLayer::Convert() {

@@ -50,6 +50,12 @@ class QuantizableLayer : public torch::nn::Module {
   LayerMode mode() const { return mode_; }
   const std::optional<ConvertedWeights>& converted() const { return converted_; }
   const ActivationQuantizer& input_quantizer() const { return input_quant_; }
+  // kFakeQuant only: false computes in float (input and weight unquantized,
+  // a folded batch norm still folded) while the quantizer state stays, as a
+  // sensitivity scan turns layers on one at a time. Not saved; true after
+  // construction.
+  void set_simulated(bool on) { simulated_ = on; }
+  bool simulated() const { return simulated_; }
 
   at::Tensor weight, bias;  // bias undefined when absent
 
@@ -72,6 +78,7 @@ class QuantizableLayer : public torch::nn::Module {
   at::Tensor WeightScales(const at::Tensor& w) const;
 
   LayerMode mode_ = LayerMode::kFloat;
+  bool simulated_ = true;
   ActivationQuantizer input_quant_{nullptr};
   std::optional<ConvertedWeights> converted_;
 };

@@ -4,19 +4,24 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "worker/export/exporter.h"
 #include "worker/infer/engine.h"
+#include "worker/quant/calibration.h"
 #include "worker/train/checkpoint.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
 #include "worker/train/model_loader.h"
+#include "worker/train/post_training.h"
 #include "worker/train/trainer.h"
 
 namespace segqat::runtime {
@@ -84,40 +89,59 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
       if (auto st = cfg->Set(key, *path); !st.ok()) return st;
     }
   }
-  const bool trains = request.kind == JobKind::kTrain || request.kind == JobKind::kQuantTrain;
+  const JobKind kind = request.kind;
+  const bool trains = kind == JobKind::kTrain || kind == JobKind::kQuantTrain;
+  // What the job reads: training images (training, PTQ's and the scan's
+  // calibration), val images, and which checkpoint.
+  const bool reads_train =
+      trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
+  const bool reads_val = kind == JobKind::kEval || kind == JobKind::kSensitivity ||
+                         (request.do_eval && kind != JobKind::kExport);
+  const bool reads_test_model =
+      kind == JobKind::kEval || kind == JobKind::kExport || kind == JobKind::kSensitivity;
   // The paths this job reads, checked against the worker's --data-root
   // before any is opened.
   std::vector<std::string> reads;
-  if (trains) {
-    reads = {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST", "TRAIN.PRETRAINED_MODEL_DIR",
-             "TRAIN.RESUME_MODEL_DIR"};
-  } else {
-    reads = {"TEST.TEST_MODEL"};
-  }
-  if ((!trains && request.kind != JobKind::kExport) || request.do_eval) {
-    reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.VAL_FILE_LIST"});
-  }
+  if (reads_train) reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST"});
+  if (trains || kind == JobKind::kPtq) reads.push_back("TRAIN.PRETRAINED_MODEL_DIR");
+  if (trains) reads.push_back("TRAIN.RESUME_MODEL_DIR");
+  if (reads_test_model) reads.push_back("TEST.TEST_MODEL");
+  if (reads_val) reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.VAL_FILE_LIST"});
   if (auto st = request.read_roots.CheckConfig(*cfg, reads); !st.ok()) return st;
-  if (trains) {
+  if (reads_train) {
     auto train = SplitEntries(*cfg, Split::kTrain);
     if (!train.ok()) return absl::InvalidArgumentError(train.status().message());
     if (auto st = request.read_roots.CheckEntries(*train, "DATASET.TRAIN_FILE_LIST"); !st.ok()) {
       return st;
     }
+    if (!trains && train->empty()) {
+      return absl::InvalidArgumentError(
+          "DATASET.TRAIN_FILE_LIST: the calibration set is empty (calibration reads the training "
+          "images)");
+    }
+  }
+  if (trains || kind == JobKind::kPtq) {
     for (const char* key : {"TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR"}) {
       if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
     }
   }
-  if ((!trains && request.kind != JobKind::kExport) || request.do_eval) {
+  if (kind == JobKind::kPtq && cfg->Str("TRAIN.PRETRAINED_MODEL_DIR").empty()) {
+    return absl::InvalidArgumentError(
+        "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
+  }
+  if (reads_val) {
     auto val = SplitEntries(*cfg, Split::kVal);
     if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
     if (auto st = request.read_roots.CheckEntries(*val, "DATASET.VAL_FILE_LIST"); !st.ok()) {
       return st;
     }
   }
-  if (!trains) {
+  if (reads_test_model) {
     if (cfg->Str("TEST.TEST_MODEL").empty()) {
-      return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
+      return absl::InvalidArgumentError(absl::StrCat(
+          "TEST.TEST_MODEL: the checkpoint to ",
+          kind == JobKind::kExport ? "export" : kind == JobKind::kEval ? "evaluate" : "scan",
+          " is required"));
     }
     auto ck = ReadCheckpoint(cfg->Str("TEST.TEST_MODEL"));
     if (!ck.ok()) {
@@ -127,6 +151,17 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
       return absl::InvalidArgumentError(
           "TEST.TEST_MODEL: --convert needs a quantized checkpoint (trained with --quant)");
     }
+    if (kind == JobKind::kSensitivity && ck->meta.quantized) {
+      return absl::InvalidArgumentError(
+          "TEST.TEST_MODEL: the sensitivity scan starts from a float checkpoint");
+    }
+  }
+  if (!request.calib.empty()) {
+    auto m = quant::ParseCalibMethod(request.calib, "--calib");
+    if (!m.ok()) return m.status();
+  }
+  if (request.calib_batches < 0) {
+    return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
   }
   return cfg;
 }
@@ -159,6 +194,7 @@ JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
   p.export_dir = (fs::path(work_dir) / "export").string();
   p.metrics_json = (fs::path(work_dir) / "metrics.json").string();
   p.int8_dir = (fs::path(work_dir) / "int8").string();
+  p.sensitivity_json = (fs::path(work_dir) / "sensitivity.json").string();
   return p;
 }
 
@@ -237,6 +273,160 @@ absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, Progress
   return outcome;
 }
 
+struct Latency {
+  double int8_ms = 0, float_ms = 0;
+  int64_t height = 0, width = 0;
+};
+
+// The converted model's INT8 engine against the float engine of the same
+// graph, on the first val image: the median of 7 runs each, interleaved
+// after 2 warm-up runs, so both see the same machine load.
+absl::StatusOr<Latency> MeasureLatency(LoadedModel& loaded, const Config& cfg,
+                                       const std::vector<data::ListEntry>& entries) {
+  if (entries.empty()) return absl::FailedPreconditionError("no val image");
+  auto graph = exports::BuildDeployGraph(*loaded.model, cfg, /*normalize_inside=*/false);
+  if (!graph.ok()) return graph.status();
+  auto int8 = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  if (!int8.ok()) return int8.status();
+  auto fp = infer::Engine::Create(*std::move(graph), infer::Precision::kFloat);
+  if (!fp.ok()) return fp.status();
+  data::BatchLoader loader({entries.front()}, LoaderFromConfig(cfg, data::LoaderMode::kEval), 0);
+  auto batch = loader.Next();
+  if (!batch.ok()) return batch.status();
+  if (!batch->has_value()) return absl::FailedPreconditionError("no val image");
+  const at::Tensor image = BatchImages(**batch);
+  auto time_ms = [&](infer::Engine& e) -> absl::StatusOr<double> {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = e.Run(image);
+    if (!out.ok()) return out.status();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  std::vector<double> a, b;
+  for (int i = 0; i < 9; ++i) {
+    auto ta = time_ms(**int8);
+    if (!ta.ok()) return ta.status();
+    auto tb = time_ms(**fp);
+    if (!tb.ok()) return tb.status();
+    if (i >= 2) {
+      a.push_back(*ta);
+      b.push_back(*tb);
+    }
+  }
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  Latency l;
+  l.int8_ms = a[a.size() / 2];
+  l.float_ms = b[b.size() / 2];
+  l.height = image.size(2);
+  l.width = image.size(3);
+  return l;
+}
+
+// PTQ's and the scan's calibration, as the request asks.
+absl::StatusOr<PtqOptions> PtqFromRequest(const JobRequest& request, c10::Device device,
+                                          const std::atomic<bool>* stop) {
+  PtqOptions o;
+  if (!request.calib.empty()) {
+    auto m = quant::ParseCalibMethod(request.calib, "--calib");
+    if (!m.ok()) return m.status();
+    o.calib.method = *m;
+  }
+  o.calib_batches = request.calib_batches > 0 ? request.calib_batches : 10;
+  o.device = device;
+  o.stop = stop;
+  return o;
+}
+
+absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const JobPaths& paths,
+                                  c10::Device device, ProgressSink* sink,
+                                  const std::atomic<bool>* stop) {
+  auto options = PtqFromRequest(request, device, stop);
+  if (!options.ok()) return options.status();
+  const PtqOptions& o = *options;
+  JobOutcome outcome;
+  auto ptq = PostTrainingQuantize(cfg, "TRAIN.PRETRAINED_MODEL_DIR", o, sink);
+  if (!ptq.ok()) {
+    if (absl::IsCancelled(ptq.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return ptq.status();
+  }
+  if (!paths.save_dir.empty()) (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
+  const std::string final_dir = (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "final").string();
+  if (auto st = SavePtqCheckpoint(final_dir, *ptq, cfg); !st.ok()) return st;
+  sink->OnSnapshot({0, "final", final_dir});
+  outcome.outputs.push_back("final");
+  outcome.last_checkpoint = final_dir;
+  if (request.do_eval) {
+    auto entries = SplitEntries(cfg, Split::kVal);
+    if (!entries.ok()) return entries.status();
+    ptq->model->to(device);
+    auto metrics = Evaluate(ptq->model, cfg, *entries, device, stop);
+    if (!metrics.ok()) {
+      if (absl::IsCancelled(metrics.status())) {
+        outcome.interrupted = true;
+        return outcome;
+      }
+      return metrics.status();
+    }
+    sink->OnEval({0, *metrics});
+    outcome.metrics = *metrics;
+    if (!paths.metrics_json.empty()) {
+      nlohmann::json j = nlohmann::json::parse(metrics->ToJson());
+      j["model"] = "quantized";
+      j["calib"] = quant::CalibMethodName(o.calib.method);
+      j["calib_images"] = ptq->calib_images;
+      if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) {
+        return st;
+      }
+      outcome.outputs.push_back("metrics.json");
+    }
+  }
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Config& cfg,
+                                          const JobPaths& paths, c10::Device device,
+                                          ProgressSink* sink, const std::atomic<bool>* stop) {
+  auto options = PtqFromRequest(request, device, stop);
+  if (!options.ok()) return options.status();
+  const PtqOptions& o = *options;
+  JobOutcome outcome;
+  auto ptq = PostTrainingQuantize(cfg, "TEST.TEST_MODEL", o, sink);
+  const double budget = request.drop_budget >= 0 ? request.drop_budget : 0.5;
+  absl::StatusOr<SensitivityReport> report =
+      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop) : ptq.status();
+  if (!report.ok()) {
+    if (absl::IsCancelled(report.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return report.status();
+  }
+  report->calib = quant::CalibMethodName(o.calib.method);
+  std::string table = absl::StrFormat("%-40s %-16s %8s %8s\n", "layer", "kind", "mIoU", "drop");
+  for (const LayerSensitivity& l : report->layers) {
+    table += absl::StrFormat("%-40s %-16s %8.4f %+8.2f\n", l.name, l.kind, l.miou, 100 * l.drop);
+  }
+  sink->OnLog(absl::StrCat("sensitivity (drop in mIoU points, worst first):\n", table));
+  sink->OnLog(absl::StrFormat(
+      "float mIoU %.4f, PTQ (%s) %.4f; --not_quant_pattern %s gives %.4f (budget %.2f points)",
+      report->float_miou, report->calib, report->ptq_miou,
+      report->suggested_pattern.empty() ? std::string("(none needed)")
+                                        : absl::StrJoin(report->suggested_pattern, " "),
+      report->suggested_miou, budget));
+  if (!paths.sensitivity_json.empty()) {
+    if (auto st = WriteText(paths.sensitivity_json, report->ToJson(), "sensitivity");
+        !st.ok()) {
+      return st;
+    }
+    outcome.outputs.push_back(fs::path(paths.sensitivity_json).filename().string());
+  }
+  return outcome;
+}
+
 absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
                                    const JobPaths& paths, c10::Device device, ProgressSink* sink,
                                    const std::atomic<bool>* stop) {
@@ -273,7 +463,26 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
   sink->OnEval({loaded->checkpoint.meta.epoch, *metrics});
   outcome.metrics = *metrics;
   if (!paths.metrics_json.empty()) {
-    if (auto st = WriteText(paths.metrics_json, metrics->ToJson(), "metrics"); !st.ok()) return st;
+    nlohmann::json j = nlohmann::json::parse(metrics->ToJson());
+    j["model"] = loaded->checkpoint.meta.quantized ? (request.convert ? "int8" : "quantized")
+                                                   : "float";
+    if (request.convert && device.is_cpu()) {
+      auto latency = MeasureLatency(*loaded, cfg, *entries);
+      if (latency.ok()) {
+        j["latency_ms"] = {{"int8", latency->int8_ms},
+                           {"float", latency->float_ms},
+                           {"height", latency->height},
+                           {"width", latency->width},
+                           {"threads", at::get_num_threads()}};
+        sink->OnLog(absl::StrFormat(
+            "latency on one %dx%d image, %d threads: int8 %.2f ms, float %.2f ms (%.2fx)",
+            latency->width, latency->height, at::get_num_threads(), latency->int8_ms,
+            latency->float_ms, latency->float_ms / latency->int8_ms));
+      } else {
+        sink->OnLog(absl::StrCat("latency not measured: ", latency.status().message()));
+      }
+    }
+    if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) return st;
     outcome.outputs.push_back("metrics.json");
   }
   if (request.convert && !paths.int8_dir.empty()) {
@@ -312,6 +521,10 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
       return RunExport(config, paths, sink);
     case JobKind::kEval:
       return RunEval(request, config, paths, *device, sink, stop);
+    case JobKind::kPtq:
+      return RunPtq(request, config, paths, *device, sink, stop);
+    case JobKind::kSensitivity:
+      return RunSensitivity(request, config, paths, *device, sink, stop);
   }
   return absl::InvalidArgumentError("unknown job kind");
 }

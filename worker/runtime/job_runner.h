@@ -28,7 +28,7 @@ class Collectives;
 
 namespace segqat::runtime {
 
-enum class JobKind { kTrain, kQuantTrain, kEval, kExport };
+enum class JobKind { kTrain, kQuantTrain, kEval, kExport, kPtq, kSensitivity };
 
 struct JobRequest {
   JobKind kind = JobKind::kTrain;
@@ -40,6 +40,13 @@ struct JobRequest {
   bool use_gpu = false;
   int gpu_index = 0;  // the CUDA ordinal, with use_gpu
   int log_steps = 10;
+  // PTQ and sensitivity: the calibration method ("abs_max", "percentile",
+  // "kl"; empty: abs_max) and how many BATCH_SIZE batches of training images
+  // it sees (0: 10).
+  std::string calib;
+  int calib_batches = 0;
+  // Sensitivity: the mIoU drop, in points, the suggested pattern may leave (< 0: 0.5).
+  double drop_budget = -1;
   Collectives* collectives = nullptr;  // data-parallel training (worker/train/collectives.h)
   // Where the job may read (BuildJobConfig checks); none: anywhere.
   ReadRoots read_roots;
@@ -69,10 +76,12 @@ struct JobPaths {
   std::string save_dir;
   bool resume_newest = false;
   std::string export_dir;    // export: model.onnx, model.ts, deploy.yaml (FREEZE.SAVE_DIR)
-  std::string metrics_json;  // eval: the metrics as JSON; empty: not written
+  std::string metrics_json;  // eval, PTQ with do_eval: the metrics as JSON; empty: not written
+  std::string sensitivity_json;  // sensitivity: the scan as JSON; empty: not written
   std::string int8_dir;      // eval --convert: the converted model; empty: not written
   // save_dir = work_dir (resumed), export_dir = work_dir/export,
-  // metrics_json = work_dir/metrics.json, int8_dir = work_dir/int8.
+  // metrics_json = work_dir/metrics.json, int8_dir = work_dir/int8,
+  // sensitivity_json = work_dir/sensitivity.json.
   static JobPaths InWorkDir(const std::string& work_dir);
 };
 
