@@ -21,6 +21,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -141,14 +142,24 @@ int WaitFor(Client& client, const std::string& name, int64_t after, bool json, b
   return job->state() == v1::SUCCEEDED ? 0 : 1;
 }
 
-int Report(std::vector<std::string> args) {
-  for (std::string& a : args) {
-    if (a == "-o") a = "--output";
+int Report(const std::vector<std::string>& in) {
+  // Flags first, then the jobs: -o DIR may come anywhere.
+  std::vector<std::string> args, jobs;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const bool value_flag = in[i] == "-o" || in[i] == "--output" || IsCommonValueFlag(in[i]);
+    if (value_flag && i + 1 < in.size()) {
+      args.push_back(in[i] == "-o" ? "--output" : in[i]);
+      args.push_back(in[++i]);
+    } else if (absl::StartsWith(in[i], "--")) {
+      args.push_back(in[i]);
+    } else {
+      jobs.push_back(in[i]);
+    }
   }
   auto f = ParseFlags(args, With({{"--output", true}}));
   if (!f.ok()) return Fail(f.status());
   ReportOptions o;
-  o.jobs = f->overrides;
+  o.jobs = jobs;
   o.out_dir = f->Get("--output", "");
   auto client = Connect(*f);
   if (auto st = WriteReport(*client, o); !st.ok()) return Fail(st);

@@ -153,10 +153,13 @@ absl::StatusOr<CalibrationReport> Calibrate(torch::nn::Module& model, const Cali
         o.hist.assign(static_cast<size_t>(options.bins), 0.0);
         if (o.abs_max <= 0) continue;
         o.quantizer->set_observer([&o, bins = options.bins](const at::Tensor& x) {
-          at::Tensor h =
-              at::histc(x.abs().to(at::kFloat), bins, 0, o.abs_max).to(at::kCPU, at::kDouble);
+          const at::Tensor a = x.abs().to(at::kFloat);
+          at::Tensor h = at::histc(a, bins, 0, o.abs_max).to(at::kCPU, at::kDouble);
           const double* d = h.data_ptr<double>();
           for (int b = 0; b < bins; ++b) o.hist[b] += d[b];
+          // Exact zeros (ReLU's) are exact at any scale: they take no part
+          // in choosing one (left in, their spike pulls KL to tiny ranges).
+          o.hist[0] -= static_cast<double>(a.eq(0).sum().item<int64_t>());
         });
       }
       if (auto st = run_batches(); !st.ok()) return st;

@@ -9,6 +9,8 @@
 //   kl          the t whose clipped, quantized histogram of |x| is closest
 //               to the seen one in KL divergence (TensorRT's entropy
 //               calibration: 2^(bits-1) levels, `bins` histogram bins)
+// The histograms leave out exact zeros (a ReLU's many): zero is exact at any
+// scale, and its spike would pull KL towards ranges that clip everything else.
 // Weights need no calibration: they keep per-channel abs_max, as in QAT.
 #ifndef SEGQAT_WORKER_QUANT_CALIBRATION_H_
 #define SEGQAT_WORKER_QUANT_CALIBRATION_H_
