@@ -27,10 +27,12 @@ RECIPE = ["MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECO
 MAX_INT8_GAP = 0.004
 
 
-def ptq(ds, float_dir, out_dir, calib, extra=()):
+def ptq(ds, float_dir, out_dir, calib, patterns=("last_conv",), extra=()):
+    """PTQ with --do_eval; returns its metrics.json and log. extra: KEY VALUE."""
     metrics = os.path.join(out_dir, "metrics.json")
-    _, log = run(["ptq", "--cfg", SYNTHETIC_CFG, "--not_quant_pattern", "last_conv", "--calib",
-                  calib, "--do_eval", "--metrics-json", metrics] + list(extra) + ds + RECIPE +
+    _, log = run(["ptq", "--cfg", SYNTHETIC_CFG, "--not_quant_pattern", ",".join(patterns),
+                  "--calib", calib, "--do_eval", "--metrics-json", metrics] + ds + RECIPE +
+                 list(extra) +
                  ["TRAIN.PRETRAINED_MODEL_DIR", float_dir, "TRAIN.MODEL_SAVE_DIR", out_dir])
     with open(metrics) as f:
         return json.load(f), log
@@ -79,7 +81,7 @@ def main():
         # to nothing here (above), so the scan runs on 4-bit weights, where
         # PTQ loses about 3 points.
         w4 = ["SLIM.weight_bits", "4"]
-        ptq4, _ = ptq(ds, best, os.path.join(work, "ptq_w4"), "abs_max", w4)
+        ptq4, _ = ptq(ds, best, os.path.join(work, "ptq_w4"), "abs_max", extra=w4)
         scan_json = os.path.join(work, "sensitivity.json")
         _, log = run(["sensitivity", "--cfg", SYNTHETIC_CFG, "--not_quant_pattern", "last_conv",
                       "--budget", "0.5", "--json", scan_json, "TEST.TEST_MODEL", best] + ds +
@@ -98,7 +100,7 @@ def main():
               % (100 * drop, scan["suggested_pattern"], scan["suggested_miou"]))
         assert drop > 0.005 and scan["suggested_pattern"], scan
         fixed, _ = ptq(ds, best, os.path.join(work, "ptq_fixed"), "abs_max",
-                       w4 + ["--not_quant_pattern", ",".join(scan["suggested_pattern"])])
+                       ["last_conv"] + scan["suggested_pattern"], extra=w4)
         assert abs(fixed["miou"] - scan["suggested_miou"]) < 0.001, (fixed, scan)
         recovered = (fixed["miou"] - scan["ptq_miou"]) / drop
         print("the pattern applied recovers %.0f%% of the PTQ drop" % (100 * recovered))
