@@ -49,7 +49,7 @@ runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
   r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
   r.calib = spec.calib();
   r.calib_batches = spec.calib_batches();
-  r.drop_budget = spec.drop_budget() > 0 ? spec.drop_budget() : -1;
+  r.drop_budget = spec.has_drop_budget() ? spec.drop_budget().value() : -1;
   return r;
 }
 

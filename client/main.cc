@@ -229,7 +229,7 @@ int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
     if (!absl::SimpleAtod(f->Get("--budget"), &budget) || budget < 0) {
       return Fail(absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)"));
     }
-    spec->set_drop_budget(budget);
+    spec->mutable_drop_budget()->set_value(budget);
   }
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
   if (f->Has("--label")) {

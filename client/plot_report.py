@@ -20,7 +20,7 @@ def save(fig, out_dir, name):
 
 
 def curves(data, out_dir):
-    runs = [c for c in data["curves"] if c["steps"] or c["eval_steps"]]
+    runs = [c for c in data["curves"] if c["steps"]]
     if not runs:
         return
     fig, (loss_ax, miou_ax) = plt.subplots(1, 2, figsize=(11, 4))
@@ -30,8 +30,9 @@ def curves(data, out_dir):
         if c["eval_steps"]:
             miou_ax.plot(c["eval_steps"], c["eval_miou"], marker="o", markersize=3,
                          label=c["title"], linewidth=1.2)
-    loss_ax.set(title="training loss", xlabel="global step", ylabel="loss")
-    miou_ax.set(title="val mIoU at each evaluation", xlabel="global step", ylabel="mIoU")
+    loss_ax.set(title="training loss", xlabel="global step of each run", ylabel="loss")
+    miou_ax.set(title="val mIoU at each evaluation", xlabel="global step of each run",
+                ylabel="mIoU")
     for ax in (loss_ax, miou_ax):
         ax.grid(alpha=0.3)
         if ax.lines:

@@ -543,7 +543,8 @@ absl::Status WriteReport(Client& client, const ReportOptions& options) {
       s["png"] = absl::StrCat("sensitivity_", d.id, ".png");
       data["sensitivity"].push_back(std::move(s));
     }
-    if (d.loss.empty() && d.evals.empty()) continue;
+    // Curves are of training runs; other jobs evaluate once.
+    if (d.loss.empty()) continue;
     json c = {{"title", d.title}, {"job", d.job.name()}};
     std::vector<int64_t> steps, eval_steps;
     std::vector<double> loss, eval_miou;

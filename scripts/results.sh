@@ -74,12 +74,15 @@ rm -rf docs/results
 build/bin/segqat --server "$listen" report "$float" "$qat" "${ptq[@]}" "${int8[@]}" "$ptq4" \
   "$ptq4_fixed" "$scan8" "$scan4" -o docs/results
 # docs/results.md: what the numbers are, then the report with its plots.
-/usr/bin/python3 - "$seed" "$(nproc)" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" <<'EOF'
+/usr/bin/python3 - "$seed" "$(nproc)" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
+  "$work" <<'EOF'
 import sys
-seed, cores, cpu = sys.argv[1:4]
+seed, cores, cpu, work = sys.argv[1:5]
 with open("docs/results/report.md") as f:
     report = f.read()
-report = report.replace("](", "](results/").replace("# segqat report", "## The report", 1)
+# One level down, image paths from docs/, and the scratch folder named as such.
+report = report.replace("\n## ", "\n### ").replace("# segqat report", "## The report", 1)
+report = report.replace("](", "](results/").replace(work, "$WORK")
 head = f"""# Results
 
 Made by `./scripts/results.sh` (seed {seed}); rerun it to get your own. The

@@ -80,7 +80,10 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
   if (spec.calib_batches() < 0) {
     return absl::InvalidArgumentError("spec.calib_batches: must not be negative");
   }
-  if (spec.drop_budget() < 0 || !std::isfinite(spec.drop_budget())) {
+  if (spec.has_drop_budget() && spec.kind() != v1::SENSITIVITY) {
+    return absl::InvalidArgumentError("spec.drop_budget: only SENSITIVITY jobs take a budget");
+  }
+  if (spec.drop_budget().value() < 0 || !std::isfinite(spec.drop_budget().value())) {
     return absl::InvalidArgumentError("spec.drop_budget: mIoU points >= 0");
   }
   switch (spec.kind()) {

@@ -154,7 +154,24 @@ class ReportTest(unittest.TestCase):
         self.assertIn("jobs/%s (TRAIN, SUCCEEDED) has no metrics yet" % plain, p.stderr)
         self.assertFalse(os.path.exists(os.path.join(out, "report.md")))
 
-    def test_3_a_ptq_job_with_an_empty_calibration_set_fails_with_the_reason(self):
+    def test_3_calibration_flags_are_checked_at_create(self):
+        with open(SYNTHETIC_CFG) as f:
+            yaml = f.read()
+        for kind, calib, needle in ((pb.PTQ, "mse", "spec.calib: 'mse' is not one of"),
+                                    (pb.TRAIN, "kl", "spec.calib: only PTQ and SENSITIVITY")):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+                    kind=kind, config_yaml=yaml, calib=calib,
+                    overrides=["TRAIN.PRETRAINED_MODEL_DIR", "/x"])), timeout=30)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn(needle, cm.exception.details())
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(kind=pb.PTQ, config_yaml=yaml)),
+                                timeout=30)
+        self.assertIn("TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required",
+                      cm.exception.details())
+
+    def test_4_a_ptq_job_with_an_empty_calibration_set_fails_with_the_reason(self):
         empty = os.path.join(self.work, "empty_list.txt")
         open(empty, "w").close()
         p = self.cli(["ptq", "--cfg", SYNTHETIC_CFG, "--wait"] + dataset_overrides(self.data) +

@@ -109,5 +109,43 @@ TEST(ReadRootsTest, PathsAreResolvedBeforeTheyAreChecked) {
   EXPECT_NE(st.message().find("DATASET.VAL_FILE_LIST: entry 1"), std::string::npos) << st;
 }
 
+// PTQ and the scan read what they calibrate from: errors name the key or flag.
+TEST(BuildJobConfigTest, PtqAndSensitivityNeedAFloatModelAndTrainingImages) {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data);
+  std::ofstream(data / "list.txt") << "a.png a_label.png\n";
+  std::ofstream(data / "empty.txt") << "";
+  Save(tmp.path() / "float", 10);
+  auto message = [&](JobKind kind, std::vector<std::string> overrides,
+                     const std::string& calib = "") {
+    JobRequest r;
+    r.kind = kind;
+    r.calib = calib;
+    r.overrides = {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
+                   (data / "list.txt").string(), "DATASET.VAL_FILE_LIST",
+                   (data / "list.txt").string()};
+    r.overrides.insert(r.overrides.end(), overrides.begin(), overrides.end());
+    auto cfg = BuildJobConfig(r);
+    return cfg.ok() ? std::string("ok") : std::string(cfg.status().message());
+  };
+  const std::string model = (tmp.path() / "float").string();
+  EXPECT_EQ(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model}), "ok");
+  EXPECT_EQ(message(JobKind::kPtq, {}),
+            "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
+  EXPECT_NE(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model + "x"})
+                .find("TRAIN.PRETRAINED_MODEL_DIR: " + model + "x does not exist"),
+            std::string::npos);
+  EXPECT_EQ(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model}, "mse"),
+            "--calib: 'mse' is not one of abs_max, percentile, kl");
+  EXPECT_NE(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model,
+                                    "DATASET.TRAIN_FILE_LIST", (data / "empty.txt").string()})
+                .find("DATASET.TRAIN_FILE_LIST"),
+            std::string::npos);
+  EXPECT_EQ(message(JobKind::kSensitivity, {"TEST.TEST_MODEL", model}), "ok");
+  EXPECT_EQ(message(JobKind::kSensitivity, {}),
+            "TEST.TEST_MODEL: the checkpoint to scan is required");
+}
+
 }  // namespace
 }  // namespace segqat::runtime
