@@ -21,9 +21,11 @@ SEED = os.environ.get("SEGQAT_E2E_SEED", "7")
 # The seed's recipe for the quantized model (tests/e2e/test_qat_end_to_end.py).
 RECIPE = ["MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECODER", "False"]
 
-# Tolerances in mIoU, from tests/e2e/measure_spread.py (SEGQAT_SPREAD_PTQ=1)
-# over seeds 7-9 on an AMD EPYC with AVX-512 VNNI; see docs/results.md.
-# The converted model computes the simulated network up to float rounding.
+# The converted PTQ model computes the simulated network up to float
+# rounding, as a converted QAT model does. This test with SEGQAT_E2E_SEED
+# 7-10 on an AMD EPYC with AVX-512 VNNI measured INT8 - simulated, in mIoU
+# points: abs_max -0.13 .. 0.00, percentile -0.24 .. 0.00, kl -0.19 .. +0.16
+# (QAT's: -0.24 .. +0.13). The bound is QAT's (test_qat_end_to_end.py).
 MAX_INT8_GAP = 0.004
 
 
@@ -91,9 +93,10 @@ def main():
         assert len(scan["layers"]) == 62, len(scan["layers"])
         drops = [layer["drop"] for layer in scan["layers"]]
         assert drops == sorted(drops, reverse=True)
-        # The scan's float is the fake-quant model with quantization off (batch
-        # norm still folded): float rounding apart, the float model.
-        assert abs(scan["float_miou"] - fp["miou"]) < 0.001, (scan["float_miou"], fp["miou"])
+        # The scan's float is the fake-quant model with quantization off, which
+        # computes as the float model does; each step of its suggestion is
+        # what a PTQ run with that pattern gives.
+        assert abs(scan["float_miou"] - fp["miou"]) < 1e-6, (scan["float_miou"], fp["miou"])
         assert abs(scan["ptq_miou"] - ptq4["miou"]) < 1e-6, (scan["ptq_miou"], ptq4["miou"])
         drop = scan["float_miou"] - scan["ptq_miou"]
         print("sensitivity (4-bit weights): PTQ drop %.2f points, pattern %s gives %.4f"
@@ -101,7 +104,7 @@ def main():
         assert drop > 0.005 and scan["suggested_pattern"], scan
         fixed, _ = ptq(ds, best, os.path.join(work, "ptq_fixed"), "abs_max",
                        ["last_conv"] + scan["suggested_pattern"], extra=w4)
-        assert abs(fixed["miou"] - scan["suggested_miou"]) < 0.001, (fixed, scan)
+        assert abs(fixed["miou"] - scan["suggested_miou"]) < 1e-6, (fixed, scan)
         recovered = (fixed["miou"] - scan["ptq_miou"]) / drop
         print("the pattern applied recovers %.0f%% of the PTQ drop" % (100 * recovered))
         assert recovered >= 0.5, recovered

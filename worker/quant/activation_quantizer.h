@@ -38,6 +38,7 @@ class ActivationQuantizerImpl : public torch::nn::Module {
   void set_observer(std::function<void(const at::Tensor&)> observer) {
     observer_ = std::move(observer);
   }
+  bool observing() const { return static_cast<bool>(observer_); }
   // Fixes the scale as calibration chose it: eval uses s, and the moving
   // average / window state restarts from s, so QAT can continue from it.
   void SetScale(float s);

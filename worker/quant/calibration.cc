@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "worker/quant/activation_quantizer.h"
+#include "worker/quant/quant_add.h"
+#include "worker/quant/quant_layers.h"
 
 namespace segqat::quant {
 
@@ -103,16 +105,37 @@ struct Observed {
   std::vector<double> hist;
 };
 
-// Removes every observer when calibration ends, however it ends.
-class ObserverScope {
+// While calibrating, every fake-quant layer and add computes in float, so
+// each quantizer sees the float model's activations (whichever layers are
+// quantized); removes the observers and restores the layers when
+// calibration ends, however it ends.
+class CalibrationScope {
  public:
-  explicit ObserverScope(std::vector<Observed>& observed) : observed_(observed) {}
-  ~ObserverScope() {
+  CalibrationScope(torch::nn::Module& model, std::vector<Observed>& observed)
+      : observed_(observed) {
+    for (const auto& m : model.modules()) {
+      if (auto layer = std::dynamic_pointer_cast<QuantizableLayer>(m);
+          layer && layer->mode() == LayerMode::kFakeQuant) {
+        layers_.emplace_back(layer, layer->simulated());
+        layer->set_simulated(false);
+      }
+      if (auto add = std::dynamic_pointer_cast<QAddImpl>(m);
+          add && add->mode() == LayerMode::kFakeQuant) {
+        adds_.emplace_back(add, add->simulated());
+        add->set_simulated(false);
+      }
+    }
+  }
+  ~CalibrationScope() {
     for (Observed& o : observed_) o.quantizer->set_observer(nullptr);
+    for (auto& [layer, on] : layers_) layer->set_simulated(on);
+    for (auto& [add, on] : adds_) add->set_simulated(on);
   }
 
  private:
   std::vector<Observed>& observed_;
+  std::vector<std::pair<std::shared_ptr<QuantizableLayer>, bool>> layers_;
+  std::vector<std::pair<std::shared_ptr<QAddImpl>, bool>> adds_;
 };
 
 }  // namespace
@@ -131,7 +154,7 @@ absl::StatusOr<CalibrationReport> Calibrate(torch::nn::Module& model, const Cali
   if (observed.empty()) {
     return absl::FailedPreconditionError("calibration: the model has no quantized layer");
   }
-  ObserverScope scope(observed);
+  CalibrationScope scope(model, observed);
   CalibrationReport report;
   try {
     for (Observed& o : observed) {

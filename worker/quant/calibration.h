@@ -1,8 +1,8 @@
 // Post-training calibration of activation ranges (PaddleSlim's
 // quant_post, TensorRT's calibrators): the model, already through
-// QuantAware, runs on calibration images with every activation quantizer
-// observing its float input instead of quantizing it; each quantizer's scale
-// is then set by the method:
+// QuantAware, runs in float on calibration images (weights unquantized too)
+// with every activation quantizer observing its input; each quantizer's
+// scale is then set by the method:
 //   abs_max     the largest |x| seen
 //   percentile  the smallest t with at least `percentile` % of the |x| seen
 //               at or below t (a histogram of |x| on [0, abs_max])

@@ -98,6 +98,28 @@ TEST(CalibrateTest, AbsMaxTakesTheLargestInputSeenAndObservesInFloat) {
   EXPECT_NEAR(y[0][0][0][0].item<float>(), 21 * 3.f / 127, 1e-6);
 }
 
+TEST(CalibrateTest, ObservesTheFloatModelWeightsIncluded) {
+  auto owner = std::make_shared<Tiny>();
+  Tiny& m = *owner;
+  {
+    at::NoGradGuard g;
+    m.conv->weight[0][1].fill_(0.3f);  // 38.1 codes at 8 bits: quantizing changes it
+  }
+  ASSERT_TRUE(QuantAware(m, QuantConfig()).ok());
+  m.eval();
+  const at::Tensor x = at::rand({1, 2, 4, 4});
+  const at::Tensor float_out = at::conv2d(x, m.conv->weight) + x;
+  m.conv->set_simulated(true);
+  auto report = Calibrate(m, CalibOptions(), [&]() -> absl::Status {
+    EXPECT_TRUE(at::equal(m.forward(x), float_out));
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
+  // Afterwards the layers quantize again, as they did before.
+  EXPECT_TRUE(m.conv->simulated());
+  EXPECT_FALSE(at::equal(m.forward(x), float_out));
+}
+
 TEST(CalibrateTest, PercentileRunsTwiceAndClipsTheOutlier) {
   auto owner = std::make_shared<Tiny>();
   Tiny& m = *owner;
@@ -155,6 +177,26 @@ TEST(SimulatedTest, ALayerNotSimulatedComputesInFloatAndKeepsItsState) {
   m.conv->set_simulated(true);
   m.add->set_simulated(true);
   EXPECT_FALSE(at::equal(m.forward(x), 2 * x));
+}
+
+TEST(SimulatedTest, AConvWithAFoldedBatchNormComputesAsTheFloatConv) {
+  QConv2d conv(QConv2dOptions(3, 4, 3).padding(1));
+  torch::nn::BatchNorm2d bn(4);
+  {
+    at::NoGradGuard g;
+    bn->running_mean.copy_(at::tensor({0.1f, -0.2f, 0.3f, 0.f}));
+    bn->running_var.copy_(at::tensor({0.5f, 2.f, 1.5f, 0.01f}));
+    bn->weight.copy_(at::tensor({1.5f, 0.7f, -1.f, 3.f}));
+  }
+  conv->eval();
+  bn->eval();
+  const at::Tensor x = at::randn({1, 3, 8, 8});
+  const at::Tensor want = bn->forward(conv->forward(x));  // float
+  conv->EnableQuant(QuantConfig());
+  conv->FoldBatchNorm(bn.ptr());
+  EXPECT_FALSE(at::equal(bn->forward(conv->forward(x)), want));
+  conv->set_simulated(false);
+  EXPECT_TRUE(at::equal(bn->forward(conv->forward(x)), want));
 }
 
 }  // namespace

@@ -31,9 +31,8 @@ void QAddImpl::Convert() {
 }
 
 at::Tensor QAddImpl::forward(const at::Tensor& a, const at::Tensor& b) {
-  if (mode_ == LayerMode::kFloat || (mode_ == LayerMode::kFakeQuant && !simulated_)) {
-    return a + b;
-  }
+  if (mode_ == LayerMode::kFloat) return a + b;
+  if (mode_ == LayerMode::kFakeQuant && !simulated_ && !out_quant_->observing()) return a + b;
   // Converted: the quantizers are in eval mode, on their fixed scales.
   return out_quant_->forward(a_quant_->forward(a) + b_quant_->forward(b));
 }

@@ -29,13 +29,16 @@ at::Tensor QuantizableLayer::WeightScales(const at::Tensor& w) const {
 }
 
 at::Tensor QuantizableLayer::QuantizedWeight() const {
+  if (!simulated_) return weight;
   at::Tensor w = WeightToQuantize();
-  if (!simulated_) return w;
   return FakeQuantPerChannel(w, WeightScales(w), weight_bits_);
 }
 
 at::Tensor QuantizableLayer::QuantizedInput(const at::Tensor& x) {
-  return mode_ == LayerMode::kFloat || !simulated_ ? x : input_quant_->forward(x);
+  if (mode_ == LayerMode::kFloat) return x;
+  // Calibration observes the input of a layer that is not simulated too.
+  if (!simulated_ && !input_quant_->observing()) return x;
+  return input_quant_->forward(x);
 }
 
 void QuantizableLayer::Convert() {
@@ -118,7 +121,8 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
     case LayerMode::kFloat:
       return conv(x, weight, bias);
     case LayerMode::kFakeQuant: {
-      if (!bn_) return conv(QuantizedInput(x), QuantizedWeight(), bias);
+      // Not simulated: exactly the float layer (no batch norm folded in).
+      if (!bn_ || !simulated()) return conv(QuantizedInput(x), QuantizedWeight(), bias);
       at::Tensor y = UnfoldOutput(conv(QuantizedInput(x), QuantizedWeight(), at::Tensor()),
                                   BnScale());
       return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;

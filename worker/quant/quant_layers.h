@@ -50,10 +50,10 @@ class QuantizableLayer : public torch::nn::Module {
   LayerMode mode() const { return mode_; }
   const std::optional<ConvertedWeights>& converted() const { return converted_; }
   const ActivationQuantizer& input_quantizer() const { return input_quant_; }
-  // kFakeQuant only: false computes in float (input and weight unquantized,
-  // a folded batch norm still folded) while the quantizer state stays, as a
-  // sensitivity scan turns layers on one at a time. Not saved; true after
-  // construction.
+  // kFakeQuant only: false computes exactly as the float layer does (input
+  // and weight unquantized, no batch norm folded in) while the quantizer
+  // state stays, as a sensitivity scan turns layers on one at a time. Not
+  // saved; true after construction.
   void set_simulated(bool on) { simulated_ = on; }
   bool simulated() const { return simulated_; }
 
