@@ -57,7 +57,7 @@ echo "== sensitivity scans: 8-bit, and 4-bit weights"
 scan8=$(job sensitivity --budget 0.1 --not_quant_pattern last_conv --cfg "$cfg" "${data[@]}" \
   "${recipe[@]}" TEST.TEST_MODEL "$base")
 w4=(SLIM.weight_bits 4)
-scan4=$(job sensitivity --budget 0.5 --label "model=sensitivity, 4-bit weights" \
+scan4=$(job sensitivity --budget 0.25 --label "model=sensitivity, 4-bit weights" \
   --not_quant_pattern last_conv --cfg "$cfg" "${data[@]}" "${recipe[@]}" "${w4[@]}" \
   TEST.TEST_MODEL "$base")
 ptq4=$(job ptq --do_eval --label "model=PTQ abs_max, 4-bit weights" --not_quant_pattern last_conv \

@@ -24,9 +24,13 @@ RECIPE = ["MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECO
 # The converted PTQ model computes the simulated network up to float
 # rounding, as a converted QAT model does. This test with SEGQAT_E2E_SEED
 # 7-10 on an AMD EPYC with AVX-512 VNNI measured INT8 - simulated, in mIoU
-# points: abs_max -0.13 .. 0.00, percentile -0.24 .. 0.00, kl -0.19 .. +0.16
+# points: abs_max 0.00 .. +0.14, percentile -0.10 .. +0.10, kl +0.04 .. +0.18
 # (QAT's: -0.24 .. +0.13). The bound is QAT's (test_qat_end_to_end.py).
 MAX_INT8_GAP = 0.004
+# The scan with 4-bit weights, seeds 7-10: PTQ drops 3.09, 1.10, 1.68 and
+# 0.84 points; with a 0.5-point budget the suggestion recovered 90, 64, 74
+# and 51%. A budget of 0.25 points asks for at least 70% of a drop of 0.84.
+BUDGET_POINTS = "0.25"
 
 
 def ptq(ds, float_dir, out_dir, calib, patterns=("last_conv",), extra=()):
@@ -86,7 +90,8 @@ def main():
         ptq4, _ = ptq(ds, best, os.path.join(work, "ptq_w4"), "abs_max", extra=w4)
         scan_json = os.path.join(work, "sensitivity.json")
         _, log = run(["sensitivity", "--cfg", SYNTHETIC_CFG, "--not_quant_pattern", "last_conv",
-                      "--budget", "0.5", "--json", scan_json, "TEST.TEST_MODEL", best] + ds +
+                      "--budget", BUDGET_POINTS, "--json", scan_json, "TEST.TEST_MODEL",
+                      best] + ds +
                      RECIPE + w4)
         with open(scan_json) as f:
             scan = json.load(f)
@@ -101,7 +106,7 @@ def main():
         drop = scan["float_miou"] - scan["ptq_miou"]
         print("sensitivity (4-bit weights): PTQ drop %.2f points, pattern %s gives %.4f"
               % (100 * drop, scan["suggested_pattern"], scan["suggested_miou"]))
-        assert drop > 0.005 and scan["suggested_pattern"], scan
+        assert drop > 0.004 and scan["suggested_pattern"], scan
         fixed, _ = ptq(ds, best, os.path.join(work, "ptq_fixed"), "abs_max",
                        ["last_conv"] + scan["suggested_pattern"], extra=w4)
         assert abs(fixed["miou"] - scan["suggested_miou"]) < 1e-6, (fixed, scan)
