@@ -118,6 +118,10 @@ absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
   d.id = JobId(d.job.name());
   const v1::JobSpec& spec = d.job.spec();
   std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
+  if (!spec.not_quant_pattern().empty()) {
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
+  }
   auto cfg = Config::FromYamlText(spec.config_yaml(), overrides);
   if (cfg.ok()) d.config = *std::move(cfg);
   // The stored events, up to the newest one the job has now.
@@ -261,6 +265,16 @@ absl::StatusOr<Row> RowOf(const JobData& d) {
       "run PTQ with --do_eval, or `segqat eval` its model)"));
 }
 
+// Whether two jobs quantize the same layers with the same bits.
+bool SameQuantization(const JobData& a, const JobData& b) {
+  if (!a.config || !b.config) return false;
+  for (const char* key : {"SLIM.weight_bits", "SLIM.activation_bits", "SLIM.not_quant_pattern",
+                          "SLIM.quant_add", "SLIM.weight_quantize_type"}) {
+    if (a.config->Text(key) != b.config->Text(key)) return false;
+  }
+  return true;
+}
+
 std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
 std::string Points(double v) { return absl::StrFormat("%+.2f", 100 * v); }
 
@@ -356,19 +370,24 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
     md << "\nLatency is measured by an EVAL job with `--convert` on its worker: the INT8 engine "
           "and the float engine of the same graph on one val image, median of 7 interleaved "
           "runs.\n";
-    // QAT against the best PTQ, as the choice a user makes.
+    // QAT against the best PTQ that quantizes the same way, as the choice a
+    // user makes.
     const Row* qat = nullptr;
     const Row* best_ptq = nullptr;
     for (const Row& r : rows) {
       if (r.job->job.kind() == v1::QUANT_TRAIN && (qat == nullptr || r.miou > qat->miou)) qat = &r;
-      if (r.job->job.kind() == v1::PTQ && (best_ptq == nullptr || r.miou > best_ptq->miou)) {
+    }
+    for (const Row& r : rows) {
+      if (qat != nullptr && r.job->job.kind() == v1::PTQ && SameQuantization(*qat->job, *r.job) &&
+          (best_ptq == nullptr || r.miou > best_ptq->miou)) {
         best_ptq = &r;
       }
     }
     if (qat != nullptr && best_ptq != nullptr) {
       const double gap = qat->miou - best_ptq->miou;
-      md << "\n" << qat->job->title << " " << (gap > 0 ? "beats" : "does not beat") << " the best PTQ ("
-         << best_ptq->job->title << ") " << (gap > 0 ? "by " : ": it trails by ")
+      md << "\n" << qat->job->title << " " << (gap > 0 ? "beats" : "does not beat")
+         << " the best PTQ of the same bits and layers (" << best_ptq->job->title << ") "
+         << (gap > 0 ? "by " : ": it trails by ")
          << absl::StrFormat("%.2f", 100 * std::abs(gap)) << " mIoU points.\n";
     }
     md << "\n";

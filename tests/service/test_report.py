@@ -119,6 +119,12 @@ class ReportTest(unittest.TestCase):
         fmiou = self.best_evaluation(self.float_job).miou
         self.assertEqual(self.row(md, self.ptq_job)[3],
                          "%+.2f" % (100 * (self.metrics_json(self.ptq_job)["miou"] - fmiou)))
+        # QAT against PTQ of the same bits and layers, by how much either way.
+        gap = 100 * (self.best_evaluation(self.qat_job).miou -
+                     self.metrics_json(self.ptq_job)["miou"])
+        self.assertIn("QAT %s the best PTQ of the same bits and layers (PTQ percentile) %s%.2f "
+                      "mIoU points" % ("beats" if gap > 0 else "does not beat",
+                                       "by " if gap > 0 else ": it trails by ", abs(gap)), md)
         # Per class: the converted model's 19 IoUs.
         self.assertIn("| road |", md)
         self.assertIn("%.4f" % int8["class_iou"][0], md.split("| road |")[1].split("\n")[0])
