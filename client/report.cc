@@ -473,9 +473,7 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
   return md.str();
 }
 
-}  // namespace
-
-absl::Status WriteReport(Client& client, const ReportOptions& options) {
+absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   if (options.jobs.empty()) return absl::InvalidArgumentError("report: name at least one JOB");
   if (options.out_dir.empty()) return absl::InvalidArgumentError("report: -o DIR is required");
   std::string scratch_template =
@@ -597,6 +595,17 @@ absl::Status WriteReport(Client& client, const ReportOptions& options) {
     return st;
   }
   return plotted;
+}
+
+}  // namespace
+
+absl::Status WriteReport(Client& client, const ReportOptions& options) {
+  try {
+    return WriteReportOrThrow(client, options);
+  } catch (const json::exception& e) {
+    // A metrics.json or sensitivity.json of the wrong shape.
+    return absl::DataLossError(absl::StrCat("report: unexpected JSON in a job's file: ", e.what()));
+  }
 }
 
 }  // namespace segqat::client

@@ -77,6 +77,17 @@ class Segqatd:
         return "127.0.0.1:%d" % self.port
 
 
+def work_dir_with_dataset(prefix, worker, train=16, val=4):
+    """A fresh temporary folder holding a small generated dataset (64x128
+    images) in `dataset/`; returns (folder, dataset folder)."""
+    work = tempfile.mkdtemp(prefix=prefix)
+    data = os.path.join(work, "dataset")
+    subprocess.run([worker, "make-dataset", "--out", data, "--train", str(train), "--val",
+                    str(val), "--height", "64", "--width", "128"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return work, data
+
+
 def dataset_overrides(data_dir):
     return ["DATASET.DATA_DIR", data_dir,
             "DATASET.TRAIN_FILE_LIST", os.path.join(data_dir, "train_list.txt"),

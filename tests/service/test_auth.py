@@ -4,7 +4,6 @@ workers, with certificates made by openssl at test time. Real server, real
 clients (Python gRPC, the segqat CLI, a segqat-worker over mTLS)."""
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,8 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqatd_fixture import (SYNTHETIC_CFG, GrpcAssertions, Segqatd,  # noqa: E402
-                             dataset_overrides, free_port, load_stubs)
+                             dataset_overrides, free_port, load_stubs,
+                             work_dir_with_dataset)
 
 pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
 SEGQATD = os.environ["SEGQATD"]
@@ -145,10 +145,7 @@ class RefusalsTest(Base):
 class TokensTest(Base):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="segqat_auth_")
-        cls.data = os.path.join(cls.work, "dataset")
-        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "8", "--val", "4",
-                        "--height", "64", "--width", "128"], check=True, stdout=subprocess.DEVNULL)
+        cls.work, cls.data = work_dir_with_dataset("segqat_auth_", WORKER, train=8)
         cls.tokens = os.path.join(cls.work, "tokens")
         write_tokens(cls.tokens)
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(), workers=1)

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import urllib.request
@@ -19,7 +18,7 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_port,  # noqa: E402
-                             load_stubs)
+                             load_stubs, work_dir_with_dataset)
 
 pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
 SEGQATD = os.environ["SEGQATD"]
@@ -66,11 +65,7 @@ class Worker:
 class RemoteWorkersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="segqat_remote_")
-        cls.data = os.path.join(cls.work, "dataset")
-        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "16", "--val", "4",
-                        "--height", "64", "--width", "128"], check=True,
-                       stdout=subprocess.DEVNULL)
+        cls.work, cls.data = work_dir_with_dataset("segqat_remote_", WORKER)
         cls.metrics_port = free_port()
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(), workers=0)
         cls.server.extra_args = ["--lease-timeout", str(LEASE_TIMEOUT),

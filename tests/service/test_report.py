@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 import grpc
@@ -16,7 +15,7 @@ from PIL import Image, ImageStat
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides,  # noqa: E402
-                             free_port, load_stubs)
+                             free_port, load_stubs, work_dir_with_dataset)
 
 pb, pb_grpc = load_stubs()
 SEGQATD = os.environ["SEGQATD"]
@@ -27,10 +26,7 @@ WORKER = os.environ["SEGQAT_WORKER"]
 class ReportTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="segqat_report_")
-        cls.data = os.path.join(cls.work, "dataset")
-        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "16", "--val", "4",
-                        "--height", "64", "--width", "128"], check=True, stdout=subprocess.DEVNULL)
+        cls.work, cls.data = work_dir_with_dataset("segqat_report_", WORKER)
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port()).start()
         cls.stub = pb_grpc.JobServiceStub(grpc.insecure_channel(cls.server.target))
         ds = dataset_overrides(cls.data)

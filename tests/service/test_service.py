@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -16,7 +15,8 @@ import grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from segqatd_fixture import (SYNTHETIC_CFG, GrpcAssertions, Segqatd,  # noqa: E402
-                             dataset_overrides, free_port, load_stubs)
+                             dataset_overrides, free_port, load_stubs,
+                             work_dir_with_dataset)
 
 pb, pb_grpc = load_stubs()
 SEGQATD = os.environ["SEGQATD"]
@@ -34,10 +34,7 @@ def spec(kind, data, *overrides, **flags):
 class ServiceTest(GrpcAssertions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="segqat_service_")
-        cls.data = os.path.join(cls.work, "dataset")
-        subprocess.run([WORKER, "make-dataset", "--out", cls.data, "--train", "16", "--val", "4",
-                        "--height", "64", "--width", "128"], check=True, stdout=subprocess.DEVNULL)
+        cls.work, cls.data = work_dir_with_dataset("segqat_service_", WORKER)
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port()).start()
         cls.channel = grpc.insecure_channel(cls.server.target)
         cls.stub = pb_grpc.JobServiceStub(cls.channel)
