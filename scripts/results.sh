@@ -3,7 +3,7 @@
 # float, QAT and PTQ (abs_max, percentile, kl) of the seed's model on the
 # generated Cityscapes-like dataset, their converted INT8 models with
 # latency, and two sensitivity scans, all run as jobs of a real segqatd on
-# the embedded default and gathered by `segqat report`. About 8 minutes on
+# the embedded default and gathered by `segqat report`. About 4 minutes on
 # 2 cores. SEGQAT_RESULTS_SEED picks the dataset's and the training's seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
