@@ -1,14 +1,7 @@
 #include "client/report.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,57 +12,31 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "client/plot_report_script.h"
+#include "client/report_parts.h"
 #include "worker/config/config.h"
 #include "worker/data/cityscapes.h"
-
-extern char** environ;
 
 namespace segqat::client {
 namespace fs = std::filesystem;
 using nlohmann::json;
-namespace {
 
-struct EvalPoint {
-  int64_t step = 0;  // the global step of the last training step before it
-  int64_t epoch = 0;
-  double miou = 0, acc = 0, kappa = 0;
-  std::vector<double> class_iou;
-};
-
-struct JobData {
-  v1::Job job;
-  std::string id;
-  std::string title;
-  std::optional<Config> config;
-  std::vector<std::pair<int64_t, double>> loss;  // (step, loss)
-  std::vector<EvalPoint> evals;
-  std::optional<json> metrics;      // metrics.json
-  std::optional<json> sensitivity;  // sensitivity.json
-  std::string model_file;           // the artifact whose size is shown
-  int64_t model_bytes = -1;
-};
-
-// The row a model job contributes.
-struct Row {
-  const JobData* job = nullptr;
-  double miou = 0, acc = 0, kappa = 0;
-  std::vector<double> class_iou;
-  std::optional<double> int8_ms, float_ms;
-};
-
-std::string JobId(const std::string& name) {
-  return absl::StartsWith(name, "jobs/") ? name.substr(5) : name;
-}
-
-absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+absl::StatusOr<std::string> report::ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InternalError(absl::StrCat("cannot read ", path.string()));
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+namespace {
+using report::EvalPoint;
+using report::JobData;
+using report::ReadFile;
+using report::Row;
+
+std::string JobId(const std::string& name) {
+  return absl::StartsWith(name, "jobs/") ? name.substr(5) : name;
 }
 
 absl::Status WriteFile(const fs::path& path, const std::string& text) {
@@ -265,18 +232,13 @@ absl::StatusOr<Row> RowOf(const JobData& d) {
       "run PTQ with --do_eval, or `segqat eval` its model)"));
 }
 
-// Whether two jobs quantize the same layers with the same bits.
-bool SameQuantization(const JobData& a, const JobData& b) {
-  if (!a.config || !b.config) return false;
-  for (const char* key : {"SLIM.weight_bits", "SLIM.activation_bits", "SLIM.not_quant_pattern",
-                          "SLIM.quant_add", "SLIM.weight_quantize_type"}) {
-    if (a.config->Text(key) != b.config->Text(key)) return false;
-  }
-  return true;
+std::string PythonInterpreter(const ReportOptions& o) {
+  if (!o.python.empty()) return o.python;
+  if (const char* env = std::getenv("SEGQAT_PYTHON"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  if (fs::exists("/usr/bin/python3", ec)) return "/usr/bin/python3";
+  return "python3";
 }
-
-std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
-std::string Points(double v) { return absl::StrFormat("%+.2f", 100 * v); }
 
 std::vector<std::string> ClassNames(const std::vector<JobData>& jobs, size_t n) {
   std::vector<std::string> names;
@@ -287,190 +249,6 @@ std::vector<std::string> ClassNames(const std::vector<JobData>& jobs, size_t n) 
   (void)jobs;
   for (size_t i = 0; i < n; ++i) names.push_back(absl::StrCat("class ", i));
   return names;
-}
-
-std::string PythonInterpreter(const ReportOptions& o) {
-  if (!o.python.empty()) return o.python;
-  if (const char* env = std::getenv("SEGQAT_PYTHON"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  if (fs::exists("/usr/bin/python3", ec)) return "/usr/bin/python3";
-  return "python3";
-}
-
-// Runs the embedded plot script; its output goes to `log`.
-absl::Status RunPlots(const std::string& python, const fs::path& data, const fs::path& out_dir,
-                      const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<std::string> args = {python, "-c", kPlotReportScript, data.string(),
-                                   out_dir.string()};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "report: cannot run ", python, " for the plots (", std::strerror(rc),
-        "); set SEGQAT_PYTHON to a Python 3 with matplotlib (Debian: python3-matplotlib)"));
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    auto text = ReadFile(log);
-    std::string tail = text.ok() ? *text : "";
-    if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "report: the plots failed (", python, "; needs matplotlib, Debian: python3-matplotlib): ",
-        tail));
-  }
-  return absl::OkStatus();
-}
-
-std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& rows,
-                     const std::vector<std::string>& class_names,
-                     const std::vector<std::string>& pngs) {
-  auto has = [&](const std::string& png) {
-    return std::find(pngs.begin(), pngs.end(), png) != pngs.end();
-  };
-  std::ostringstream md;
-  char when[64];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
-  md << "# segqat report\n\n"
-     << "Built " << when << " from " << jobs.size()
-     << " jobs of segqatd, from their stored events, metrics.json and sensitivity.json. "
-        "mIoU, accuracy and kappa are on the val split of each job's config; a training job's "
-        "row is its best evaluation (its best_model).\n\n";
-  const Row* float_row = nullptr;
-  for (const Row& r : rows) {
-    if (r.job->job.kind() == v1::TRAIN && float_row == nullptr) float_row = &r;
-  }
-  if (!rows.empty()) {
-    md << "## Models\n\n"
-       << "| model | job | mIoU | vs float (points) | acc | kappa | model file | size (MB) | "
-          "INT8 ms | float ms | float / INT8 |\n"
-       << "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n";
-    for (const Row& r : rows) {
-      const JobData& d = *r.job;
-      md << "| " << d.title << " | `" << d.id << "` | " << Fixed(r.miou, 4) << " | "
-         << (float_row != nullptr && float_row != &r ? Points(r.miou - float_row->miou) : "")
-         << " | " << Fixed(r.acc, 4) << " | " << Fixed(r.kappa, 4) << " | "
-         << (d.model_bytes >= 0 ? absl::StrCat("`", d.model_file, "`") : "") << " | "
-         << (d.model_bytes >= 0 ? Fixed(d.model_bytes / 1e6, 3) : "") << " | "
-         << (r.int8_ms ? Fixed(*r.int8_ms, 2) : "") << " | "
-         << (r.float_ms ? Fixed(*r.float_ms, 2) : "") << " | "
-         << (r.int8_ms && r.float_ms && *r.int8_ms > 0 ? Fixed(*r.float_ms / *r.int8_ms, 2) + "x"
-                                                        : "")
-         << " |\n";
-    }
-    md << "\nLatency is measured by an EVAL job with `--convert` on its worker: the INT8 engine "
-          "and the float engine of the same graph on one val image, median of 7 interleaved "
-          "runs.\n";
-    // QAT against the best PTQ that quantizes the same way, as the choice a
-    // user makes.
-    const Row* qat = nullptr;
-    const Row* best_ptq = nullptr;
-    for (const Row& r : rows) {
-      if (r.job->job.kind() == v1::QUANT_TRAIN && (qat == nullptr || r.miou > qat->miou)) qat = &r;
-    }
-    for (const Row& r : rows) {
-      if (qat != nullptr && r.job->job.kind() == v1::PTQ && SameQuantization(*qat->job, *r.job) &&
-          (best_ptq == nullptr || r.miou > best_ptq->miou)) {
-        best_ptq = &r;
-      }
-    }
-    if (qat != nullptr && best_ptq != nullptr) {
-      const double gap = qat->miou - best_ptq->miou;
-      md << "\n" << qat->job->title << " " << (gap > 0 ? "beats" : "does not beat")
-         << " the best PTQ of the same bits and layers (" << best_ptq->job->title << ") "
-         << (gap > 0 ? "by " : ": it trails by ")
-         << absl::StrFormat("%.2f", 100 * std::abs(gap)) << " mIoU points.\n";
-    }
-    md << "\n";
-  }
-  if (has("curves.png")) {
-    md << "## Training\n\n![loss and val mIoU over global steps](curves.png)\n\n";
-  }
-  std::vector<const Row*> with_classes;
-  for (const Row& r : rows) {
-    if (!r.class_iou.empty()) with_classes.push_back(&r);
-  }
-  if (!with_classes.empty()) {
-    md << "## IoU per class\n\n| class |";
-    for (const Row* r : with_classes) md << " " << r->job->title << " |";
-    md << "\n|---|";
-    for (size_t i = 0; i < with_classes.size(); ++i) md << "---:|";
-    md << "\n";
-    for (size_t c = 0; c < class_names.size(); ++c) {
-      md << "| " << class_names[c] << " |";
-      for (const Row* r : with_classes) {
-        md << " " << (c < r->class_iou.size() ? Fixed(r->class_iou[c], 4) : "") << " |";
-      }
-      md << "\n";
-    }
-    md << "\n";
-    if (has("class_iou.png")) md << "![IoU per class](class_iou.png)\n\n";
-  }
-  for (const JobData& d : jobs) {
-    if (!d.sensitivity) continue;
-    const json& s = *d.sensitivity;
-    const double f = s.value("float_miou", 0.0), p = s.value("ptq_miou", 0.0),
-                 sug = s.value("suggested_miou", 0.0);
-    std::vector<std::string> pattern;
-    if (s.contains("suggested_pattern")) pattern = s["suggested_pattern"].get<std::vector<std::string>>();
-    md << "## Sensitivity: " << d.title << " (`" << d.id << "`)\n\n"
-       << "Each layer quantized alone (weights and input, " << s.value("calib", "")
-       << " ranges from " << s.value("calib_images", 0) << " training images), the rest float. "
-       << "Float mIoU " << Fixed(f, 4) << "; every layer quantized " << Fixed(p, 4) << " ("
-       << Points(p - f) << " points). ";
-    if (pattern.empty()) {
-      md << "The PTQ drop is within the budget of " << Fixed(100 * s.value("budget", 0.0), 2)
-         << " points: no layer needs to stay float.\n\n";
-    } else {
-      md << "Suggested for a budget of " << Fixed(100 * s.value("budget", 0.0), 2)
-         << " points: `--not_quant_pattern " << absl::StrJoin(pattern, " ") << "`, which gives "
-         << Fixed(sug, 4);
-      if (f - p > 0) {
-        md << " and recovers " << absl::StrFormat("%.0f", 100 * (sug - p) / (f - p))
-           << "% of the PTQ drop";
-      }
-      md << ".\n\n";
-    }
-    md << "| layer | kind | mIoU alone | drop (points) |\n|---|---|---:|---:|\n";
-    int shown = 0;
-    for (const json& l : s.value("layers", json::array())) {
-      if (++shown > 15) break;
-      md << "| `" << l.value("name", "") << "` | " << l.value("kind", "") << " | "
-         << Fixed(l.value("miou", 0.0), 4) << " | " << Fixed(100 * l.value("drop", 0.0), 2)
-         << " |\n";
-    }
-    const std::string png = absl::StrCat("sensitivity_", d.id, ".png");
-    if (has(png)) md << "\n![sensitivity of " << d.title << "](" << png << ")\n";
-    md << "\n";
-  }
-  md << "## Jobs\n\n| job | kind | state | model | created | config | flags |\n"
-     << "|---|---|---|---|---|---|---|\n";
-  for (const JobData& d : jobs) {
-    const v1::JobSpec& spec = d.job.spec();
-    std::vector<std::string> flags(spec.overrides().begin(), spec.overrides().end());
-    if (!spec.not_quant_pattern().empty()) {
-      flags.insert(flags.begin(), absl::StrCat("--not_quant_pattern ",
-                                               absl::StrJoin(spec.not_quant_pattern(), " ")));
-    }
-    if (!spec.calib().empty()) flags.insert(flags.begin(), "--calib " + spec.calib());
-    if (spec.convert()) flags.insert(flags.begin(), "--convert");
-    char created[32] = "";
-    const std::time_t t = d.job.create_time().seconds();
-    std::strftime(created, sizeof created, "%Y-%m-%d %H:%M", std::gmtime(&t));
-    md << "| `" << d.id << "` | " << v1::JobKind_Name(d.job.kind()) << " | "
-       << v1::JobState_Name(d.job.state()) << " | " << d.title << " | " << created << " | "
-       << spec.config_path() << " | " << absl::StrJoin(flags, " ") << " |\n";
-  }
-  return md.str();
 }
 
 absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
@@ -581,20 +359,12 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   }
   const fs::path data_path = out / "report_data.json";
   if (auto st = WriteFile(data_path, data.dump(1) + "\n"); !st.ok()) return st;
-  const fs::path log = scratch / "plots.log";
-  absl::Status plotted = RunPlots(PythonInterpreter(options), data_path, out, log);
-  std::vector<std::string> pngs;
-  if (plotted.ok()) {
-    auto text = ReadFile(log);
-    std::istringstream lines(text.ok() ? *text : "");
-    for (std::string line; std::getline(lines, line);) {
-      if (absl::EndsWith(line, ".png")) pngs.push_back(line);
-    }
-  }
-  if (auto st = WriteFile(out / "report.md", Markdown(jobs, rows, class_names, pngs)); !st.ok()) {
-    return st;
-  }
-  return plotted;
+  auto pngs = report::DrawPlots(PythonInterpreter(options), data_path, out, scratch);
+  // report.md is written without plots when they could not be drawn.
+  const std::string md = report::Markdown(jobs, rows, class_names,
+                                  pngs.ok() ? *pngs : std::vector<std::string>());
+  if (auto st = WriteFile(out / "report.md", md); !st.ok()) return st;
+  return pngs.status();
 }
 
 }  // namespace
