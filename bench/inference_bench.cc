@@ -7,9 +7,9 @@
 //           rule this CPU gets (vnni / no-vnni); --all adds the no-VNNI
 //           rule on a VNNI CPU and QNNPACK
 //   PyTorch the same network quantized by PyTorch's own eager QAT and
-//           convert (bench/pytorch_int8.py, python3-torch), onednn qconfig
+//           convert (bench/pytorch_int8.py, in the project's .venv), onednn qconfig
 //           with VNNI, fbgemm's (reduce_range) without
-//   ORT     ONNX Runtime (onnxruntime-node, tests/export/ort) on the float
+//   ORT     ONNX Runtime (tests/export/ort/run_onnx.py, .venv) on the float
 //           and the QDQ model.onnx (also with FREEZE.ONNX_INT8_WEIGHTS)
 // The peers run as child processes that time one inference per request;
 // each timed run starts 200 ms after the previous one, so one runtime's
@@ -179,7 +179,15 @@ void WriteGraphJson(const segqat::exports::DeployGraph& g, const fs::path& path)
   f << "]}\n";
 }
 
-// Writes x where tests/export/ort/run_onnx.js reads its inputs.
+// The Python that runs the peers: $SEGQAT_PYTHON, else the project's .venv
+// (scripts/install-python.sh).
+std::string PeerPython(const fs::path& src) {
+  const char* env = std::getenv("SEGQAT_PYTHON");
+  if (env != nullptr && *env != '\0') return env;
+  return (src / ".venv/bin/python").string();
+}
+
+// Writes x where tests/export/ort/run_onnx.py reads its inputs.
 void WriteOrtInput(const at::Tensor& x, const fs::path& in) {
   fs::create_directories(in);
   at::Tensor c = x.contiguous();
@@ -260,20 +268,25 @@ int main(int argc, char** argv) {
   };
   std::vector<PeerEntry> others;
   const fs::path src(SEGQAT_SOURCE_DIR);
+  const std::string python = PeerPython(src);
+  if (peers && !fs::exists(python)) {
+    std::printf("  (peers not run: %s missing; scripts/install-python.sh makes it)\n", python.c_str());
+    peers = false;
+  }
   if (peers) {
     WriteGraphJson(graph, dir / "graph.json");
     auto torch_peer = std::make_unique<Peer>();
     const std::string qconfig = vnni ? "onednn" : "fbgemm";
-    if (torch_peer->Start(std::string(kPeerMalloc) + "/usr/bin/python3 " + (src / "bench/pytorch_int8.py").string() + " " +
+    if (torch_peer->Start(std::string(kPeerMalloc) + python + " " + (src / "bench/pytorch_int8.py").string() + " " +
                           (dir / "graph.json").string() + " --height " + std::to_string(height) +
                           " --width " + std::to_string(width) + " --threads " +
                           std::to_string(threads) + " --qconfig " + qconfig)) {
       others.push_back({"PyTorch int8", std::move(torch_peer)});
     } else {
-      std::printf("  (PyTorch int8 not run: needs python3-torch)\n");
+      std::printf("  (PyTorch int8 not run: %s has no torch)\n", python.c_str());
     }
-    const fs::path ort_script = src / "tests/export/ort/run_onnx.js";
-    if (fs::exists(src / "tests/export/ort/node_modules/onnxruntime-node")) {
+    const fs::path ort_script = src / "tests/export/ort/run_onnx.py";
+    {
       WriteOrtInput(x, dir / "in");
       struct OrtModel {
         std::string name;
@@ -292,14 +305,14 @@ int main(int argc, char** argv) {
         options.int8_weights_everywhere = int8_weights;
         if (!segqat::exports::WriteOnnx(*g, file, options).ok()) continue;
         auto p = std::make_unique<Peer>();
-        if (p->Start(std::string(kPeerMalloc) + "node " + ort_script.string() + " " + file + " " + (dir / "in").string() +
+        if (p->Start(std::string(kPeerMalloc) + python + " " + ort_script.string() + " " + file + " " + (dir / "in").string() +
                      " " + (dir / "out").string() + " --threads " + std::to_string(threads) +
                      " --serve")) {
           others.push_back({name, std::move(p)});
+        } else {
+          std::printf("  (%s not run: %s has no onnxruntime)\n", name.c_str(), python.c_str());
         }
       }
-    } else {
-      std::printf("  (ONNX Runtime not run: scripts/install-ort.sh installs it)\n");
     }
   }
 

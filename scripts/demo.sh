@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+./scripts/install-python.sh
 cmake -S . -B build -G Ninja >/dev/null
 cmake --build build -j "${SEGQAT_JOBS:-2}" --target segqatd segqat segqat-worker
 

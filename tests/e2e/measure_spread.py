@@ -3,7 +3,7 @@ training), float, QAT and INT8 mIoU with 8-bit and 7-bit activations, by the
 same recipe as test_qat_end_to_end.py. Prints one line per seed and the
 spreads; run it on each kind of CPU the suite must pass on.
 
-  SEGQAT_WORKER=build/bin/segqat-worker /usr/bin/python3 tests/e2e/measure_spread.py 7 8 9
+  SEGQAT_WORKER=build/bin/segqat-worker .venv/bin/python tests/e2e/measure_spread.py 7 8 9
 
 SEGQAT_SPREAD_FLOAT_ADDS=1 also trains the 8-bit QAT model with SLIM.quant_add
 False (float residual adds, as before the key) from the same float model.

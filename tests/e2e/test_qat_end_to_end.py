@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "export"))
 from test_exports import check_exports  # noqa: E402
 
-PYTHON = "/usr/bin/python3"  # Debian's, which has python3-torch
+PYTHON = sys.executable  # the project's .venv, as ctest runs this file
 
 # The dataset's and the training's seed (SEGQAT_E2E_SEED picks another, to
 # measure the spread the tolerances below come from).
@@ -44,7 +44,7 @@ def torch_check(script):
     p = subprocess.run([PYTHON, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True)
     if p.returncode != 0:
-        raise AssertionError("python3-torch check failed:\n" + p.stdout)
+        raise AssertionError("PyTorch check failed:\n" + p.stdout)
     return p.stdout
 
 
