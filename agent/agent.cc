@@ -145,13 +145,20 @@ struct Agent::Job {
   }
 };
 
-std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus) {
+std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
+                                        const runtime::RuntimeInfo& info) {
   std::vector<v1::Device> out;
   for (int g : gpus) {
     v1::Device d;
     d.set_kind("cuda");
     d.set_index(g);
     d.set_description(absl::StrCat("CUDA device ", g));
+    for (const runtime::CudaDeviceInfo& visible : info.cuda_devices) {
+      if (visible.index != g) continue;
+      d.set_description(visible.name);
+      d.set_memory_bytes(visible.memory_bytes);
+      d.set_compute_capability(visible.compute_capability);
+    }
     out.push_back(d);
   }
   if (out.empty()) {
@@ -250,13 +257,14 @@ void Agent::RunJob(Job* job) {
       d.world_size = job->world;
       d.master_addr = master.substr(0, colon == std::string::npos ? 0 : colon);
       d.timeout = std::chrono::seconds(120);
+      if (request.use_gpu) d.device = c10::Device(c10::kCUDA, request.gpu_index);
       if (colon == std::string::npos ||
           !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
         return fail(absl::InvalidArgumentError(absl::StrCat("master: '", master, "'")));
       }
       job->events->OnLog(absl::StrCat("rank ", job->rank, " of ", job->world, " joins at ",
-                                      master));
-      auto joined = ConnectGloo(d);
+                                      master, " (", BackendName(BackendFor(d.device)), ")"));
+      auto joined = ConnectCollectives(d);
       if (!joined.ok()) return fail(joined.status());
       peers = *std::move(joined);
       request.collectives = peers.get();
@@ -298,7 +306,9 @@ void Agent::RunJob(Job* job) {
 }
 
 absl::Status Agent::Run(const std::atomic<bool>* quit) {
-  const std::vector<v1::Device> devices = DescribeDevices(options_.gpus);
+  const runtime::RuntimeInfo runtime_info = runtime::GetRuntimeInfo();
+  const std::vector<v1::Device> devices = DescribeDevices(options_.gpus, runtime_info);
+  const std::string runtime_build = runtime::DescribeBuild(runtime_info);
   int rendezvous_port = PickFreePort();
   std::unique_ptr<Job> job;
   auto interval = std::chrono::milliseconds(1000);
@@ -332,6 +342,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
     req.set_draining(quitting);
     req.set_address(options_.address);
     req.set_rendezvous_port(rendezvous_port);
+    req.set_runtime(runtime_build);
     for (const auto& d : devices) *req.add_devices() = d;
     bool reported_finished = false;
     if (!job) {

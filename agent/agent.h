@@ -27,6 +27,7 @@
 #include "absl/status/status.h"
 #include "segqat/v1/jobs.grpc.pb.h"
 #include "segqat/v1/workers.grpc.pb.h"
+#include "worker/runtime/device_info.h"
 
 namespace segqat::agent {
 
@@ -73,8 +74,10 @@ class Agent {
 };
 
 // This machine's devices as the protocol describes them: one "cuda" entry
-// per ordinal in `gpus`, or a single "cpu".
-std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus);
+// per ordinal in `gpus` (name, memory and compute capability from `info`), or
+// a single "cpu".
+std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
+                                        const runtime::RuntimeInfo& info);
 
 }  // namespace segqat::agent
 

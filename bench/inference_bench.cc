@@ -7,8 +7,8 @@
 //           rule this CPU gets (vnni / no-vnni); --all adds the no-VNNI
 //           rule on a VNNI CPU and QNNPACK
 //   PyTorch the same network quantized by PyTorch's own eager QAT and
-//           convert (bench/pytorch_int8.py, in the project's .venv), onednn qconfig
-//           with VNNI, fbgemm's (reduce_range) without
+//           convert (bench/pytorch_int8.py, in the project's .venv), its x86
+//           engine and qconfig
 //   ORT     ONNX Runtime (tests/export/ort/run_onnx.py, .venv) on the float
 //           and the QDQ model.onnx (also with FREEZE.ONNX_INT8_WEIGHTS)
 // The peers run as child processes that time one inference per request;
@@ -17,7 +17,7 @@
 // activation scales come from a few QAT forward passes on random images
 // (latency does not depend on the values).
 //   bench_inference [--rounds N] [--height H] [--width W] [--threads T]
-//                   [--all] [--no-peers] [--profile]
+//                   [--all] [--no-peers] [--profile] [--torch-qconfig x86|onednn|fbgemm]
 // --profile prints each segqat engine's slowest nodes afterwards.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
   int rounds = 5, threads = at::get_num_threads();
   int64_t height = 512, width = 1024;
   bool profile = false, all = false, peers = true;
+  std::string torch_qconfig = "x86";
   for (int i = 1; i < argc; ++i) {
     profile = profile || !std::strcmp(argv[i], "--profile");
     all = all || !std::strcmp(argv[i], "--all");
@@ -211,6 +212,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--height")) height = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--width")) width = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--torch-qconfig")) torch_qconfig = argv[i + 1];
   }
   at::set_num_threads(threads);
   segqat::infer::RetainFreedMemory();
@@ -276,7 +278,8 @@ int main(int argc, char** argv) {
   if (peers) {
     WriteGraphJson(graph, dir / "graph.json");
     auto torch_peer = std::make_unique<Peer>();
-    const std::string qconfig = vnni ? "onednn" : "fbgemm";
+    // PyTorch 2.x's default x86 engine and qconfig unless --torch-qconfig names another.
+    const std::string qconfig = torch_qconfig;
     if (torch_peer->Start(std::string(kPeerMalloc) + python + " " + (src / "bench/pytorch_int8.py").string() + " " +
                           (dir / "graph.json").string() + " --height " + std::to_string(height) +
                           " --width " + std::to_string(width) + " --threads " +

@@ -3,12 +3,12 @@
 
 Builds the network a segqat deploy graph describes (graph.json, written by
 bench_inference) as a PyTorch module, quantizes it with PyTorch's own QAT
-flow (fuse conv+ReLU, prepare_qat with the onednn or fbgemm qconfig, a few
+flow (fuse conv+ReLU, prepare_qat with the x86, onednn or fbgemm qconfig, a few
 training passes on random images to set the ranges, convert), and then
 serves timing requests so that bench_inference can interleave its rounds
 with its own:
 
-  pytorch_int8.py GRAPH.json --height H --width W --threads T [--qconfig onednn|fbgemm]
+  pytorch_int8.py GRAPH.json --height H --width W --threads T [--qconfig x86|onednn|fbgemm]
   stdin:  "run" per timed inference, "quit" (or EOF) to end
   stdout: "ready ENGINE", then one line of milliseconds per "run"
 
@@ -70,7 +70,10 @@ class GraphNet(nn.Module):
 
 
 def build(graph, qconfig, height, width):
-    torch.backends.quantized.engine = 'onednn' if 'onednn' in \
+    # The x86 qconfig runs on PyTorch's x86 engine (which picks fbgemm or
+    # onednn per op); the others on the engine of their name.
+    wanted = qconfig if qconfig in ('x86', 'onednn') else 'fbgemm'
+    torch.backends.quantized.engine = wanted if wanted in \
         torch.backends.quantized.supported_engines else 'qnnpack'
     model = GraphNet(graph)
     model.eval()
@@ -91,7 +94,7 @@ def main():
     p.add_argument('--height', type=int, default=512)
     p.add_argument('--width', type=int, default=1024)
     p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--qconfig', default='onednn', choices=['onednn', 'fbgemm'])
+    p.add_argument('--qconfig', default='onednn', choices=['x86', 'onednn', 'fbgemm'])
     a = p.parse_args()
     try:
         with open(a.graph) as f:

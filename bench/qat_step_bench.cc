@@ -2,9 +2,11 @@
 // model (DeepLabv3+/MobileNetV2, output stride 16, no ASPP, no decoder,
 // last_conv kept float) at batch 2 and 256x512, measured side by side:
 // float and QAT steps alternate so that machine noise hits both alike.
-//   bench_qat_step [--rounds N] [--batch B] [--height H] [--width W]
+//   bench_qat_step [--rounds N] [--batch B] [--height H] [--width W] [--device cpu|cuda:N]
+//                  [--cfg FILE (default: configs/deeplabv3p_mobilenetv2_cityscapes.yaml)]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,11 +37,12 @@ struct Stepper {
     sgd->ZeroGrad();
     loss.backward();
     sgd->Step(1e-4);
+    if (x.is_cuda()) torch::cuda::synchronize(x.device().index());  // the step, not its launch
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 };
 
-Stepper Make(const Config& cfg, bool quant) {
+Stepper Make(const Config& cfg, bool quant, const c10::Device& device) {
   at::manual_seed(0);
   Stepper s;
   s.model = segqat::models::DeepLabV3Plus(segqat::models::DeepLabOptions::FromConfig(cfg));
@@ -50,6 +53,7 @@ Stepper Make(const Config& cfg, bool quant) {
       std::exit(1);
     }
   }
+  s.model->to(device);
   s.model->train();
   std::vector<std::pair<std::string, at::Tensor>> params;
   for (const auto& p : s.model->named_parameters()) params.emplace_back(p.key(), p.value());
@@ -66,7 +70,12 @@ double Median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   int rounds = 10, batch = 2, height = 256, width = 512;
+  std::string device_name = "cpu";
+  std::string cfg_path =
+      std::string(SEGQAT_SOURCE_DIR) + "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml";
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
+    if (!std::strcmp(argv[i], "--cfg")) cfg_path = argv[i + 1];
     int v = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = v;
     if (!std::strcmp(argv[i], "--batch")) batch = v;
@@ -74,16 +83,25 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--width")) width = v;
   }
   at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  auto cfg = Config::Load(std::string(SEGQAT_SOURCE_DIR) +
-                              "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml",
-                          {"SLIM.not_quant_pattern", "last_conv"});
+  auto cfg = Config::Load(cfg_path, {"SLIM.not_quant_pattern", "last_conv"});
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cfg.status().message()).c_str());
     return 1;
   }
-  Stepper fp = Make(*cfg, false), qat = Make(*cfg, true);
-  at::Tensor x = at::randn({batch, 3, height, width});
-  at::Tensor y = at::randint(0, 19, {batch, height, width}, at::kLong);
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(device_name);
+    if (device.is_cuda() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      std::fprintf(stderr, "--device %s: not visible here\n", device_name.c_str());
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "--device %s: %s\n", device_name.c_str(), e.what());
+    return 1;
+  }
+  Stepper fp = Make(*cfg, false, device), qat = Make(*cfg, true, device);
+  at::Tensor x = at::randn({batch, 3, height, width}).to(device);
+  at::Tensor y = at::randint(0, 19, {batch, height, width}, at::kLong).to(device);
   fp.Step(x, y);  // warm-up: allocator, oneDNN primitives
   qat.Step(x, y);
   std::vector<double> tf, tq;
@@ -93,8 +111,8 @@ int main(int argc, char** argv) {
   }
   const double f = Median(tf), q = Median(tq);
   std::printf("qat_step_bench: DeepLabv3+/MobileNetV2 OS16 (seed recipe: no ASPP, no decoder, "
-              "last_conv float), batch %d, %dx%d, %d threads, %d rounds\n",
-              batch, height, width, at::get_num_threads(), rounds);
+              "last_conv float), batch %d, %dx%d, %s, %d threads, %d rounds\n",
+              batch, height, width, device.str().c_str(), at::get_num_threads(), rounds);
   std::printf("  float step  median %.1f ms\n", f * 1e3);
   std::printf("  QAT step    median %.1f ms\n", q * 1e3);
   std::printf("  QAT / float %.3f  (goal <= 1.25; PyTorch eager QAT here: 1.41 fused, 1.68 unfused)\n",

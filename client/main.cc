@@ -389,18 +389,26 @@ int Workers(const std::vector<std::string>& args) {
     return 0;
   }
   const int64_t now = absl::ToUnixSeconds(absl::Now());
-  std::cout << "WORKER  HOST  DEVICES  STATE  JOB  LAST REPORT\n";
+  std::cout << "WORKER  HOST  DEVICES  STATE  JOB  LAST REPORT  RUNTIME\n";
   for (const auto& w : resp->workers()) {
     std::vector<std::string> devices;
     for (const auto& d : w.devices()) {
-      devices.push_back(d.kind() == "cuda" ? absl::StrCat("cuda:", d.index(), " (",
-                                                            d.description(), ")")
-                                           : absl::StrCat("cpu (", d.description(), ")"));
+      if (d.kind() != "cuda") {
+        devices.push_back(absl::StrCat("cpu (", d.description(), ")"));
+        continue;
+      }
+      std::string about = d.description();
+      if (d.memory_bytes() > 0) {
+        absl::StrAppend(&about, ", ", (d.memory_bytes() + (int64_t{1} << 29)) >> 30, " GiB");
+      }
+      if (!d.compute_capability().empty()) absl::StrAppend(&about, ", sm ", d.compute_capability());
+      devices.push_back(absl::StrCat("cuda:", d.index(), " (", about, ")"));
     }
     std::cout << w.name() << "  " << (w.host().empty() ? "-" : w.host()) << "  "
               << (devices.empty() ? w.device() : absl::StrJoin(devices, ", ")) << "  "
               << w.state() << "  " << (w.job().empty() ? "-" : w.job()) << "  "
-              << std::max<int64_t>(0, now - w.last_report_time().seconds()) << "s ago\n";
+              << std::max<int64_t>(0, now - w.last_report_time().seconds()) << "s ago  "
+              << (w.runtime().empty() ? "-" : w.runtime()) << "\n";
   }
   return 0;
 }

@@ -7,7 +7,7 @@ packages=(
   # build
   cmake g++ pkg-config ninja-build
   # engine
-  libtorch-dev libgloo-dev
+  libgloo-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libspdlog-dev libfmt-dev libyaml-cpp-dev libabsl-dev nlohmann-json3-dev
   # service
@@ -18,7 +18,7 @@ packages=(
   # tests and outside checks
   libgtest-dev libgmock-dev
   clang libclang-rt-14-dev
-  python3-matplotlib python3-torch python3-numpy python3-onnx python3-pil python3-grpcio python3-grpc-tools python3-protobuf
+  python3-venv python3-matplotlib python3-numpy python3-onnx python3-pil python3-grpcio python3-grpc-tools python3-protobuf
   prometheus
 )
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes the project's Python environment, .venv at the repository root: Debian's
 # python3 (it sees Debian's packages, scripts/install-deps.sh) plus the PyPI
-# packages pinned in scripts/python-requirements.txt. ctest, bench_inference and
-# the scripts run the outside checks with .venv/bin/python.
+# packages pinned in scripts/python-requirements.txt: the torch 2.11.0 wheel,
+# whose LibTorch (CUDA 13.0) CMake builds against, and ONNX Runtime. ctest,
+# bench_inference and the scripts run the outside checks with .venv/bin/python.
 # Idempotent: an environment that already holds every pin is left as it is.
 set -euo pipefail
 
@@ -36,9 +37,14 @@ fi
 
 # The environment must run what the tests ask of it.
 "$py" - <<'PY' || die "the environment does not load its packages"
-import numpy, onnx, onnxruntime
+import numpy, onnx, onnxruntime, torch
 s = onnxruntime.get_available_providers()
 assert "CPUExecutionProvider" in s, s
-print("install-python: ok (onnxruntime %s, onnx %s, numpy %s)"
-      % (onnxruntime.__version__, onnx.__version__, numpy.__version__))
+assert torch.__version__.split("+")[0] == "2.11.0" and torch.version.cuda == "13.0", (
+    torch.__version__, torch.version.cuda, torch.__file__)
+assert torch.compiled_with_cxx11_abi()
+torch.ones(2).numpy()  # numpy interop with Debian's numpy
+print("install-python: ok (torch %s, CUDA %s, onnxruntime %s, onnx %s, numpy %s)"
+      % (torch.__version__, torch.version.cuda, onnxruntime.__version__, onnx.__version__,
+         numpy.__version__))
 PY

@@ -137,6 +137,7 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
   w.last_report_us = options_.now();
   w.worker.set_name(absl::StrCat("workers/", worker_id));
   w.worker.set_host(request.host().substr(0, 255));
+  w.worker.set_runtime(request.runtime().substr(0, 255));
   w.rendezvous = request.rendezvous_port() > 0 && !request.address().empty()
                      ? absl::StrCat(request.address().substr(0, 255), ":",
                                     request.rendezvous_port())

@@ -35,6 +35,7 @@
 #include "worker/export/exporter.h"
 #include "worker/infer/engine.h"
 #include "worker/infer/predictor.h"
+#include "worker/runtime/device_info.h"
 #include "worker/runtime/job_runner.h"
 #include "worker/serve.h"
 #include "worker/train/dataset.h"
@@ -65,6 +66,7 @@ constexpr char kUsage[] =
     "                      [--format color|overlay|labels] [--float]\n"
     "  segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W]\n"
     "                      [--seed S]\n"
+    "  segqat-worker version\n"
     "  segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
     "                      [--work-dir DIR] [--advertise-address HOST] [--threads N]\n"
     "                      [--token-file FILE (else $SEGQAT_TOKEN)]\n"
@@ -73,6 +75,21 @@ constexpr char kUsage[] =
 int Fail(const absl::Status& st) {
   spdlog::error("{}", std::string(st.message()));
   return 1;
+}
+
+// What this build runs on: the versions compiled in and the GPUs visible.
+int RunVersion() {
+  const runtime::RuntimeInfo info = runtime::GetRuntimeInfo();
+  std::printf("segqat-worker %s\n%s\n", SEGQAT_VERSION, runtime::DescribeBuild(info).c_str());
+  if (info.cuda_devices.empty()) {
+    std::printf("GPU: no GPU visible%s\n",
+                info.cuda.empty() ? " (this build has no CUDA)" : "; jobs train on the CPU");
+  }
+  for (const runtime::CudaDeviceInfo& d : info.cuda_devices) {
+    std::printf("GPU cuda:%d: %s, %.1f GiB, compute capability %s\n", d.index, d.name.c_str(),
+                static_cast<double>(d.memory_bytes) / (1 << 30), d.compute_capability.c_str());
+  }
+  return 0;
 }
 
 absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
@@ -121,7 +138,7 @@ int RunTrain(const std::vector<std::string>& args) {
           "--world-size N --rank R --master HOST:PORT expect numbers and a host:port"));
     }
     d.master_addr = master.substr(0, colon);
-    auto joined = ConnectGloo(d);
+    auto joined = ConnectCollectives(d);
     if (!joined.ok()) return Fail(joined.status());
     collectives = *std::move(joined);
   }
@@ -357,6 +374,7 @@ int main(int argc, char** argv) {
   if (cmd == "sensitivity") return segqat::RunSensitivity(args);
   if (cmd == "predict") return segqat::RunPredict(args);
   if (cmd == "serve") return segqat::RunServe(args);
+  if (cmd == "version" || cmd == "--version") return segqat::RunVersion();
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::fputs(segqat::kUsage, stdout);
     return 0;

@@ -61,16 +61,21 @@ std::string NewestSnapshot(const std::string& work_dir, ProgressSink* sink) {
   return "";
 }
 
-absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index, int device_count) {
   if (!use_gpu) return c10::Device(c10::kCPU);
-  if (!torch::cuda::is_available()) {
-    return absl::FailedPreconditionError("--use_gpu: no CUDA device is available to this build");
+  if (device_count < 1) {
+    return absl::FailedPreconditionError("--use_gpu: no CUDA device is visible on this machine");
   }
-  if (gpu_index < 0 || static_cast<size_t>(gpu_index) >= torch::cuda::device_count()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("--use_gpu: no CUDA device ", gpu_index, " on this machine"));
+  if (gpu_index < 0 || gpu_index >= device_count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--use_gpu: no CUDA device ", gpu_index, " on this machine (it has ", device_count, ")"));
   }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu_index));
+}
+
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
+  return PickDevice(use_gpu, gpu_index,
+                    use_gpu ? static_cast<int>(torch::cuda::device_count()) : 0);
 }
 
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve) {

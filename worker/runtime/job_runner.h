@@ -102,8 +102,12 @@ struct JobOutcome {
 std::string NewestSnapshot(const std::string& dir, ProgressSink* sink);
 
 // CPU, or CUDA device `gpu_index` with use_gpu (FailedPrecondition naming
-// --use_gpu when this build or machine has no such device).
+// --use_gpu when this machine has no such device). A local slot or a
+// data-parallel rank trains on the ordinal its placement names, never on a
+// fixed cuda:0.
 absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index = 0);
+// The same, against `device_count` visible devices (tests fake the count).
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index, int device_count);
 
 // Process-wide set-up for running jobs, once from main (segqatd with local
 // workers, segqat-worker): the allocator keeps freed memory, so each

@@ -1,7 +1,9 @@
 // Collectives over c10d: a TCPStore served by rank 0 for the rendezvous and
-// ProcessGroupGloo for the collectives. The only file that includes
-// torch/csrc/distributed.
+// ProcessGroupNCCL (ranks on CUDA devices) or ProcessGroupGloo (CPU ranks)
+// for the collectives. The only file that includes torch/csrc/distributed.
+#include <torch/csrc/distributed/c10d/NCCLUtils.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -10,10 +12,10 @@
 namespace segqat {
 namespace {
 
-class Gloo final : public Collectives {
+class C10d final : public Collectives {
  public:
-  Gloo(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::ProcessGroupGloo> group,
-       int rank, int world)
+  C10d(c10::intrusive_ptr<c10d::Store> store, c10::intrusive_ptr<c10d::Backend> group, int rank,
+       int world)
       : store_(std::move(store)), group_(std::move(group)), rank_(rank), world_(world) {}
   int rank() const override { return rank_; }
   int world_size() const override { return world_; }
@@ -44,13 +46,38 @@ class Gloo final : public Collectives {
     }
   }
   c10::intrusive_ptr<c10d::Store> store_;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
+  c10::intrusive_ptr<c10d::Backend> group_;
   int rank_, world_;
 };
 
+c10::intrusive_ptr<c10d::Backend> GlooGroup(const c10::intrusive_ptr<c10d::Store>& store,
+                                            const DistributedOptions& options) {
+  auto go = c10d::ProcessGroupGloo::Options::create(options.timeout);
+  const bool loopback = options.master_addr == "127.0.0.1" || options.master_addr == "localhost";
+  go->devices.push_back(loopback ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
+                                 : c10d::ProcessGroupGloo::createDefaultDevice());
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(store, options.rank, options.world_size, go);
+}
+
+c10::intrusive_ptr<c10d::Backend> NcclGroup(const c10::intrusive_ptr<c10d::Store>& store,
+                                            const DistributedOptions& options) {
+  auto no = c10d::ProcessGroupNCCL::Options::create();
+  no->timeout = options.timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, options.rank, options.world_size, no);
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Collectives>> ConnectGloo(const DistributedOptions& options) {
+std::string NcclVersion() {
+  try {
+    return c10d::getNcclVersion();
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(
+    const DistributedOptions& options) {
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("rank ", options.rank, " of a world of ", options.world_size));
@@ -65,16 +92,13 @@ absl::StatusOr<std::unique_ptr<Collectives>> ConnectGloo(const DistributedOption
     so.numWorkers = static_cast<size_t>(options.world_size);
     so.waitWorkers = true;
     so.timeout = options.timeout;
-    auto store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, so);
-    auto go = c10d::ProcessGroupGloo::Options::create(options.timeout);
-    const bool loopback = options.master_addr == "127.0.0.1" || options.master_addr == "localhost";
-    go->devices.push_back(loopback
-                              ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                              : c10d::ProcessGroupGloo::createDefaultDevice());
-    auto group = c10::make_intrusive<c10d::ProcessGroupGloo>(store, options.rank,
-                                                             options.world_size, go);
+    c10::intrusive_ptr<c10d::Store> store =
+        c10::make_intrusive<c10d::TCPStore>(options.master_addr, so);
+    auto group = BackendFor(options.device) == CollectiveBackend::kNccl
+                     ? NcclGroup(store, options)
+                     : GlooGroup(store, options);
     return std::unique_ptr<Collectives>(
-        new Gloo(store, group, options.rank, options.world_size));
+        new C10d(store, group, options.rank, options.world_size));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("data-parallel rendezvous at ",
                                                options.master_addr, ":", options.master_port,

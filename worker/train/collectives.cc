@@ -36,6 +36,14 @@ absl::Status ReduceBucket(Collectives& c, const std::vector<at::Tensor>& bucket)
 
 std::unique_ptr<Collectives> LocalCollectives() { return std::make_unique<Local>(); }
 
+CollectiveBackend BackendFor(c10::Device device) {
+  return device.is_cuda() ? CollectiveBackend::kNccl : CollectiveBackend::kGloo;
+}
+
+const char* BackendName(CollectiveBackend backend) {
+  return backend == CollectiveBackend::kNccl ? "nccl" : "gloo";
+}
+
 absl::Status AllReduceMean(Collectives& c, const std::vector<at::Tensor>& tensors,
                            int64_t bucket_bytes) {
   if (c.world_size() == 1) return absl::OkStatus();

@@ -47,7 +47,7 @@ void RunRank(int rank, int port, const at::Tensor& x, const at::Tensor& g, RankR
   d.world_size = 2;
   d.master_port = port;
   d.timeout = std::chrono::seconds(30);
-  auto comm = ConnectGloo(d);
+  auto comm = ConnectCollectives(d);
   if (!comm.ok()) {
     out->status = comm.status();
     return;

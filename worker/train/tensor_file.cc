@@ -1,6 +1,8 @@
 #include "worker/train/tensor_file.h"
 
 #include <fcntl.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 #include <unistd.h>
 #include <zip.h>
@@ -41,6 +43,38 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return s.str();
 }
 
+namespace {
+
+// torch.save's zip layout (data.pkl, data/N, version) for a dict of CPU
+// tensors, without the TorchScript type tags that torch::pickle_save adds
+// (torch.jit._pickle.restore_type_tag): PyTorch 2.6+ torch.load, whose
+// weights_only unpickler refuses that global, loads these files as they are.
+std::string TorchSaveBytes(const c10::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, size_t n) { pickle.insert(pickle.end(), bytes, bytes + n); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t n) {
+    out.append(static_cast<const char*>(bytes), n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  const std::vector<at::Tensor>& storages = pickler.tensorData();
+  for (size_t i = 0; i < storages.size(); ++i) {
+    torch::jit::WriteableTensorData data = torch::jit::getWriteableTensorData(storages[i]);
+    writer.writeRecord("data/" + std::to_string(i), data.data(), data.sizeInBytes());
+  }
+  writer.writeEndOfFile();
+  return out;
+}
+
+}  // namespace
+
 absl::Status SaveTensorFile(const std::string& path,
                             const std::map<std::string, at::Tensor>& tensors) {
   std::error_code ec;
@@ -48,8 +82,7 @@ absl::Status SaveTensorFile(const std::string& path,
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, t] : tensors) dict.insert(name, t.detach().to(at::kCPU).contiguous());
   try {
-    std::vector<char> bytes = torch::pickle_save(dict);
-    return WriteFileSynced(path, std::string(bytes.begin(), bytes.end()));
+    return WriteFileSynced(path, TorchSaveBytes(dict));
   } catch (const c10::Error& e) {
     return absl::InternalError(
         absl::StrCat("cannot serialize ", path, ": ", e.what_without_backtrace()));
