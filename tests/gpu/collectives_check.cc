@@ -70,10 +70,10 @@ int main(int argc, char** argv) {
     }
     at::Tensor sum = at::full({1024}, r + 1.0, at::TensorOptions().device(gpu));
     at::Tensor max = sum.clone();
-    rank_ok[r] = (*c)->AllReduceSum(sum).ok() && (*c)->AllReduceMax(max).ok() &&
-                 Expect(r == 0 ? "rank 0: all-reduce sum 1+2" : "rank 1: all-reduce sum 1+2",
-                        sum, 3.0) &&
-                 Expect(r == 0 ? "rank 0: all-reduce max" : "rank 1: all-reduce max", max, 2.0);
+    rank_ok[r] =
+        (*c)->AllReduceSum(sum).ok() && (*c)->AllReduceMax(max).ok() &&
+        Expect(r == 0 ? "rank 0: all-reduce sum 1+2" : "rank 1: all-reduce sum 1+2", sum, 3.0) &&
+        Expect(r == 0 ? "rank 0: all-reduce max" : "rank 1: all-reduce max", max, 2.0);
   };
   std::thread r1(rank, 1);
   rank(0);

@@ -11,9 +11,9 @@
 namespace segqat::runtime {
 
 struct CudaDeviceInfo {
-  int index = 0;                 // CUDA ordinal
-  std::string name;              // e.g. "NVIDIA H200"
-  int64_t memory_bytes = 0;      // total global memory
+  int index = 0;                   // CUDA ordinal
+  std::string name;                // e.g. "NVIDIA H200"
+  int64_t memory_bytes = 0;        // total global memory
   std::string compute_capability;  // e.g. "9.0"
 };
 
