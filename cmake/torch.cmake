@@ -11,8 +11,11 @@
 #     links to every entry of torch/include but google/ (protobuf 3.13 headers,
 #     which would shadow Debian's for every .pb.h) and fmt/ (which would shadow
 #     the fmt that spdlog is built with).
-# SEGQAT_TORCH_CUDA_INCLUDE: the toolkit's headers, for the few files that
-# include ATen/cuda or c10d's NCCL process group.
+# SEGQAT_TORCH_CUDA_INCLUDE: NCCL's headers from the wheel's nvidia-nccl (the
+# version LibTorch loads) and the CUDA runtime's from the toolkit CMake found,
+# for the few files that include ATen/cuda or c10d's NCCL process group.
+# The toolkit may be the system's (CUDA 13.0) or the wheels nvidia-cuda-nvcc and
+# nvidia-nvvm (-DCUDAToolkit_ROOT=.../nvidia/cu13, as deploy/Dockerfile does).
 if(NOT EXISTS ${SEGQAT_PYTHON})
   message(FATAL_ERROR "${SEGQAT_PYTHON} does not exist: run scripts/install-python.sh "
                       "(it installs the torch wheel whose LibTorch segqat builds on)")
@@ -69,5 +72,10 @@ target_link_libraries(segqat_torch INTERFACE
   ${SEGQAT_TORCH_LIB_DIR}/libtorch.so ${SEGQAT_TORCH_LIB_DIR}/libtorch_cpu.so
   ${SEGQAT_TORCH_LIB_DIR}/libc10.so ${SEGQAT_TORCH_LIB_DIR}/libtorch_cuda.so
   ${SEGQAT_TORCH_LIB_DIR}/libc10_cuda.so -Wl,--pop-state)
-set(SEGQAT_TORCH_CUDA_INCLUDE ${CUDAToolkit_INCLUDE_DIRS})
+get_filename_component(_segqat_site ${TORCH_INSTALL_PREFIX} DIRECTORY)
+set(SEGQAT_TORCH_CUDA_INCLUDE ${_segqat_site}/nvidia/nccl/include ${CUDAToolkit_INCLUDE_DIRS})
+if(NOT EXISTS ${_segqat_site}/nvidia/nccl/include/nccl.h)
+  message(FATAL_ERROR "${_segqat_site}/nvidia/nccl/include/nccl.h missing: "
+                      "scripts/install-python.sh installs nvidia-nccl-cu13")
+endif()
 message(STATUS "segqat: LibTorch ${SEGQAT_TORCH_VERSION} from ${TORCH_INSTALL_PREFIX}")

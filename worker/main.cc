@@ -138,6 +138,8 @@ int RunTrain(const std::vector<std::string>& args) {
           "--world-size N --rank R --master HOST:PORT expect numbers and a host:port"));
     }
     d.master_addr = master.substr(0, colon);
+    // A GPU rank (--use_gpu trains on cuda:0) talks over NCCL, as the agent's ranks do.
+    if (flags->Has("--use_gpu")) d.device = c10::Device(c10::kCUDA, 0);
     auto joined = ConnectCollectives(d);
     if (!joined.ok()) return Fail(joined.status());
     collectives = *std::move(joined);
