@@ -1,6 +1,7 @@
 #include "server/artifact_store.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -141,12 +142,16 @@ void ArtifactStore::RemoveUploads(const std::string& job_id) {
 absl::Status ArtifactStore::Verify(const std::string& job_id, const v1::Artifact& artifact) {
   auto path = Path(job_id, artifact.name());
   if (!path.ok()) return path.status();
-  std::error_code ec;
-  const auto size = fs::file_size(*path, ec);
-  const auto mtime = fs::last_write_time(*path, ec);
-  if (ec) return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
-  const int64_t mtime_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(mtime.time_since_epoch()).count();
+  // The cache's key is what no write can leave unchanged: the inode and its
+  // change time (which, unlike the modification time, nobody can set back).
+  struct stat st {};
+  if (::stat(path->c_str(), &st) != 0) {
+    return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  const int64_t ctime_ns = int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+  const uint64_t inode = static_cast<uint64_t>(st.st_ino);
   if (static_cast<int64_t>(size) != artifact.size_bytes()) {
     return absl::DataLossError(absl::StrCat(artifact.name(), ": the stored file has ", size,
                                             " bytes, ", artifact.size_bytes(), " were recorded"));
@@ -155,7 +160,8 @@ absl::Status ArtifactStore::Verify(const std::string& job_id, const v1::Artifact
     std::lock_guard<std::mutex> lock(mu_);
     auto it = verified_.find(*path);
     if (it != verified_.end() && it->second.size == static_cast<int64_t>(size) &&
-        it->second.mtime_ns == mtime_ns) {
+        it->second.mtime_ns == mtime_ns && it->second.ctime_ns == ctime_ns &&
+        it->second.inode == inode) {
       if (it->second.sha256 == artifact.sha256()) return absl::OkStatus();
       return absl::DataLossError(
           absl::StrCat(artifact.name(), ": the stored file does not match its recorded sha256"));
@@ -165,7 +171,7 @@ absl::Status ArtifactStore::Verify(const std::string& job_id, const v1::Artifact
   if (!digest.ok()) return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    verified_[*path] = Verified{static_cast<int64_t>(size), mtime_ns, *digest};
+    verified_[*path] = Verified{static_cast<int64_t>(size), mtime_ns, ctime_ns, inode, *digest};
   }
   if (*digest != artifact.sha256()) {
     return absl::DataLossError(

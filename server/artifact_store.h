@@ -71,6 +71,8 @@ class ArtifactStore {
   struct Verified {
     int64_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns;
+    uint64_t inode;
     std::string sha256;
   };
   std::mutex mu_;

@@ -23,11 +23,13 @@ std::string Digest(absl::string_view token) {
 
 bool Allowed(Role role, Rpc rpc) {
   switch (role) {
-    case Role::kAdmin:
-      return true;
-    case Role::kWorker:
+    case Role::kAdmin:  // manages jobs, never speaks as a worker
+      return rpc != Rpc::kSynchronize && rpc != Rpc::kUploadArtifact &&
+             rpc != Rpc::kQueryUpload;
+    case Role::kWorker:  // reads only what its leases need (Scheduler::MayRead)
       return rpc == Rpc::kSynchronize || rpc == Rpc::kUploadArtifact ||
-             rpc == Rpc::kQueryUpload || rpc == Rpc::kReadArtifact;
+             rpc == Rpc::kQueryUpload || rpc == Rpc::kReadArtifact ||
+             rpc == Rpc::kListArtifacts;
     case Role::kSubmitter:
       if (rpc == Rpc::kCreateJob || rpc == Rpc::kCancelJob || rpc == Rpc::kDeleteJob) {
         return true;
@@ -82,6 +84,21 @@ std::string RandomToken() {
       absl::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
+bool Caller::MayUseWorkerId(const std::string& worker_id) const {
+  const bool embedded = absl::StartsWith(worker_id, kEmbeddedWorkerPrefix);
+  if (internal) return embedded;
+  if (embedded) return false;
+  if (role != Role::kWorker) return role == Role::kAdmin && name.empty();  // auth off
+  if (absl::EndsWith(name, "*")) {
+    return absl::StartsWith(worker_id, absl::string_view(name).substr(0, name.size() - 1));
+  }
+  return worker_id == name || absl::StartsWith(worker_id, name + "-");
+}
+
+std::string WorkerIdentity(const Caller& caller) {
+  return caller.internal ? std::string("(embedded)") : caller.name;
+}
+
 absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
@@ -90,6 +107,11 @@ absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
   if ((st.st_mode & S_IROTH) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--auth-tokens: ", path, " is readable by every user; chmod o-r it (0600 or 0640)"));
+  }
+  if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--auth-tokens: ", path, " is writable by others than its owner (anyone could add an "
+        "admin); chmod go-w it (0600 or 0640)"));
   }
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("--auth-tokens: cannot read ", path));
@@ -125,6 +147,15 @@ absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
     if (auth.by_digest_.count(digest) > 0) return bad("the token is listed twice");
     const std::string name =
         parts.size() == 3 ? parts[2] : absl::StrCat(parts[1], "-", digest.substr(0, 8));
+    if (role == Role::kWorker) {
+      const absl::string_view stem =
+          absl::EndsWith(name, "*") ? absl::string_view(name).substr(0, name.size() - 1) : name;
+      if (stem.empty() || stem.find('*') != absl::string_view::npos ||
+          absl::StartsWith(name, kEmbeddedWorkerPrefix)) {
+        return bad(absl::StrCat("worker NAME '", name.substr(0, 63),
+                                "' must be a worker id or a prefix ending in '*' (not local-*)"));
+      }
+    }
     auth.by_digest_[digest] = Caller{name, role};
   }
   if (auth.by_digest_.empty()) {
@@ -136,6 +167,11 @@ absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
 void Auth::Add(const std::string& token, Role role, const std::string& name, bool internal) {
   enabled_ = true;
   by_digest_[Digest(token)] = Caller{name, role, internal};
+}
+
+void Auth::AddInternal(const std::string& token) {
+  internal_digest_ = Digest(token);
+  by_digest_[internal_digest_] = Caller{"local-workers", Role::kWorker, /*internal=*/true};
 }
 
 namespace {
@@ -162,13 +198,19 @@ bool Auth::KnowsBearer(absl::string_view authorization) const {
 }
 
 absl::StatusOr<Caller> Auth::Check(const grpc::ServerContextBase& ctx, Rpc rpc) const {
+  const auto& md = ctx.client_metadata();
   if (!enabled_) {
+    if (auto it = md.find("authorization"); it != md.end() && !internal_digest_.empty()) {
+      const absl::string_view value(it->second.data(), it->second.size());
+      if (absl::StartsWith(value, "Bearer ") && Digest(value.substr(7)) == internal_digest_) {
+        return by_digest_.at(internal_digest_);
+      }
+    }
     if (worker_certificates_ && IsWorkerRpc(rpc)) {
       if (auto st = CheckCertificate(ctx, rpc); !st.ok()) return st;
     }
     return Caller{};
   }
-  const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
   if (it == md.end()) {
     return absl::UnauthenticatedError(

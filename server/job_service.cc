@@ -250,15 +250,25 @@ grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackS
   return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"), *std::move(slot));
 }
 
+absl::Status JobServiceImpl::MayRead(const Caller& caller, const std::string& job_id,
+                                     const char* rpc) {
+  if (caller.role != Role::kWorker) return absl::OkStatus();
+  if (scheduler_ != nullptr && scheduler_->MayRead(WorkerIdentity(caller), job_id)) {
+    return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat(rpc, ": ", caller.name, " (role worker) holds no job that reads jobs/", job_id));
+}
+
 grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerContext* ctx,
                                                         const v1::ListArtifactsRequest* req,
                                                         v1::ListArtifactsResponse* resp) {
   const auto record = Recorder(metrics_, "ListArtifacts");
-  if (auto caller = auth_->Check(*ctx, Rpc::kListArtifacts); !caller.ok()) {
-    return Done(ctx, caller.status(), record);
-  }
+  auto caller = auth_->Check(*ctx, Rpc::kListArtifacts);
+  if (!caller.ok()) return Done(ctx, caller.status(), record);
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
+  if (auto st = MayRead(*caller, *id, "ListArtifacts"); !st.ok()) return Done(ctx, st, record);
   auto job = store_->Get(*id);
   if (!job.ok()) return Done(ctx, job.status(), record);
   for (const auto& a : job->artifacts()) *resp->add_artifacts() = a;
@@ -268,11 +278,11 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerCont
 grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact(
     grpc::CallbackServerContext* ctx, const v1::ReadArtifactRequest* req) {
   const auto record = Recorder(metrics_, "ReadArtifact");
-  if (auto caller = auth_->Check(*ctx, Rpc::kReadArtifact); !caller.ok()) {
-    return new ReadError(caller.status(), record);
-  }
+  auto caller = auth_->Check(*ctx, Rpc::kReadArtifact);
+  if (!caller.ok()) return new ReadError(caller.status(), record);
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return new ReadError(id.status(), record);
+  if (auto st = MayRead(*caller, *id, "ReadArtifact"); !st.ok()) return new ReadError(st, record);
   if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ReadError(st, record);
   if (req->read_offset() < 0 || req->read_limit() < 0) {
     return new ReadError(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"),

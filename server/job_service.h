@@ -55,6 +55,10 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
                                         v1::ListWorkersResponse* resp) override;
 
  private:
+  // A worker's credentials read only what its leases need (Scheduler::MayRead);
+  // every other role reads every job.
+  absl::Status MayRead(const Caller& caller, const std::string& job_id, const char* rpc);
+
   JobStore* store_;
   ArtifactStore* artifacts_;
   EventBus* bus_;

@@ -19,7 +19,7 @@
 namespace segqat::server {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kIdBytes = 6;  // 12 hex characters
 constexpr int kMaxIdAttempts = 16;
@@ -46,6 +46,16 @@ CREATE TABLE events (
   PRIMARY KEY (job_id, seq)
 ) WITHOUT ROWID;
 PRAGMA user_version = 1;
+)sql";
+
+// Version 2: the digest of each running attempt's lease token, so a
+// restarted server still knows who holds the lease (never the token).
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE leases (
+  job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+  token_sha256 TEXT NOT NULL
+) WITHOUT ROWID;
+PRAGMA user_version = 2;
 )sql";
 
 google::protobuf::Timestamp ToTimestamp(int64_t us) {
@@ -182,6 +192,7 @@ absl::Status JobStore::Init() {
         absl::StrCat("schema version ", v, " is newer than this server's (", kSchemaVersion, ")"));
   }
   if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
+  if (v <= 1 && !(status = Exec(db_, kSchemaV2)).ok()) return status;
   return txn.Commit();
 }
 
@@ -425,6 +436,33 @@ absl::Status JobStore::AddArtifact(const std::string& id, const v1::Artifact& ar
 
 absl::Status JobStore::SetWorker(const std::string& id, const std::string& worker) {
   return Update(id, [&](v1::Job* job) { job->set_worker(worker); });
+}
+
+absl::StatusOr<v1::Job> JobStore::AddLostAttempt(const std::string& id) {
+  if (auto st = Update(id, [](v1::Job* job) { job->set_lost_attempts(job->lost_attempts() + 1); });
+      !st.ok()) {
+    return st;
+  }
+  return Get(id);
+}
+
+absl::Status JobStore::SetLeaseToken(const std::string& id, const std::string& token_sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO leases (job_id, token_sha256) VALUES (?1, ?2) ON CONFLICT (job_id) "
+         "DO UPDATE SET token_sha256 = excluded.token_sha256");
+  s.BindText(1, id).BindText(2, token_sha256);
+  absl::StatusOr<bool> done = s.Step();
+  return done.ok() ? absl::OkStatus() : done.status();
+}
+
+absl::StatusOr<std::string> JobStore::LeaseToken(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT token_sha256 FROM leases WHERE job_id = ?1");
+  s.BindText(1, id);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row ? s.Text(0) : std::string();
 }
 
 absl::Status JobStore::SetSnapshot(const std::string& id, const std::string& snapshot) {

@@ -71,6 +71,12 @@ class JobStore {
   absl::Status AddArtifact(const std::string& id, const v1::Artifact& artifact);
   absl::Status SetWorker(const std::string& id, const std::string& worker);
   absl::Status SetSnapshot(const std::string& id, const std::string& snapshot);
+  // Counts one more lost attempt (Job.lost_attempts); returns the job.
+  absl::StatusOr<v1::Job> AddLostAttempt(const std::string& id);
+  // The sha256 of the job's current lease token ("" when none was stored):
+  // kept so a restarted server re-arms the lease for its holder only.
+  absl::Status SetLeaseToken(const std::string& id, const std::string& token_sha256);
+  absl::StatusOr<std::string> LeaseToken(const std::string& id);
   // Unlists the job's artifacts named `prefix` or under `prefix/`.
   absl::Status RemoveArtifacts(const std::string& id, const std::string& prefix);
   // Removes the job and its events. FailedPrecondition unless it has ended.

@@ -17,13 +17,18 @@
 // --tls-cert/--tls-key serve TLS; --tls-client-ca also asks clients for a
 // certificate and verifies it, and requires one for the worker RPCs.
 #include <ATen/Parallel.h>
+#include <sys/stat.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -91,6 +96,33 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   return grpc::SslServerCredentials(ssl);
 }
 
+// Takes gRPC server reflection out of a builder: linking the reflection
+// library registers it for every server, and with tokens it would list the
+// API to callers that may call none of it.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
+                                    return p->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
+
+constexpr char kUsage[] =
+    "usage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]\n"
+    "               [--metrics-address HOST:PORT] [--metrics-auth] [--lease-timeout SECONDS]\n"
+    "               [--auth-tokens FILE] [--insecure] [--data-root DIR ...]\n"
+    "               [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
+    "               [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]\n"
+    "               [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]\n"
+    "               [--keep-snapshots K] [--max-attempts N]\n"
+    "  --max-attempts N  a job whose worker is lost N times (crash, OOM kill, expired lease)\n"
+    "                    ends FAILED instead of running again (default 3)\n"
+    "  README.md and docs/deployment.md describe every flag.\n";
+
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = segqat::ParseFlags(
@@ -112,15 +144,16 @@ int Run(int argc, char** argv) {
              {"--max-watchers-per-connection", true},
              {"--max-downloads", true},
              {"--metrics-auth", false},
-             {"--keep-snapshots", true}});
+             {"--keep-snapshots", true},
+             {"--max-attempts", true},
+             {"--help", false}});
+  if (flags.ok() && flags->Has("--help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   if (!flags.ok() || !flags->overrides.empty()) {
-    spdlog::error("{}\nusage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N] "
-                  "[--metrics-address HOST:PORT] [--lease-timeout SECONDS] [--auth-tokens FILE] "
-                  "[--insecure] [--data-root DIR ...] [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] "
-                  "[--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N] "
-                  "[--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N] "
-                  "[--metrics-auth] [--keep-snapshots K]",
-                  flags.ok() ? "unexpected arguments" : std::string(flags.status().message()));
+    spdlog::error("{}\n{}", flags.ok() ? "unexpected arguments" : std::string(flags.status().message()),
+                  kUsage);
     return 2;
   }
   const std::string listen = flags->Get("--listen", "127.0.0.1:50051");
@@ -167,6 +200,8 @@ int Run(int argc, char** argv) {
   }
   int64_t keep_snapshots = 2;
   if (!limit("--keep-snapshots", &keep_snapshots, 1, 1000)) return 1;
+  int64_t max_attempts = 3;
+  if (!limit("--max-attempts", &max_attempts, 1, 1000)) return 1;
   int64_t retention_hours = 0;
   if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
   if (limits.max_config_bytes > max_message_bytes / 2) {
@@ -186,11 +221,22 @@ int Run(int argc, char** argv) {
     spdlog::error("--lease-timeout: expects seconds between 0.5 and 3600");
     return 2;
   }
+  // Jobs, tokens' owners and models are nobody else's business: every file
+  // segqatd makes is its user's alone (0600, folders 0700), and so are the
+  // data folder and job database a previous version left open.
+  ::umask(077);
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
     spdlog::error("--data-dir: cannot create {}: {}", data_dir, ec.message());
     return 1;
+  }
+  std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all, ec);
+  for (const char* db : {"/jobs.db", "/jobs.db-wal", "/jobs.db-shm"}) {
+    std::error_code missing;
+    std::filesystem::permissions(data_dir + db,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 missing);
   }
   // The embedded CPU workers share the cores, with at least 2 threads each:
   // LibTorch 1.13 runs 1x1 convolutions 4x slower on one thread (no oneDNN).
@@ -208,6 +254,7 @@ int Run(int argc, char** argv) {
   segqat::server::SchedulerOptions sopt;
   sopt.retention = std::chrono::hours(retention_hours);
   sopt.keep_snapshots = static_cast<int>(keep_snapshots);
+  sopt.max_lost_attempts = static_cast<int>(max_attempts);
   sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(lease_timeout * 1000));
   // About three reports per lease timeout.
   sopt.report_interval = std::max(std::chrono::milliseconds(100), sopt.lease_timeout / 4);
@@ -227,11 +274,10 @@ int Run(int argc, char** argv) {
     spdlog::error("cannot recover jobs: {}", st.ToString());
     return 1;
   }
-  // The embedded workers' own token, known only to this process.
-  const std::string local_token = auth.enabled() ? segqat::server::RandomToken() : "";
-  if (auth.enabled()) {
-    auth.Add(local_token, segqat::server::Role::kWorker, "local-workers", /*internal=*/true);
-  }
+  // The embedded workers' own token, known only to this process: only it
+  // may use their ids (local-*), with or without --auth-tokens.
+  const std::string local_token = segqat::server::RandomToken();
+  auth.AddInternal(local_token);
   std::unique_ptr<segqat::metrics::HttpExporter> exporter;
   if (flags->Has("--metrics-address")) {
     std::function<bool(const std::string&)> authorize;
@@ -262,6 +308,7 @@ int Run(int argc, char** argv) {
   // Reflection lists the API to anyone; only where anyone may call it anyway.
   if (!auth.enabled()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (auth.enabled()) builder.SetOption(std::make_unique<WithoutReflection>());
   int port = 0;
   builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(&service);

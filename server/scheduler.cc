@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/auth.h"
 #include "server/job_state.h"
 
 namespace segqat::server {
@@ -85,13 +86,16 @@ absl::Status Scheduler::Start() {
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
       const std::string id = job.name().substr(5);
-      if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1) {
-        Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt());
+      auto token = store_->LeaseToken(id);
+      if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1 &&
+          token.ok() && !token->empty()) {
+        Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt(), *token);
         lease.acked_seq = StoredWorkerSeq(id, job.last_event_seq());
         spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
                      job.attempt());
       } else {
-        // A gang's ranks are not recorded; it starts over from its snapshot.
+        // A gang's ranks are not recorded (nor a lease from before lease
+        // tokens); it starts over from its snapshot.
         Requeue(id, "server restarted; resumes from its last snapshot");
       }
     }
@@ -123,7 +127,7 @@ void Scheduler::Shutdown() {
 }
 
 absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
-    const v1::SynchronizeRequest& request) {
+    const v1::SynchronizeRequest& request, const std::string& identity) {
   if (request.protocol() != v1::WORKER_PROTOCOL_V1) {
     return absl::FailedPreconditionError(
         absl::StrCat("protocol: this server speaks worker protocol ", v1::WORKER_PROTOCOL_V1,
@@ -133,7 +137,14 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
   if (auto st = CheckWorkerId(request.worker_id()); !st.ok()) return st;
   const std::string& worker_id = request.worker_id();
   std::lock_guard<std::mutex> lock(mu_);
+  if (auto known = workers_.find(worker_id);
+      known != workers_.end() && known->second.identity != identity) {
+    Refused("worker_id");
+    return absl::PermissionDeniedError(absl::StrCat(
+        "worker_id: workers/", worker_id, " reports under other credentials; pick another id"));
+  }
   WorkerEntry& w = workers_[worker_id];
+  w.identity = identity;
   w.last_report_us = options_.now();
   w.worker.set_name(absl::StrCat("workers/", worker_id));
   w.worker.set_host(request.host().substr(0, 255));
@@ -159,8 +170,12 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     const auto& running = report.running();
     auto id = LeaseJobId(running.lease());
     if (!id.ok()) return id.status();
-    auto lease = leases_.Renew(*id, running.lease().rank(), worker_id, running.lease().fencing());
-    if (!lease.ok()) return lease.status();
+    auto lease = leases_.Renew(*id, running.lease().rank(), worker_id, running.lease().fencing(),
+                               running.lease().token());
+    if (!lease.ok()) {
+      Refused("lease");
+      return lease.status();
+    }
     if (running.lease().rank() == 0) {
       if (auto st = ApplyEvents(*id, *lease, running.events()); !st.ok()) return st;
       if (!running.snapshot().empty()) {
@@ -185,8 +200,12 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     auto id = LeaseJobId(finished.lease());
     if (!id.ok()) return id.status();
     const int rank = finished.lease().rank();
-    auto lease = leases_.Renew(*id, rank, worker_id, finished.lease().fencing());
-    if (!lease.ok()) return lease.status();
+    auto lease = leases_.Renew(*id, rank, worker_id, finished.lease().fencing(),
+                               finished.lease().token());
+    if (!lease.ok()) {
+      Refused("lease");
+      return lease.status();
+    }
     if (rank == 0) {
       if (auto st = ApplyEvents(*id, *lease, finished.events()); !st.ok()) return st;
       response.set_acked_seq((*lease)->acked_seq);
@@ -422,6 +441,24 @@ void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason
     unrecorded_.erase(job_id);
     return;
   }
+  if (unrecorded_.count(job_id) == 0) {
+    auto counted = store_->AddLostAttempt(job_id);
+    if (counted.ok() && counted->lost_attempts() >= options_.max_lost_attempts) {
+      auto moved = store_->Transition(
+          job_id, v1::FAILED,
+          absl::StrCat("its worker was lost ", counted->lost_attempts(), " times (last: ", reason,
+                       "); not run again (segqatd --max-attempts ", options_.max_lost_attempts,
+                       ")"));
+      if (moved.ok()) {
+        spdlog::warn("[job {}] FAILED: {}", job_id, moved->error());
+        if (metrics_ != nullptr) metrics_->JobEnded(*moved);
+        KeepNewestSnapshots(job_id);
+        not_before_us_.erase(job_id);
+        bus_->Notify(job_id);
+        return;
+      }
+    }
+  }
   if (backoff) {
     const int shift = static_cast<int>(std::min<int64_t>(job->attempt() - 1, 15));
     const int64_t wait = std::min<int64_t>(options_.max_backoff.count() * 1000,
@@ -486,10 +523,8 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
     if (!running.ok()) continue;
     not_before_us_.erase(id);
     (void)store_->SetWorker(id, w->worker.name());
-    leases_.Grant(id, 0, worker_id, running->attempt());
     v1::RunAssignment* run = response->mutable_run();
-    run->mutable_lease()->set_job(running->name());
-    run->mutable_lease()->set_fencing(running->attempt());
+    GrantLease(id, 0, worker_id, running->attempt(), run->mutable_lease());
     *run->mutable_spec() = running->spec();
     for (const v1::Device& d : w->worker.devices()) {
       if (d.kind() == "cuda" && run->gpus_size() < gpus) run->add_gpus(d.index());
@@ -532,11 +567,8 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
   (void)store_->SetWorker(id, absl::StrCat("workers/", gang[0]));
   const int gpus = GpusNeeded(job.spec());
   for (int r = 0; r < world; ++r) {
-    leases_.Grant(id, r, gang[r], running->attempt());
     v1::RunAssignment run;
-    run.mutable_lease()->set_job(running->name());
-    run.mutable_lease()->set_fencing(running->attempt());
-    run.mutable_lease()->set_rank(r);
+    GrantLease(id, r, gang[r], running->attempt(), run.mutable_lease());
     *run.mutable_spec() = running->spec();
     for (const v1::Device& d : workers_[gang[r]].worker.devices()) {
       if (d.kind() == "cuda" && run.gpus_size() < gpus) run.add_gpus(d.index());
@@ -560,11 +592,75 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
   return true;
 }
 
+void Scheduler::GrantLease(const std::string& job_id, int rank, const std::string& worker_id,
+                           int64_t attempt, v1::Lease* out) {
+  const std::string token = RandomToken();
+  const std::string digest = LeaseTokenDigest(token);
+  leases_.Grant(job_id, rank, worker_id, attempt, digest);
+  // Without the digest a restarted server requeues the job instead of
+  // waiting for its worker: nothing is lost but time.
+  if (rank == 0) {
+    if (auto st = store_->SetLeaseToken(job_id, digest); !st.ok()) {
+      spdlog::warn("[job {}] cannot record its lease: {}", job_id, st.ToString());
+    }
+  }
+  out->set_job(absl::StrCat("jobs/", job_id));
+  out->set_fencing(attempt);
+  out->set_rank(rank);
+  out->set_token(token);
+}
+
+void Scheduler::Refused(const std::string& reason) {
+  if (metrics_ != nullptr) metrics_->WorkerRefused(reason);
+}
+
 absl::Status Scheduler::CheckLease(const std::string& worker_id, const v1::Lease& lease) {
   auto id = LeaseJobId(lease);
   if (!id.ok()) return id.status();
   std::lock_guard<std::mutex> lock(mu_);
-  return leases_.Check(*id, lease.rank(), worker_id, lease.fencing());
+  absl::Status st = leases_.Check(*id, lease.rank(), worker_id, lease.fencing(), lease.token());
+  if (!st.ok()) Refused("lease");
+  return st;
+}
+
+namespace {
+
+// The job ids a spec names as inputs: values "jobs/ID/..." in its overrides
+// or anywhere in its config text.
+std::set<std::string> InputJobs(const v1::JobSpec& spec) {
+  std::set<std::string> ids;
+  auto scan = [&](absl::string_view text) {
+    for (size_t at = text.find("jobs/"); at != absl::string_view::npos;
+         at = text.find("jobs/", at + 5)) {
+      if (at > 0 && (std::isalnum(static_cast<unsigned char>(text[at - 1])) ||
+                     text[at - 1] == '/' || text[at - 1] == '_' || text[at - 1] == '.')) {
+        continue;  // part of a longer path, e.g. data/jobs/...
+      }
+      size_t end = at + 5;
+      while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) ||
+                                   text[end] == '-' || text[end] == '_')) {
+        ++end;
+      }
+      if (end > at + 5) ids.insert(std::string(text.substr(at + 5, end - at - 5)));
+    }
+  };
+  for (const std::string& o : spec.overrides()) scan(o);
+  scan(spec.config_yaml());
+  return ids;
+}
+
+}  // namespace
+
+bool Scheduler::MayRead(const std::string& identity, const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, lease] : leases_.all()) {
+    auto w = workers_.find(lease.worker_id);
+    if (w == workers_.end() || w->second.identity != identity) continue;
+    if (lease.job_id == job_id) return true;
+    auto held = store_->Get(lease.job_id);
+    if (held.ok() && InputJobs(held->spec()).count(job_id) > 0) return true;
+  }
+  return false;
 }
 
 void Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {

@@ -3,7 +3,14 @@
 // renews the lease on the job the worker runs and delivers its events; an
 // idle worker is given the next QUEUED job it can run (priority, then age;
 // a job needing GPUs only goes to a worker with as many), with a lease whose
-// fencing id is the job's attempt number.
+// fencing id is the job's attempt number and whose token, a random secret,
+// only that worker is given (the store keeps its sha256 for restarts).
+//
+// Identity: each report comes with the identity of its caller's
+// credentials; a worker id stays bound to the identity that first reported
+// under it (until the worker is forgotten), and a worker's credentials may
+// read the artifacts of the jobs it holds and of the jobs those name as
+// inputs (MayRead), nothing else.
 //
 // Leases: a worker that stops reporting for `lease_timeout` loses its lease;
 // ExpireLeases() then puts the job back in the queue (RUNNING -> QUEUED,
@@ -51,6 +58,9 @@ struct SchedulerOptions {
   // Uploaded snapshots (snapshots/N) a running job keeps, newest first; an
   // ended job keeps none, only its outputs.
   int keep_snapshots = 2;
+  // A job whose worker is lost (crash, OOM kill, expired lease) this many
+  // times ends FAILED rather than running again (--max-attempts).
+  int max_lost_attempts = 3;
   // Ended jobs older than this (by end time) are deleted, rows and files
   // (--retention); zero keeps them.
   std::chrono::seconds retention{0};
@@ -68,10 +78,17 @@ class Scheduler {
   // One worker report and the server's answer. FailedPrecondition for another
   // protocol version; InvalidArgument for a malformed report; Aborted when
   // the report's lease is stale (the worker must drop that job).
-  absl::StatusOr<v1::SynchronizeResponse> Synchronize(const v1::SynchronizeRequest& request);
+  // PermissionDenied when `identity` (the caller's credentials; "" when
+  // tokens are off) is not the one the worker id is bound to.
+  absl::StatusOr<v1::SynchronizeResponse> Synchronize(const v1::SynchronizeRequest& request,
+                                                      const std::string& identity = "");
 
-  // Aborted unless worker_id holds `lease`.
+  // Aborted unless worker_id holds `lease` (its attempt and its token).
   absl::Status CheckLease(const std::string& worker_id, const v1::Lease& lease);
+  // Whether a worker with credentials `identity` may read job `job_id`'s
+  // artifacts: a job one of its workers holds a lease on, or one that such
+  // a job's spec names as an input (a value "jobs/ID/...").
+  bool MayRead(const std::string& identity, const std::string& job_id);
   // Deletes the ended jobs past options.retention (rows, events, artifacts);
   // returns how many. The expiry thread calls it about once a minute.
   int DeleteExpiredJobs();
@@ -103,6 +120,7 @@ class Scheduler {
  private:
   struct WorkerEntry {
     v1::Worker worker;
+    std::string identity;  // of the credentials it reports with
     int64_t last_report_us = 0;
     int gpus = 0;
     std::string rendezvous;  // HOST:PORT it offers as a rank 0
@@ -126,6 +144,12 @@ class Scheduler {
   // Places `job` on its gang once `worker` completes it; false while forming.
   bool AssignGang(const v1::Job& job, WorkerEntry* worker, v1::SynchronizeResponse* response);
   bool Alive(const std::string& worker_id) const;
+  // Grants rank `rank` of attempt `attempt` to `worker_id` under a new
+  // token, written into `out` (job, fencing, rank, token); keeps the
+  // token's digest in the store for a single-rank job.
+  void GrantLease(const std::string& job_id, int rank, const std::string& worker_id,
+                  int64_t attempt, v1::Lease* out);
+  void Refused(const std::string& reason);
   // The newest worker_seq stored for the job's current attempt.
   int64_t StoredWorkerSeq(const std::string& job_id, int64_t last_seq);
   void ExpireLocked();

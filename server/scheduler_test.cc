@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "server/job_store_test_util.h"
 
 namespace segqat::server {
@@ -223,6 +224,12 @@ TEST_F(SchedulerTest, LeasesSurviveARestartOfTheServer) {
   ASSERT_TRUE(scheduler_->Synchronize(Running("w1", lease, {1, 2})).ok());
   MakeScheduler();  // segqatd restarted on the same store
   Advance(kLease / 2);
+  // The restarted server still knows the lease's token (by its digest): the
+  // attempt number alone is refused.
+  v1::Lease replayed = lease;
+  replayed.clear_token();
+  EXPECT_EQ(scheduler_->Synchronize(Running("w1", replayed, {2, 3})).status().code(),
+            absl::StatusCode::kAborted);
   // The answer to the last report was lost in the crash: the worker sends 2
   // again, with 3. Event 2 is not stored twice.
   auto report = scheduler_->Synchronize(Running("w1", lease, {2, 3}));
@@ -237,6 +244,98 @@ TEST_F(SchedulerTest, LeasesSurviveARestartOfTheServer) {
   EXPECT_EQ(State(job), v1::QUEUED);
   EXPECT_EQ(scheduler_->Synchronize(Running("w1", lease, {4})).status().code(),
             absl::StatusCode::kAborted);
+}
+
+TEST_F(SchedulerTest, AJobThatLosesItsWorkerThreeTimesEndsFailed) {
+  const v1::Job job = Create(Request());
+  Take("w1", job);
+  for (int lost = 1; lost <= 3; ++lost) {
+    MakeScheduler();  // the job took segqatd down with its worker (OOM) ...
+    auto back = scheduler_->Synchronize(Idle("w1"));  // ... which comes back idle
+    ASSERT_TRUE(back.ok()) << back.status();
+    const v1::Job now = *store_->Get(Id(job));
+    EXPECT_EQ(now.lost_attempts(), lost);
+    if (lost < 3) {
+      // Placed again at once, as its next attempt.
+      ASSERT_TRUE(back->has_run());
+      EXPECT_EQ(now.state(), v1::RUNNING);
+      EXPECT_EQ(now.attempt(), lost + 1);
+    } else {
+      EXPECT_TRUE(back->has_idle());
+      EXPECT_EQ(now.state(), v1::FAILED);
+      EXPECT_THAT(now.error(), testing::HasSubstr("its worker was lost 3 times"));
+      EXPECT_THAT(now.error(), testing::HasSubstr("--max-attempts"));
+    }
+  }
+  // Stopping in order (a graceful shutdown) is no lost attempt.
+  const v1::Job other = Create(Request());
+  const v1::Lease lease = Take("w2", other);
+  ASSERT_TRUE(scheduler_->Synchronize(
+      Finished("w2", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
+  EXPECT_EQ(store_->Get(Id(other))->lost_attempts(), 0);
+}
+
+TEST_F(SchedulerTest, ALeaseIsActedOnOnlyWithItsSecretToken) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  EXPECT_GE(lease.token().size(), 32u);  // at least 128 random bits, as hex
+  const v1::Lease other = Take("w2", Create(Request()));
+  EXPECT_NE(lease.token(), other.token());
+  // What GetJob shows (job name, attempt, worker) rebuilt into a lease.
+  const v1::Job shown = *store_->Get(Id(job));
+  v1::Lease forged;
+  forged.set_job(shown.name());
+  forged.set_fencing(shown.attempt());
+  for (const std::string& guess : {std::string(), other.token(), std::string("1")}) {
+    forged.set_token(guess);
+    EXPECT_EQ(scheduler_->CheckLease("w1", forged).code(), absl::StatusCode::kAborted);
+    EXPECT_EQ(scheduler_->Synchronize(Running("w1", forged, {1})).status().code(),
+              absl::StatusCode::kAborted);
+    EXPECT_EQ(
+        scheduler_->Synchronize(Finished("w1", forged, v1::WorkerReport::Finished::SUCCEEDED))
+            .status()
+            .code(),
+        absl::StatusCode::kAborted);
+  }
+  EXPECT_EQ(State(job), v1::RUNNING);
+  EXPECT_TRUE(StepsStored(job).empty());
+  // The holder's own reports go through.
+  EXPECT_TRUE(scheduler_->CheckLease("w1", lease).ok());
+  ASSERT_TRUE(scheduler_->Synchronize(Running("w1", lease, {1})).ok());
+  EXPECT_EQ(StepsStored(job), (std::vector<int64_t>{1}));
+}
+
+TEST_F(SchedulerTest, AWorkerIdStaysWithTheCredentialsThatFirstUsedIt) {
+  const v1::Job job = Create(Request());
+  auto first = scheduler_->Synchronize(Idle("w1"), "token-a");
+  ASSERT_TRUE(first.ok() && first->has_run());
+  // Another token's idle report under w1 would give up w1's job: refused.
+  auto claimed = scheduler_->Synchronize(Idle("w1"), "token-b");
+  EXPECT_EQ(claimed.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(State(job), v1::RUNNING);
+  EXPECT_TRUE(scheduler_->Synchronize(Running("w1", first->run().lease(), {1}), "token-a").ok());
+}
+
+TEST_F(SchedulerTest, AWorkerReadsOnlyTheJobsItHoldsAndTheirInputs) {
+  const v1::Job input = Create(Request());
+  const v1::Job unrelated = Create(Request());
+  // Both run and end first (oldest first), on w0.
+  for (const v1::Job& j : {input, unrelated}) {
+    const v1::Lease l = Take("w0", j);
+    ASSERT_TRUE(
+        scheduler_->Synchronize(Finished("w0", l, v1::WorkerReport::Finished::SUCCEEDED)).ok());
+  }
+  v1::CreateJobRequest r = Request();
+  r.mutable_spec()->add_overrides("TEST.TEST_MODEL");
+  r.mutable_spec()->add_overrides(absl::StrCat(input.name(), "/final"));
+  const v1::Job job = Create(r);
+  EXPECT_FALSE(scheduler_->MayRead("token-a", Id(job)));  // not placed yet
+  const v1::Lease lease = Take("w1", job);
+  (void)lease;
+  EXPECT_TRUE(scheduler_->MayRead("", Id(job)));
+  EXPECT_TRUE(scheduler_->MayRead("", Id(input)));
+  EXPECT_FALSE(scheduler_->MayRead("", Id(unrelated)));  // ended, and named by no held job
+  EXPECT_FALSE(scheduler_->MayRead("token-b", Id(job)));  // another worker's credentials
 }
 
 TEST_F(SchedulerTest, ADataParallelJobWaitsForItsGangThenGivesEachARank) {

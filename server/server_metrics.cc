@@ -48,6 +48,11 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   take(r->AddCounter("segqat_worker_lease_expirations_total",
                      "Worker leases that expired (the job was requeued)."),
        &m->lease_expirations_);
+  take(r->AddCounter("segqat_worker_refused_total",
+                     "Worker calls refused for who made them: an id the credentials do not "
+                     "name, a stale or forged lease, a role that may not act as a worker.",
+                     {"reason"}),
+       &m->worker_refusals_);
   take(r->AddGauge("segqat_train_loss", "Latest training loss of a running job.", {"job"}),
        &m->loss_);
   take(r->AddGauge("segqat_train_learning_rate", "Latest learning rate of a running job.",
@@ -137,6 +142,10 @@ void ServerMetrics::Step(const std::string& job_id, double loss, double lr,
 }
 
 void ServerMetrics::LeaseExpired() { lease_expirations_->WithLabels().Increment(); }
+
+void ServerMetrics::WorkerRefused(const std::string& reason) {
+  worker_refusals_->WithLabels({{"reason", reason}}).Increment();
+}
 
 void ServerMetrics::Evaluated(const std::string& job_id, double miou) {
   miou_->WithLabels({{"job", job_id}}).Set(miou);

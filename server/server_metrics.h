@@ -37,6 +37,10 @@ class ServerMetrics {
             double step_seconds);
   void Evaluated(const std::string& job_id, double miou);
   void LeaseExpired();  // a worker stopped reporting; its job was requeued
+  // A worker call refused for its identity: "worker_id" (an id its
+  // credentials do not name), "lease" (a stale or forged lease) or "role"
+  // (a caller that may not speak as a worker).
+  void WorkerRefused(const std::string& reason);
   void Rpc(const std::string& method, const std::string& code, double seconds);
   void ArtifactBytesRead(int64_t bytes);
 
@@ -53,6 +57,7 @@ class ServerMetrics {
   metrics::Family<metrics::Histogram>* duration_ = nullptr;
   metrics::Family<metrics::Gauge>* workers_ = nullptr;
   metrics::Family<metrics::Counter>* lease_expirations_ = nullptr;
+  metrics::Family<metrics::Counter>* worker_refusals_ = nullptr;
   metrics::Family<metrics::Gauge>* loss_ = nullptr;
   metrics::Family<metrics::Gauge>* lr_ = nullptr;
   metrics::Family<metrics::Gauge>* images_per_second_ = nullptr;

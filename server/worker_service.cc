@@ -29,6 +29,17 @@ std::string UploadKey(const v1::Lease& lease, const std::string& worker_id,
   return key.HexDigest();
 }
 
+// PermissionDenied unless the caller's credentials name `worker_id`.
+absl::Status CheckWorkerId(const Caller& caller, const std::string& worker_id,
+                           ServerMetrics* metrics) {
+  if (caller.MayUseWorkerId(worker_id)) return absl::OkStatus();
+  if (metrics != nullptr) metrics->WorkerRefused("worker_id");
+  return absl::PermissionDeniedError(absl::StrCat(
+      "worker_id: '", worker_id.substr(0, 63), "' is not an id ",
+      caller.name.empty() ? std::string("these credentials") : caller.name,
+      " may use (a worker token's NAME names its ids; local-* are segqatd's own)"));
+}
+
 // The bytes of `path` so far, into `digest`; their count, or -1.
 int64_t HashExisting(const std::string& path, Sha256* digest) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -52,11 +63,15 @@ int64_t HashExisting(const std::string& path, Sha256* digest) {
 class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
   UploadReactor(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
-                int64_t max_bytes, v1::Artifact* response, const absl::Status& allowed)
-      : scheduler_(scheduler), artifacts_(artifacts), max_bytes_(max_bytes),
-        response_(response), record_(Recorder(metrics, "UploadArtifact")) {
-    if (!allowed.ok()) {
-      Finish(allowed);
+                int64_t max_bytes, v1::Artifact* response, absl::StatusOr<Caller> caller)
+      : scheduler_(scheduler), artifacts_(artifacts), metrics_(metrics), max_bytes_(max_bytes),
+        response_(response), record_(Recorder(metrics, "UploadArtifact")),
+        caller_(std::move(caller)) {
+    if (!caller_.ok()) {
+      if (absl::IsPermissionDenied(caller_.status()) && metrics_ != nullptr) {
+        metrics_->WorkerRefused("role");
+      }
+      Finish(caller_.status());
       return;
     }
     StartRead(&request_);
@@ -92,6 +107,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     if (header_.sha256().size() != 64) {
       return absl::InvalidArgumentError("sha256: 64 lowercase hex digits expected");
     }
+    if (auto st = CheckWorkerId(*caller_, header_.worker_id(), metrics_); !st.ok()) return st;
     if (auto st = scheduler_->CheckLease(header_.worker_id(), header_.lease()); !st.ok()) {
       return st;
     }
@@ -207,9 +223,11 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
 
   Scheduler* scheduler_;
   ArtifactStore* artifacts_;
+  ServerMetrics* metrics_;
   int64_t max_bytes_;
   v1::Artifact* response_;
   std::function<void(const grpc::Status&)> record_;
+  absl::StatusOr<Caller> caller_;
   v1::UploadArtifactRequest request_;
   v1::UploadArtifactRequest::Header header_;
   bool header_seen_ = false;
@@ -233,8 +251,13 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Synchronize(grpc::CallbackServerCon
                                                          v1::SynchronizeResponse* resp) {
   const auto record = Recorder(metrics_, "Synchronize");
   auto caller = auth_->Check(*ctx, Rpc::kSynchronize);
+  if (absl::IsPermissionDenied(caller.status()) && metrics_ != nullptr) {
+    metrics_->WorkerRefused("role");
+  }
+  absl::Status allowed = caller.status();
+  if (allowed.ok()) allowed = CheckWorkerId(*caller, req->worker_id(), metrics_);
   absl::StatusOr<v1::SynchronizeResponse> answer =
-      caller.ok() ? scheduler_->Synchronize(*req) : caller.status();
+      allowed.ok() ? scheduler_->Synchronize(*req, WorkerIdentity(*caller)) : allowed;
   if (answer.ok()) *resp = *std::move(answer);
   grpc::Status g = ToGrpc(answer.status());
   record(g);
@@ -247,7 +270,9 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
                                                          const v1::QueryUploadRequest* req,
                                                          v1::QueryUploadResponse* resp) {
   const auto record = Recorder(metrics_, "QueryUpload");
-  absl::Status st = auth_->Check(*ctx, Rpc::kQueryUpload).status();
+  auto caller = auth_->Check(*ctx, Rpc::kQueryUpload);
+  absl::Status st = caller.status();
+  if (st.ok()) st = CheckWorkerId(*caller, req->worker_id(), metrics_);
   if (st.ok()) st = CheckRelativeName(req->artifact(), "artifact");
   if (st.ok()) st = scheduler_->CheckLease(req->worker_id(), req->lease());
   if (st.ok()) {
@@ -272,7 +297,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* WorkerServiceImpl::UploadArtifact(
     grpc::CallbackServerContext* ctx, v1::Artifact* resp) {
   return new UploadReactor(scheduler_, artifacts_, metrics_, max_upload_bytes_, resp,
-                           auth_->Check(*ctx, Rpc::kUploadArtifact).status());
+                           auth_->Check(*ctx, Rpc::kUploadArtifact));
 }
 
 }  // namespace segqat::server

@@ -2,11 +2,13 @@
 
 #include <ATen/Parallel.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <torch/cuda.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -58,12 +60,24 @@ int RunServe(const std::vector<std::string>& args) {
              {"--data-root", true, true},
              {"--tls-ca", true},
              {"--tls-cert", true},
-             {"--tls-key", true}});
+             {"--tls-key", true},
+             {"--help", false}});
+  constexpr char kUsage[] =
+      "usage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
+      "                           [--work-dir DIR] [--advertise-address HOST] [--threads N]\n"
+      "                           [--token-file FILE] [--data-root DIR ...]\n"
+      "                           [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
+      "  --name NAME  this worker's id (one per GPU: NAME-cudaN); with segqatd --auth-tokens\n"
+      "               it must be one the worker token's NAME allows (NAME, NAME-*, PREFIX*)\n";
+  if (flags.ok() && flags->Has("--help")) {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   if (!flags.ok() || !flags->overrides.empty() || !flags->Has("--server")) {
-    spdlog::error("{}\nusage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] "
-                  "[--name NAME] [--work-dir DIR] [--advertise-address HOST] [--threads N]",
+    spdlog::error("{}\n{}",
                   !flags.ok() ? std::string(flags.status().message())
-                              : std::string("--server HOST:PORT is required"));
+                              : std::string("--server HOST:PORT is required"),
+                  kUsage);
     return 2;
   }
   if (flags->Has("--threads")) {
@@ -111,6 +125,7 @@ int RunServe(const std::vector<std::string>& args) {
   std::atomic<bool> quit{false};
   std::atomic<int> failed{0};
   std::vector<std::thread> agents;
+  ::umask(077);  // inputs, snapshots and logs are the worker user's alone
   agent::SweepStaleTemporaries(work_dir);
   // One agent per GPU, or one on the CPU.
   std::vector<std::vector<int>> slots;

@@ -45,7 +45,8 @@ def main():
                                         "DATASET.DATA_DIR", "/nonexistent/cityscapes"],
                        "DATASET.DATA_DIR", "/nonexistent/cityscapes")
 
-        # A corrupt PNG and a label beyond NUM_CLASSES, each named.
+        # A corrupt PNG and a label beyond NUM_CLASSES, each named by its
+        # list's line (the paths are the list's bytes: never quoted).
         bad = os.path.join(work, "bad")
         shutil.copytree(data, bad)
         with open(os.path.join(bad, "train_list.txt")) as f:
@@ -54,11 +55,13 @@ def main():
         with open(corrupt, "wb") as f:
             f.write(b"\x89PNG\r\n\x1a\nthis is not an image")
         bad_ds = dataset_overrides(bad)
-        expect_failure(train + small + bad_ds, corrupt)
+        bad_list = os.path.join(bad, "train_list.txt")
+        expect_failure(train + small + bad_ds, bad_list + " line 1 (its image)",
+                       "cannot be decoded")
         shutil.copy(os.path.join(data, entries[0][0]), corrupt)
         label = os.path.join(bad, entries[1][1])
         write_png(label, 128, 64, [bytes([30] * 128) for _ in range(64)])
-        expect_failure(train + small + bad_ds, label, "30")
+        expect_failure(train + small + bad_ds, bad_list + " line 2 (its label)", "30")
 
         # A checkpoint of another architecture, and --convert of a float one.
         run(train + small)

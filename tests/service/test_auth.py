@@ -376,7 +376,7 @@ class TlsTest(Base):
         self.assertEqual(p.returncode, 0, p.stdout)
 
     def test_workers_need_a_client_certificate(self):
-        req = wpb.SynchronizeRequest(protocol=wpb.WORKER_PROTOCOL_V1, worker_id="probe",
+        req = wpb.SynchronizeRequest(protocol=wpb.WORKER_PROTOCOL_V1, worker_id="worker-probe",
                                      report=wpb.WorkerReport(idle=wpb.WorkerReport.Idle()),
                                      draining=True)
         bare = wpb_grpc.WorkerServiceStub(self.channel())
@@ -388,7 +388,7 @@ class TlsTest(Base):
         c = self.certs
         log = open(os.path.join(self.work, "worker.log"), "w")
         type(self).worker = subprocess.Popen(
-            [WORKER, "serve", "--server", self.server.target, "--name", "tls-worker",
+            [WORKER, "serve", "--server", self.server.target, "--name", "worker-tls",
              "--work-dir", os.path.join(self.work, "w"), "--tls-ca", c["ca.pem"],
              "--tls-cert", c["client.pem"], "--tls-key", c["client.key"]],
             stdout=log, stderr=subprocess.STDOUT,
@@ -399,7 +399,7 @@ class TlsTest(Base):
         done = self.wait_end(stub, job.name)
         log.close()
         self.assertEqual(done.state, pb.SUCCEEDED, done.error + read(log.name).decode())
-        self.assertEqual(done.worker, "workers/tls-worker")
+        self.assertEqual(done.worker, "workers/worker-tls")
 
 
 if __name__ == "__main__":

@@ -353,6 +353,17 @@ absl::Status Config::Validate() const {
     return KeyError("SLIM.quantize_op_types", "must name at least one op type");
   }
   if (Str("DATASET.SEPARATOR").empty()) return KeyError("DATASET.SEPARATOR", "must not be empty");
+  // One training batch's pixels bound what a step asks of a worker's memory:
+  // at most 32 Mi pixels, e.g. 16 crops of 1024x2048 (the seed's recipe
+  // trains 4 crops of 769x769 a step).
+  const std::vector<int64_t> crop = Ints("TRAIN_CROP_SIZE");
+  const double pixels = static_cast<double>(Int("BATCH_SIZE")) * static_cast<double>(crop[0]) *
+                        static_cast<double>(crop[1]);
+  if (pixels > kMaxBatchPixels) {
+    return KeyError("BATCH_SIZE", absl::StrCat("BATCH_SIZE x TRAIN_CROP_SIZE is ", pixels / 1e6,
+                                               " Mpixel a step; at most ", kMaxBatchPixels / 1e6,
+                                               " (lower either)"));
+  }
   return absl::OkStatus();
 }
 

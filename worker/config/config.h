@@ -22,6 +22,10 @@ namespace segqat {
 using ConfigValue = std::variant<bool, int64_t, double, std::string, std::vector<int64_t>,
                                  std::vector<double>, std::vector<std::string>>;
 
+// The most input pixels one training step may take (BATCH_SIZE x
+// TRAIN_CROP_SIZE), checked by Config::Validate.
+inline constexpr double kMaxBatchPixels = 32.0 * 1024 * 1024;
+
 class Config {
  public:
   // All keys at their schema defaults.

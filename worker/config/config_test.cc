@@ -145,6 +145,25 @@ TEST(ConfigTest, BadYamlIsInvalidArgument) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConfigTest, ImageSizesAndTheBatchHaveUpperBounds) {
+  // What OOM-killed segqatd: a 30000x30000 crop, accepted before.
+  auto c = Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(30000, 30000)"});
+  ExpectError(c.status(), "TRAIN_CROP_SIZE", "out of range (must be in [8, 8192])");
+  for (const char* key : {"EVAL_CROP_SIZE", "AUG.FIX_RESIZE_SIZE"}) {
+    ExpectError(Config::FromYamlText("", {key, "(512, 9000)"}).status(), key, "out of range");
+  }
+  for (const char* key : {"AUG.MAX_RESIZE_VALUE", "AUG.INF_RESIZE_VALUE"}) {
+    ExpectError(Config::FromYamlText("", {key, "100000"}).status(), key, "out of range");
+  }
+  // 8192x8192 is a legal crop, but not 4 of them in one step (256 Mpixel).
+  EXPECT_TRUE(Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(8192, 4096)"}).ok());
+  ExpectError(Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(8192, 8192)", "BATCH_SIZE", "4"})
+                  .status(),
+              "BATCH_SIZE", "BATCH_SIZE x TRAIN_CROP_SIZE is 268.435 Mpixel a step; at most 33.5544");
+  EXPECT_TRUE(
+      Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(2048, 1024)", "BATCH_SIZE", "16"}).ok());
+}
+
 TEST(ConfigTest, ToYamlRoundTrips) {
   auto c = Config::Load(SeedConfig(), {"SOLVER.LR", "0.0001", "DATASET.SEPARATOR", " ",
                                        "SLIM.not_quant_pattern", "[]"});

@@ -27,10 +27,16 @@ KeySpec S(std::string key, std::string def, std::string help, Strs choices = {})
   return {std::move(key), ConfigType::kString, std::move(def), std::move(help), -kInf, kInf,
           std::move(choices), 0};
 }
-KeySpec IL(std::string key, Ints def, double min, size_t length, std::string help) {
-  return {std::move(key), ConfigType::kInts, std::move(def), std::move(help), min, kInf, {},
+KeySpec IL(std::string key, Ints def, double min, size_t length, std::string help,
+           double max = kInf) {
+  return {std::move(key), ConfigType::kInts, std::move(def), std::move(help), min, max, {},
           length};
 }
+
+// The largest image side anything is cropped, padded or resized to: twice a
+// Cityscapes frame's width. A job must not be able to ask a worker for a
+// 30000x30000 tensor.
+constexpr double kMaxSide = 8192;
 KeySpec FL(std::string key, Floats def, double min, double max, size_t length,
            std::string help) {
   return {std::move(key), ConfigType::kFloats, std::move(def), std::move(help), min, max, {},
@@ -45,8 +51,9 @@ std::vector<KeySpec> BuildSchema() {
   return {
       // Top level (PaddleSeg cfg.*).
       I("BATCH_SIZE", 1, 1, 4096, "images per training step"),
-      IL("TRAIN_CROP_SIZE", {512, 512}, 8, 2, "(width, height) of training crops"),
-      IL("EVAL_CROP_SIZE", {2049, 1025}, 8, 2, "(width, height) evaluation images are padded to"),
+      IL("TRAIN_CROP_SIZE", {512, 512}, 8, 2, "(width, height) of training crops", kMaxSide),
+      IL("EVAL_CROP_SIZE", {2049, 1025}, 8, 2, "(width, height) evaluation images are padded to",
+         kMaxSide),
       FL("MEAN", {0.5, 0.5, 0.5}, -kInf, kInf, 3, "per-channel mean of image/255"),
       FL("STD", {0.5, 0.5, 0.5}, 1e-6, kInf, 3, "per-channel std of image/255"),
       // DATALOADER.
@@ -71,10 +78,10 @@ std::vector<KeySpec> BuildSchema() {
       // AUG.
       S("AUG.AUG_METHOD", "stepscaling", "resize policy",
         {"unpadding", "stepscaling", "rangescaling"}),
-      IL("AUG.FIX_RESIZE_SIZE", {500, 500}, 8, 2, "(width, height) for unpadding"),
-      I("AUG.INF_RESIZE_VALUE", 500, 8, kInf, "long side at evaluation, rangescaling"),
-      I("AUG.MAX_RESIZE_VALUE", 600, 8, kInf, "largest long side, rangescaling"),
-      I("AUG.MIN_RESIZE_VALUE", 400, 8, kInf, "smallest long side, rangescaling"),
+      IL("AUG.FIX_RESIZE_SIZE", {500, 500}, 8, 2, "(width, height) for unpadding", kMaxSide),
+      I("AUG.INF_RESIZE_VALUE", 500, 8, kMaxSide, "long side at evaluation, rangescaling"),
+      I("AUG.MAX_RESIZE_VALUE", 600, 8, kMaxSide, "largest long side, rangescaling"),
+      I("AUG.MIN_RESIZE_VALUE", 400, 8, kMaxSide, "smallest long side, rangescaling"),
       F("AUG.MAX_SCALE_FACTOR", 2.0, 0.01, 100, "largest scale, stepscaling"),
       F("AUG.MIN_SCALE_FACTOR", 0.5, 0.01, 100, "smallest scale, stepscaling"),
       F("AUG.SCALE_STEP_SIZE", 0.25, 0, 100, "scale step, stepscaling (0: continuous)"),
@@ -86,7 +93,7 @@ std::vector<KeySpec> BuildSchema() {
       S("TRAIN.MODEL_SAVE_DIR", "./saved_model/", "snapshots go to MODEL_SAVE_DIR/<epoch>"),
       S("TRAIN.PRETRAINED_MODEL_DIR", "", "float weights to start from (segqat or PyTorch)"),
       S("TRAIN.RESUME_MODEL_DIR", "", "snapshot to resume exactly"),
-      I("TRAIN.SNAPSHOT_EPOCH", 10, 1, kInf, "save a snapshot every N epochs"),
+      I("TRAIN.SNAPSHOT_EPOCH", 10, 1, 1e6, "save a snapshot every N epochs"),
       B("TRAIN.SYNC_BATCH_NORM", false,
         "data-parallel jobs: BatchNorm statistics of the global batch, not of each rank's slice"),
       I("TRAIN.SEED", 1, 0, kInf, "seed of initialisation, shuffling and augmentation"),
@@ -108,11 +115,11 @@ std::vector<KeySpec> BuildSchema() {
       F("SOLVER.GAMMA", 0.1, 0, 1, "piecewise decay factor"),
       IL("SOLVER.DECAY_EPOCH", {10, 20}, 1, 0, "piecewise decay epochs"),
       F("SOLVER.WEIGHT_DECAY", 4e-5, 0, 1, "L2 weight decay"),
-      I("SOLVER.BEGIN_EPOCH", 1, 1, kInf, "first epoch number"),
+      I("SOLVER.BEGIN_EPOCH", 1, 1, 1e6, "first epoch number"),
       I("SOLVER.NUM_EPOCHS", 30, 1, 1e6, "number of epochs"),
       SL("SOLVER.LOSS", {"softmax_loss"}, "loss", {"softmax_loss"}),
       B("SOLVER.LR_WARMUP", false, "linear warm-up"),
-      I("SOLVER.LR_WARMUP_STEPS", 2000, 0, kInf, "warm-up steps"),
+      I("SOLVER.LR_WARMUP_STEPS", 2000, 0, 1e9, "warm-up steps"),
       // MODEL.
       S("MODEL.MODEL_NAME", "deeplabv3p", "network", {"deeplabv3p"}),
       S("MODEL.DEFAULT_NORM_TYPE", "bn", "normalisation", {"bn"}),

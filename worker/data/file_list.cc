@@ -76,18 +76,19 @@ absl::StatusOr<std::vector<ListEntry>> ReadFileList(const std::string& list_path
     if (fields.size() > 2) {
       return absl::InvalidArgumentError(absl::StrCat(where, "expected \"image", separator,
                                                      "label\" or \"image\", got ", fields.size(),
-                                                     " fields in \"", text, "\""));
+                                                     " fields"));
     }
     for (absl::string_view& field : fields) {
       field = absl::StripAsciiWhitespace(field);
       if (field.empty()) {
         return absl::InvalidArgumentError(
-            absl::StrCat(where, "empty path in \"", text, "\" (separator \"", separator, "\")"));
+            absl::StrCat(where, "an empty path (separator \"", separator, "\")"));
       }
     }
     ListEntry entry;
     entry.image_path = ResolvePath(fields[0], data_dir);
     if (fields.size() == 2) entry.label_path = ResolvePath(fields[1], data_dir);
+    entry.origin = absl::StrCat(list_path, " line ", line_number);
     entries.push_back(std::move(entry));
   }
   if (in.bad()) {

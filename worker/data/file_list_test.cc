@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/data/image_io.h"
 #include "worker/data/test_util.h"
 
 namespace segqat::data {
@@ -14,6 +15,7 @@ using ::segqat::data::testing::ScopedTempDir;
 using ::segqat::data::testing::WriteText;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ReadFileListTest, JoinsRelativePathsAndKeepsAbsoluteOnes) {
   ScopedTempDir dir;
@@ -58,6 +60,31 @@ TEST(ReadFileListTest, EmptyFieldWithExactSeparatorIsAnError) {
   absl::StatusOr<std::vector<ListEntry>> entries = ReadFileList(list, "", ",");
   ASSERT_EQ(entries.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(entries.status().message(), HasSubstr(list + ":3:"));
+}
+
+TEST(ReadFileListTest, ErrorsNameTheLineNeverItsBytes) {
+  // A "file list" that is any file the worker can read, e.g. /etc/shadow
+  // with ':' as the separator: no error may quote it.
+  ScopedTempDir dir;
+  const std::string list = dir.File("shadow");
+  WriteText(list, "root:$6$secrethash:19000:0:99999:7:::\n");
+  for (const std::string sep : {":", "$"}) {
+    auto entries = ReadFileList(list, "", sep);
+    ASSERT_FALSE(entries.ok());
+    EXPECT_THAT(entries.status().message(), HasSubstr(list + ":1:"));
+    for (const char* secret : {"root", "secrethash", "19000", "99999"}) {
+      EXPECT_THAT(entries.status().message(), Not(HasSubstr(secret))) << sep;
+    }
+  }
+  // Read as two fields, the entry's paths are the file's bytes: loading it
+  // names its line.
+  WriteText(list, "root secrethash\n");
+  auto entries = ReadFileList(list, dir.path().string(), " ");
+  ASSERT_TRUE(entries.ok());
+  auto sample = LoadSample((*entries)[0], 19, 255);
+  ASSERT_FALSE(sample.ok());
+  EXPECT_THAT(sample.status().message(), HasSubstr(list + " line 1 (its image)"));
+  EXPECT_THAT(sample.status().message(), Not(HasSubstr("root")));
 }
 
 TEST(ReadFileListTest, MissingListIsNotFound) {

@@ -20,14 +20,15 @@ namespace {
 
 constexpr absl::string_view kLabelIdsSuffix = "_labelIds.png";
 
-absl::Status CheckFile(absl::string_view what, const std::string& path) {
+// `shown` is how messages name the file (EntryName), never read from it.
+absl::Status CheckFile(absl::string_view what, const std::string& path, const std::string& shown) {
   std::error_code ec;
   const std::filesystem::file_status status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) {
-    return absl::NotFoundError(absl::StrCat(what, " ", path, " does not exist"));
+    return absl::NotFoundError(absl::StrCat(what, " ", shown, " does not exist"));
   }
   if (!std::filesystem::is_regular_file(status)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " is not a regular file"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", shown, " is not a regular file"));
   }
   return absl::OkStatus();
 }
@@ -40,22 +41,23 @@ bool IsDatasetImage(const std::string& bytes) {
          absl::StartsWith(bytes, "BM");
 }
 
-absl::StatusOr<cv::Mat> ReadImage(absl::string_view what, const std::string& path, int flags) {
-  if (absl::Status status = CheckFile(what, path); !status.ok()) return status;
+absl::StatusOr<cv::Mat> ReadImage(absl::string_view what, const std::string& path,
+                                  const std::string& shown, int flags) {
+  if (absl::Status status = CheckFile(what, path, shown); !status.ok()) return status;
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!in.good() && !in.eof()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, " cannot be read"));
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", shown, " cannot be read"));
   }
   if (!IsDatasetImage(bytes)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", path, " is not a PNG, JPEG or BMP image"));
+        absl::StrCat(what, " ", shown, " is not a PNG, JPEG or BMP image"));
   }
   const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1, bytes.data());
   cv::Mat mat = cv::imdecode(buffer, flags);
   if (mat.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(what, " ", path, " cannot be decoded (corrupt or not an image)"));
+        absl::StrCat(what, " ", shown, " cannot be decoded (corrupt or not an image)"));
   }
   return mat;
 }
@@ -86,30 +88,30 @@ absl::Status CheckLabelValues(const cv::Mat& label, const std::string& path, int
 
 absl::StatusOr<Sample> LoadSampleOrThrow(const ListEntry& entry, int num_classes,
                                          int ignore_index) {
-  absl::StatusOr<cv::Mat> bgr = ReadImage("image", entry.image_path, cv::IMREAD_COLOR);
+  absl::StatusOr<cv::Mat> bgr = ReadImage("image", entry.image_path, EntryName(entry), cv::IMREAD_COLOR);
   if (!bgr.ok()) return bgr.status();
   Sample sample;
-  sample.image_path = entry.image_path;
+  sample.image_path = EntryName(entry);
   cv::cvtColor(*bgr, sample.image, cv::COLOR_BGR2RGB);
 
   if (entry.label_path.empty()) {
     sample.label = cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(ignore_index));
     return sample;
   }
-  absl::StatusOr<cv::Mat> label = ReadImage("label", entry.label_path, cv::IMREAD_UNCHANGED);
+  absl::StatusOr<cv::Mat> label = ReadImage("label", entry.label_path, EntryName(entry, true), cv::IMREAD_UNCHANGED);
   if (!label.ok()) return label.status();
   if (label->type() != CV_8UC1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("label ", entry.label_path, " must be single-channel 8-bit, got ",
+        absl::StrCat("label ", EntryName(entry, true), " must be single-channel 8-bit, got ",
                      label->channels(), " channel(s) of ", label->elemSize1() * 8, "-bit values"));
   }
   if (label->size() != sample.image.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("image ", entry.image_path, " is ", sample.image.cols, "x", sample.image.rows,
-                     " but label ", entry.label_path, " is ", label->cols, "x", label->rows));
+        absl::StrCat("image ", EntryName(entry), " is ", sample.image.cols, "x", sample.image.rows,
+                     " but label ", EntryName(entry, true), " is ", label->cols, "x", label->rows));
   }
   if (absl::EndsWith(entry.label_path, kLabelIdsSuffix)) MapLabelIds(*label);
-  if (absl::Status status = CheckLabelValues(*label, entry.label_path, num_classes, ignore_index);
+  if (absl::Status status = CheckLabelValues(*label, EntryName(entry, true), num_classes, ignore_index);
       !status.ok()) {
     return status;
   }
@@ -132,10 +134,10 @@ absl::StatusOr<Sample> LoadSample(const ListEntry& entry, int num_classes, int i
     return LoadSampleOrThrow(entry, num_classes, ignore_index);
   } catch (const cv::Exception& e) {
     return absl::InvalidArgumentError(
-        absl::StrCat("decoding ", entry.image_path, " / ", entry.label_path, ": ", e.what()));
+        absl::StrCat("decoding ", EntryName(entry), ": ", e.what()));
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("decoding ", entry.image_path, " / ", entry.label_path, ": ", e.what()));
+        absl::StrCat("decoding ", EntryName(entry), ": ", e.what()));
   }
 }
 

@@ -190,7 +190,7 @@ absl::Status BatchLoader::AddSample(int64_t entry_index, int slot, Batch& batch)
       out = TrainTransform(*sample, augment, rng);
     } catch (const cv::Exception& e) {
       return absl::InvalidArgumentError(
-          absl::StrCat("augmenting image ", entry.image_path, ": ", e.what()));
+          absl::StrCat("augmenting image ", EntryName(entry), ": ", e.what()));
     }
   } else {
     absl::StatusOr<Sample> eval = EvalTransform(*sample, augment);

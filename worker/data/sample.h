@@ -19,7 +19,17 @@ struct Sample {
 struct ListEntry {
   std::string image_path;
   std::string label_path;
+  // For an entry read from a file list, "LIST line N": errors name that and
+  // never the paths, which are the list file's bytes (a list may be any file
+  // the worker can read). Empty for entries found by scanning folders.
+  std::string origin = "";
 };
+
+// How errors name an entry's image or label: its origin, or its path.
+inline std::string EntryName(const ListEntry& entry, bool label = false) {
+  if (entry.origin.empty()) return label ? entry.label_path : entry.image_path;
+  return entry.origin + (label ? " (its label)" : " (its image)");
+}
 
 inline bool operator==(const ListEntry& a, const ListEntry& b) {
   return a.image_path == b.image_path && a.label_path == b.label_path;

@@ -72,9 +72,11 @@ absl::Status ReadRoots::CheckEntries(const std::vector<data::ListEntry>& entries
   for (size_t i = 0; i < entries.size(); ++i) {
     for (const std::string* path : {&entries[i].image_path, &entries[i].label_path}) {
       if (path->empty() || Allows(*path)) continue;
+      // The path is the list's bytes: named by its line, never quoted.
       return absl::InvalidArgumentError(absl::StrCat(
-          key, ": entry ", i + 1, " names ", Quote(*path),
-          ", outside the folders this worker reads jobs' data from (--data-root)"));
+          key, ": entry ", i + 1,
+          entries[i].origin.empty() ? std::string() : absl::StrCat(" (", entries[i].origin, ")"),
+          " names a file outside the folders this worker reads jobs' data from (--data-root)"));
     }
   }
   return absl::OkStatus();

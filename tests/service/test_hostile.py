@@ -1,0 +1,396 @@
+"""A hostile client against a real segqatd with --auth-tokens: each test is
+one attack that worked before the second hardening round, named after what
+now holds. Python gRPC stands in for a forged worker; the honest workers are
+segqatd's embedded one and scripted ones that follow the protocol."""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segqatd_fixture import (SYNTHETIC_CFG, GrpcAssertions, Segqatd,  # noqa: E402
+                             dataset_overrides, free_port, load_stubs,
+                             work_dir_with_dataset)
+
+pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
+SEGQATD = os.environ["SEGQATD"]
+WORKER = os.environ["SEGQAT_WORKER"]
+with open(SYNTHETIC_CFG) as f:
+    CONFIG_YAML = f.read()
+
+# name -> (token, role, NAME in the token file)
+TOKENS = {
+    "alice": ("alice-submitter-token-0001", "submitter", "alice"),
+    "viewer": ("viewer-token-00000000001", "viewer", "viewer"),
+    "admin": ("admin-token-000000000001", "admin", "ops"),
+    "honest": ("honest-worker-token-0001", "worker", "gpu-a"),
+    "mallory": ("mallory-worker-token-001", "worker", "mallory-*"),
+}
+
+
+def md(who):
+    return [("authorization", "Bearer " + TOKENS[who][0])]
+
+
+def write_tokens(path):
+    with open(path, "w") as f:
+        for token, role, name in TOKENS.values():
+            f.write("%s %s %s\n" % (token, role, name))
+    os.chmod(path, 0o600)
+
+
+def idle(worker_id):
+    return wpb.SynchronizeRequest(protocol=wpb.WORKER_PROTOCOL_V1, worker_id=worker_id,
+                                  devices=[pb.Device(kind="cpu")],
+                                  report=wpb.WorkerReport(idle=wpb.WorkerReport.Idle()))
+
+
+def running(worker_id, lease):
+    return wpb.SynchronizeRequest(protocol=wpb.WORKER_PROTOCOL_V1, worker_id=worker_id,
+                                  report=wpb.WorkerReport(
+                                      running=wpb.WorkerReport.Running(lease=lease)))
+
+
+def finished(worker_id, lease):
+    return wpb.SynchronizeRequest(
+        protocol=wpb.WORKER_PROTOCOL_V1, worker_id=worker_id,
+        report=wpb.WorkerReport(finished=wpb.WorkerReport.Finished(
+            lease=lease, outcome=wpb.WorkerReport.Finished.SUCCEEDED)))
+
+
+def upload(stub, who, worker_id, lease, name, data):
+    header = wpb.UploadArtifactRequest.Header(
+        lease=lease, artifact=name, size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), worker_id=worker_id)
+    return stub.UploadArtifact(iter([wpb.UploadArtifactRequest(header=header),
+                                     wpb.UploadArtifactRequest(data=data)]),
+                               metadata=md(who), timeout=30)
+
+
+def metric(port, name, **labels):
+    req = urllib.request.Request("http://127.0.0.1:%d/metrics" % port,
+                                 headers={"Authorization": "Bearer " + TOKENS["viewer"][0]})
+    text = urllib.request.urlopen(req, timeout=10).read().decode()
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(want)), text, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+class Base(GrpcAssertions, unittest.TestCase):
+    workers = 0
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work, cls.data = work_dir_with_dataset("segqat_hostile_", WORKER, train=8)
+        cls.tokens = os.path.join(cls.work, "tokens")
+        write_tokens(cls.tokens)
+        cls.metrics_port = free_port()
+        cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(),
+                             workers=cls.workers)
+        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--lease-timeout", "30",
+                                 "--metrics-address", "127.0.0.1:%d" % cls.metrics_port]
+        cls.server.start()
+        cls.connect()
+
+    @classmethod
+    def connect(cls):
+        cls.channel = grpc.insecure_channel(cls.server.target)
+        grpc.channel_ready_future(cls.channel).result(timeout=60)
+        cls.stub = pb_grpc.JobServiceStub(cls.channel)
+        cls.wstub = wpb_grpc.WorkerServiceStub(cls.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.channel.close()
+        if cls.server.alive():
+            cls.server.stop()
+        if os.environ.get("SEGQAT_KEEP") is None:
+            shutil.rmtree(cls.work, ignore_errors=True)
+        else:
+            print("kept", cls.work)
+
+    def create(self, kind=pb.TRAIN, *overrides, **flags):
+        return self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+            kind=kind, config_yaml=CONFIG_YAML, log_steps=1,
+            overrides=dataset_overrides(self.data) + list(overrides), **flags)),
+            metadata=md("alice"), timeout=30)
+
+    def get(self, name):
+        return self.stub.GetJob(pb.GetJobRequest(name=name), metadata=md("viewer"), timeout=30)
+
+    def wait(self, name, states, timeout=600):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.get(name)
+            if job.state in states:
+                return job
+            time.sleep(0.3)
+        raise AssertionError("%s never reached %s: %s" % (name, states, self.get(name)))
+
+
+class ScriptedWorkerTest(Base):
+    """segqatd without embedded workers; an honest scripted worker (token
+    gpu-a) takes each job, and mallory (token mallory-*) attacks it."""
+
+    def take(self):
+        """The honest worker takes the next queued job; its lease."""
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            r = self.wstub.Synchronize(idle("gpu-a"), metadata=md("honest"), timeout=30)
+            if r.HasField("run"):
+                return r.run.lease
+            time.sleep(0.2)
+        raise AssertionError("no job was placed")
+
+    def forged(self, job):
+        """A lease made from what any viewer sees: the job and its attempt."""
+        shown = self.get(job.name)
+        return wpb.Lease(job=shown.name, fencing=shown.attempt)
+
+    def test_forged_synchronize_as_another_worker_is_refused(self):
+        job = self.create()
+        lease = self.take()
+        refused = metric(self.metrics_port, "segqat_worker_refused_total", reason="worker_id")
+        # Mallory claims the honest worker's id, and the embedded workers'.
+        for wid in ("gpu-a", "gpu-a-cuda0", "local-0"):
+            self.assert_code(lambda: self.wstub.Synchronize(idle(wid), metadata=md("mallory"),
+                                                            timeout=30),
+                             grpc.StatusCode.PERMISSION_DENIED, "worker_id")
+        self.assertEqual(metric(self.metrics_port, "segqat_worker_refused_total",
+                                reason="worker_id"), refused + 3)
+        # An admin manages jobs but does not speak as a worker.
+        self.assert_code(lambda: self.wstub.Synchronize(idle("gpu-a"), metadata=md("admin"),
+                                                        timeout=30),
+                         grpc.StatusCode.PERMISSION_DENIED, "Synchronize")
+        # The honest worker still holds its job, on its first attempt.
+        shown = self.get(job.name)
+        self.assertEqual((shown.state, shown.attempt, shown.worker),
+                         (pb.RUNNING, 1, "workers/gpu-a"))
+        self.wstub.Synchronize(running("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.stub.CancelJob(pb.CancelJobRequest(name=job.name), metadata=md("alice"), timeout=30)
+        self.wstub.Synchronize(wpb.SynchronizeRequest(
+            protocol=wpb.WORKER_PROTOCOL_V1, worker_id="gpu-a",
+            report=wpb.WorkerReport(finished=wpb.WorkerReport.Finished(
+                lease=lease, outcome=wpb.WorkerReport.Finished.INTERRUPTED))),
+            metadata=md("honest"), timeout=30)
+        self.assertEqual(self.wait(job.name, (pb.CANCELLED,)).state, pb.CANCELLED)
+
+    def test_a_replayed_lease_uploads_nothing_and_the_model_is_the_honest_workers(self):
+        job = self.create()
+        lease = self.take()
+        self.assertGreaterEqual(len(lease.token), 32)
+        forged = self.forged(job)
+        attack = b"mallory's model " * 64
+        # Under its own id, under the holder's id, and with the holder's id
+        # and an admin's token: all refused, nothing listed.
+        self.assert_code(lambda: upload(self.wstub, "mallory", "mallory-1", forged,
+                                        "final/model.pt", attack), grpc.StatusCode.ABORTED)
+        self.assert_code(lambda: upload(self.wstub, "mallory", "gpu-a", forged,
+                                        "final/model.pt", attack),
+                         grpc.StatusCode.PERMISSION_DENIED, "worker_id")
+        self.assert_code(lambda: upload(self.wstub, "admin", "gpu-a", forged, "final/model.pt",
+                                        attack), grpc.StatusCode.PERMISSION_DENIED)
+        # The same honest id and token without the lease's secret.
+        self.assert_code(lambda: upload(self.wstub, "honest", "gpu-a", forged, "final/model.pt",
+                                        attack), grpc.StatusCode.ABORTED, "lease token")
+        for req in (running("mallory-1", forged), finished("mallory-1", forged)):
+            self.assert_code(lambda: self.wstub.Synchronize(req, metadata=md("mallory"),
+                                                            timeout=30),
+                             grpc.StatusCode.ABORTED)
+        self.assertGreaterEqual(metric(self.metrics_port, "segqat_worker_refused_total",
+                                       reason="lease"), 3)
+        self.assertEqual([a.name for a in self.get(job.name).artifacts], [])
+        self.assertEqual(self.get(job.name).state, pb.RUNNING)
+        # GetJob shows the attempt, never the token.
+        self.assertNotIn(lease.token.encode(), self.get(job.name).SerializeToString())
+        # The honest worker ends the job; its model is what the owner reads.
+        honest = b"the honest worker's model " * 64
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", honest)
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        done = self.wait(job.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.SUCCEEDED, done.error)
+        self.assertEqual([(a.name, a.sha256) for a in done.artifacts],
+                         [("final/model.pt", hashlib.sha256(honest).hexdigest())])
+        read = b"".join(c.data for c in self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=job.name, artifact="final/model.pt"), metadata=md("alice"), timeout=30))
+        self.assertEqual(read, honest)
+        # The ended lease cannot be replayed either.
+        self.assert_code(lambda: upload(self.wstub, "honest", "gpu-a", lease, "final/x.pt",
+                                        attack), grpc.StatusCode.ABORTED)
+
+    def test_a_worker_reads_only_the_jobs_it_holds_and_their_inputs(self):
+        first = self.create()
+        lease = self.take()
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", b"weights" * 100)
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.wait(first.name, (pb.SUCCEEDED,))
+        other = self.create()
+        chained = self.create(pb.EVAL, "TEST.TEST_MODEL", first.name + "/final")
+        # Jobs are placed oldest first: `other`, then `chained`.
+        held = self.take()
+        self.assertEqual(held.job, other.name)
+        listing = lambda who, name: self.stub.ListArtifacts(  # noqa: E731
+            pb.ListArtifactsRequest(name=name), metadata=md(who), timeout=30)
+        listing("honest", other.name)
+        self.assert_code(lambda: listing("honest", first.name), grpc.StatusCode.PERMISSION_DENIED,
+                         "holds no job")
+        self.assert_code(lambda: self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=first.name, artifact="final/model.pt"), metadata=md("honest"), timeout=30),
+            grpc.StatusCode.PERMISSION_DENIED)
+        self.wstub.Synchronize(finished("gpu-a", held), metadata=md("honest"), timeout=30)
+        eval_lease = self.take()
+        self.assertEqual(eval_lease.job, chained.name)
+        self.assertEqual([a.name for a in listing("honest", first.name).artifacts],
+                         ["final/model.pt"])
+        # Mallory holds nothing: reads nothing.
+        self.assert_code(lambda: listing("mallory", first.name),
+                         grpc.StatusCode.PERMISSION_DENIED)
+        self.wstub.Synchronize(finished("gpu-a", eval_lease), metadata=md("honest"), timeout=30)
+
+
+    def test_a_flipped_byte_in_a_stored_artifact_is_never_served(self):
+        job = self.create()
+        lease = self.take()
+        model = bytes(range(256)) * 64
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", model)
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.wait(job.name, (pb.SUCCEEDED,))
+        read = lambda: b"".join(c.data for c in self.stub.ReadArtifact(  # noqa: E731
+            pb.ReadArtifactRequest(name=job.name, artifact="final/model.pt"),
+            metadata=md("viewer"), timeout=30))
+        self.assertEqual(read(), model)  # verified once, and remembered
+        path = os.path.join(self.server.data_dir, "artifacts", "jobs", job.name[5:], "final",
+                            "model.pt")
+        st = os.stat(path)
+        with open(path, "r+b") as f:
+            f.seek(1000)
+            f.write(bytes([model[1000] ^ 1]))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime
+        self.assert_code(read, grpc.StatusCode.DATA_LOSS, "sha256")
+
+    def test_what_segqatd_stores_is_its_users_alone(self):
+        job = self.create()
+        lease = self.take()
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", b"x" * 100)
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.wait(job.name, (pb.SUCCEEDED,))
+        d = self.server.data_dir
+        self.assertEqual(os.stat(d).st_mode & 0o777, 0o700)
+        self.assertEqual(os.stat(os.path.join(d, "jobs.db")).st_mode & 0o777, 0o600)
+        for root, dirs, files in os.walk(d):
+            for n in dirs:
+                self.assertEqual(os.stat(os.path.join(root, n)).st_mode & 0o077, 0, n)
+            for n in files:
+                self.assertEqual(os.stat(os.path.join(root, n)).st_mode & 0o077, 0, n)
+
+    def test_a_huge_crop_is_refused_at_create_naming_the_key(self):
+        self.assert_code(lambda: self.create(pb.TRAIN, "TRAIN_CROP_SIZE", "(30000, 30000)"),
+                         grpc.StatusCode.INVALID_ARGUMENT, "TRAIN_CROP_SIZE", "8192")
+        self.assert_code(lambda: self.create(pb.TRAIN, "TRAIN_CROP_SIZE", "(8192, 8192)",
+                                             "BATCH_SIZE", "8"),
+                         grpc.StatusCode.INVALID_ARGUMENT, "BATCH_SIZE", "Mpixel")
+
+    def test_reflection_is_off_with_tokens(self):
+        info = self.channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        list_services = b"\x3a\x00"  # ServerReflectionRequest{list_services: ""}
+        self.assert_code(lambda: list(info(iter([list_services]), metadata=md("viewer"),
+                                           timeout=30)),
+                         grpc.StatusCode.UNIMPLEMENTED)
+
+
+class EmbeddedWorkerTest(Base):
+    """segqatd with its embedded worker, under tokens: the seed's recipe
+    chains jobs through their artifacts and survives a restart."""
+    workers = 1
+
+    def test_the_seed_recipe_runs_and_resumes_after_a_restart_under_tokens(self):
+        float_job = self.create(pb.TRAIN, "SOLVER.NUM_EPOCHS", "2", do_eval=True)
+        done = self.wait(float_job.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.SUCCEEDED, done.error)
+        qat = self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+            kind=pb.QUANT_TRAIN, config_yaml=CONFIG_YAML, log_steps=1,
+            not_quant_pattern=["last_conv"],
+            overrides=dataset_overrides(self.data) + [
+                "TRAIN.PRETRAINED_MODEL_DIR", float_job.name + "/best_model",
+                "SOLVER.LR", "0.0001", "SOLVER.NUM_EPOCHS", "40", "TRAIN.SNAPSHOT_EPOCH", "1"])),
+            metadata=md("alice"), timeout=30)
+        # segqatd is stopped once the QAT job has uploaded a snapshot.
+        deadline = time.time() + 600
+        while not self.get(qat.name).snapshot:
+            self.assertLess(time.time(), deadline, "no snapshot was uploaded")
+            self.assertNotIn(self.get(qat.name).state, (pb.FAILED, pb.SUCCEEDED))
+            time.sleep(0.2)
+        self.assertEqual(self.server.stop(), 0)
+        self.channel.close()
+        self.server.start()
+        type(self).connect()
+        done = self.wait(qat.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.SUCCEEDED, done.error)
+        self.assertGreaterEqual(done.attempt, 2)
+        logs = [e.log.text for e in self.stub.WatchJob(pb.WatchJobRequest(name=qat.name),
+                                                        metadata=md("viewer"), timeout=60)
+                if e.HasField("log")]
+        self.assertTrue([l for l in logs if "fetched snapshot" in l], logs[-20:])
+        ev = self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+            kind=pb.EVAL, config_yaml=CONFIG_YAML, convert=True,
+            overrides=dataset_overrides(self.data) + ["TEST.TEST_MODEL", qat.name + "/final"])),
+            metadata=md("alice"), timeout=30)
+        done = self.wait(ev.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.SUCCEEDED, done.error)
+        self.assertIn("int8/model.pt", [a.name for a in done.artifacts])
+
+
+class StartupTest(unittest.TestCase):
+    def test_help_exits_zero(self):
+        for cmd in ([SEGQATD, "--help"], [WORKER, "serve", "--help"]):
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertIn("usage:", p.stdout)
+
+    def test_reflection_stays_on_without_tokens(self):
+        port = free_port()
+        server = Segqatd(SEGQATD, os.path.join(self.work, "open"), port, workers=0).start()
+        try:
+            channel = grpc.insecure_channel(server.target)
+            info = channel.stream_stream(
+                "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                request_serializer=lambda b: b, response_deserializer=lambda b: b)
+            answer = b"".join(info(iter([b"\x3a\x00"]), timeout=30))
+            self.assertIn(b"segqat.v1.JobService", answer)
+            channel.close()
+        finally:
+            server.stop()
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="segqat_hostile_start_")
+
+    def tearDown(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def test_a_token_file_others_may_write_is_refused(self):
+        path = os.path.join(self.work, "tokens")
+        write_tokens(path)
+        os.chmod(path, 0o620)
+        p = subprocess.run([SEGQATD, "--data-dir", os.path.join(self.work, "d"),
+                            "--listen", "127.0.0.1:%d" % free_port(), "--local-workers", "0",
+                            "--auth-tokens", path], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("writable by others", p.stdout)
+        for token, _, _ in TOKENS.values():
+            self.assertNotIn(token, p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
