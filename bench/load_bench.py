@@ -6,6 +6,12 @@ thread count before the load, at its end, and after the clients have gone (a
 leak would show as growth that does not come back).
 
   /usr/bin/python3 bench/load_bench.py [--clients 16] [--jobs-per-client 2] build/bin
+
+With --queued 10,10000 it measures instead what a long queue costs: for each
+depth, segqatd (no workers) is filled with that many queued jobs, then it
+times 200 more CreateJob calls and 200 idle reports of a CPU worker (the
+queued jobs each need a GPU, so every report walks the whole queue: the
+worst case), and samples segqatd's CPU and RSS over 10 idle seconds.
 """
 import argparse
 import os
@@ -24,7 +30,7 @@ from segqatd_fixture import (SYNTHETIC_CFG, Segqatd, dataset_overrides, free_por
 
 import grpc  # noqa: E402
 
-pb, pb_grpc = load_stubs()
+pb, pb_grpc, wpb, wpb_grpc = load_stubs(with_workers=True)
 with open(SYNTHETIC_CFG) as f:
     CONFIG_YAML = f.read()
 
@@ -89,6 +95,56 @@ def percentile(values, q):
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def queue_depths(bin_dir, depths):
+    print("| queued jobs | CreateJob p50 ms | p99 ms | idle report p50 ms | p99 ms "
+          "| idle CPU % | RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for depth in depths:
+        work = tempfile.mkdtemp(prefix="segqat_queue_")
+        try:
+            server = Segqatd(os.path.join(bin_dir, "segqatd"), os.path.join(work, "server"),
+                             free_port(), workers=0)
+            server.extra_args = ["--max-queued-per-token", "1000000"]
+            server.start()
+            channel = grpc.insecure_channel(server.target)
+            stub = pb_grpc.JobServiceStub(channel)
+            wstub = wpb_grpc.WorkerServiceStub(channel)
+            spec = pb.JobSpec(kind=pb.TRAIN, config_yaml=CONFIG_YAML, gpus=1,
+                              overrides=dataset_overrides("/data"))
+            for _ in range(depth):
+                stub.CreateJob(pb.CreateJobRequest(spec=spec), timeout=60)
+            create, report = [], []
+            for _ in range(200):
+                t0 = time.perf_counter()
+                stub.CreateJob(pb.CreateJobRequest(spec=spec), timeout=60)
+                create.append(time.perf_counter() - t0)
+            req = wpb.SynchronizeRequest(protocol=wpb.WORKER_PROTOCOL_V1, worker_id="cpu-1",
+                                         devices=[pb.Device(kind="cpu")],
+                                         report=wpb.WorkerReport(idle=wpb.WorkerReport.Idle()))
+            for _ in range(200):
+                t0 = time.perf_counter()
+                wstub.Synchronize(req, timeout=60)
+                report.append(time.perf_counter() - t0)
+            c0 = cpu_seconds(server.proc.pid)
+            time.sleep(10)
+            idle_cpu = 100 * (cpu_seconds(server.proc.pid) - c0) / 10
+            rss, _ = proc_status(server.proc.pid)
+            channel.close()
+            server.stop()
+            print("| %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |" % (
+                depth, 1000 * percentile(create, 0.5), 1000 * percentile(create, 0.99),
+                1000 * percentile(report, 0.5), 1000 * percentile(report, 0.99), idle_cpu, rss))
+            sys.stdout.flush()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin_dir")
@@ -96,7 +152,11 @@ def main():
     ap.add_argument("--jobs-per-client", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="segqatd --local-workers")
+    ap.add_argument("--queued", help="queue depths to measure, e.g. 10,10000")
     args = ap.parse_args()
+    if args.queued:
+        queue_depths(args.bin_dir, [int(d) for d in args.queued.split(",")])
+        return
     work = tempfile.mkdtemp(prefix="segqat_load_")
     try:
         data = os.path.join(work, "data")

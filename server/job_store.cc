@@ -49,12 +49,17 @@ PRAGMA user_version = 1;
 )sql";
 
 // Version 2: the digest of each running attempt's lease token, so a
-// restarted server still knows who holds the lease (never the token).
+// restarted server still knows who holds the lease (never the token); the
+// owner as a column, and indexes that let the queue be counted and walked
+// without reading any job's blob.
 constexpr char kSchemaV2[] = R"sql(
 CREATE TABLE leases (
   job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
   token_sha256 TEXT NOT NULL
 ) WITHOUT ROWID;
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+CREATE INDEX jobs_by_state_owner ON jobs (state, owner);
+CREATE INDEX jobs_queue ON jobs (state, priority DESC, create_us ASC, id ASC);
 PRAGMA user_version = 2;
 )sql";
 
@@ -193,6 +198,24 @@ absl::Status JobStore::Init() {
   }
   if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
   if (v <= 1 && !(status = Exec(db_, kSchemaV2)).ok()) return status;
+  if (v == 1) {
+    // Jobs of version 1 get their owner column from their blob.
+    std::vector<std::pair<std::string, std::string>> owners;
+    Stmt all(db_, "SELECT id, job FROM jobs");
+    for (;;) {
+      absl::StatusOr<bool> row = all.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      v1::Job job;
+      if (status = all.Parse(1, &job); !status.ok()) return status;
+      if (!job.owner().empty()) owners.emplace_back(all.Text(0), job.owner());
+    }
+    for (const auto& [id, owner] : owners) {
+      Stmt set(db_, "UPDATE jobs SET owner = ?2 WHERE id = ?1");
+      set.BindText(1, id).BindText(2, owner);
+      if (status = set.Run(); !status.ok()) return status;
+    }
+  }
   return txn.Commit();
 }
 
@@ -212,10 +235,11 @@ absl::StatusOr<JobStore::Row> JobStore::Load(const std::string& id) {
 absl::Status JobStore::Store(const std::string& id, const Row& row) {
   // request_id never changes after the insert.
   Stmt s(db_,
-         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO UPDATE SET "
+         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job, owner) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET "
          "state = excluded.state, kind = excluded.kind, priority = excluded.priority, "
-         "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job");
+         "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job, "
+         "owner = excluded.owner");
   s.BindText(1, id)
       .BindText(2, row.job.request_id(), /*empty_is_null=*/true)
       .BindInt(3, row.job.state())
@@ -223,7 +247,8 @@ absl::Status JobStore::Store(const std::string& id, const Row& row) {
       .BindInt(5, row.job.priority())
       .BindInt(6, ToMicros(row.job.create_time()))
       .BindInt(7, row.last_seq)
-      .BindBlob(8, row.job.SerializeAsString());
+      .BindBlob(8, row.job.SerializeAsString())
+      .BindText(9, row.job.owner());
   return s.Run();
 }
 
@@ -562,6 +587,34 @@ absl::StatusOr<std::vector<v1::Job>> JobStore::ListByState(v1::JobState state) {
     if (absl::Status status = s.Parse(0, &jobs.emplace_back()); !status.ok()) return status;
   }
   return jobs;
+}
+
+absl::StatusOr<int64_t> JobStore::CountByState(v1::JobState state, const std::string* owner) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, owner == nullptr ? "SELECT COUNT(*) FROM jobs WHERE state = ?1"
+                               : "SELECT COUNT(*) FROM jobs WHERE state = ?1 AND owner = ?2");
+  s.BindInt(1, state);
+  if (owner != nullptr) s.BindText(2, *owner);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row ? s.Int(0) : 0;
+}
+
+absl::StatusOr<std::vector<std::string>> JobStore::IdsByState(v1::JobState state, int limit,
+                                                              int64_t offset) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_,
+         "SELECT id FROM jobs WHERE state = ?1 ORDER BY priority DESC, create_us ASC, id ASC "
+         "LIMIT ?2 OFFSET ?3");
+  s.BindInt(1, state).BindInt(2, limit).BindInt(3, offset);
+  std::vector<std::string> ids;
+  for (;;) {
+    absl::StatusOr<bool> row = s.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ids.push_back(s.Text(0));
+  }
+  return ids;
 }
 
 }  // namespace segqat::server

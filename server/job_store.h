@@ -91,6 +91,13 @@ class JobStore {
 
   // Jobs in `state`, in scheduling order: priority descending, then oldest first.
   absl::StatusOr<std::vector<v1::Job>> ListByState(v1::JobState state);
+  // The ids of ListByState, `limit` from `offset` on: the queue walked
+  // without reading any job (an index scan).
+  absl::StatusOr<std::vector<std::string>> IdsByState(v1::JobState state, int limit,
+                                                      int64_t offset);
+  // How many jobs are in `state` (and, given, belong to `owner`); an index
+  // count, however long the queue.
+  absl::StatusOr<int64_t> CountByState(v1::JobState state, const std::string* owner = nullptr);
 
  private:
   // A job as stored: the message and the seq of its newest event.

@@ -1,6 +1,9 @@
 #include "server/job_validation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -114,13 +117,31 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
 absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::string& owner,
                                const JobLimits& limits, JobStore* store) {
   const v1::JobSpec& spec = request.spec();
-  int64_t bytes = static_cast<int64_t>(spec.config_yaml().size());
-  for (const std::string& o : spec.overrides()) bytes += static_cast<int64_t>(o.size());
-  for (const std::string& p : spec.not_quant_pattern()) bytes += static_cast<int64_t>(p.size());
+  // Every string of the spec counts: it is stored, listed and sent to a
+  // worker with the job.
+  std::vector<std::pair<const char*, int64_t>> parts = {
+      {"spec.config_yaml", static_cast<int64_t>(spec.config_yaml().size())},
+      {"spec.config_path", static_cast<int64_t>(spec.config_path().size())},
+      {"spec.calib", static_cast<int64_t>(spec.calib().size())},
+      {"spec.overrides", 0},
+      {"spec.not_quant_pattern", 0}};
+  for (const std::string& o : spec.overrides()) parts[3].second += static_cast<int64_t>(o.size());
+  for (const std::string& p : spec.not_quant_pattern()) {
+    parts[4].second += static_cast<int64_t>(p.size());
+  }
+  int64_t bytes = 0;
+  for (const auto& part : parts) bytes += part.second;
   if (bytes > limits.max_config_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.config_yaml: the config and overrides take ",
-                                                   bytes, " bytes, more than the ",
-                                                   limits.max_config_bytes, " allowed"));
+    const auto largest = *std::max_element(
+        parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    return absl::InvalidArgumentError(absl::StrCat(
+        largest.first, ": the spec's config, path, overrides and patterns take ", bytes,
+        " bytes (", largest.first, " ", largest.second, "), more than the ",
+        limits.max_config_bytes, " allowed (--max-config-bytes)"));
+  }
+  if (spec.config_path().size() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.config_path: ", spec.config_path().size(), " bytes; at most 4096"));
   }
   if (spec.overrides_size() > 2 * limits.max_overrides) {
     return absl::InvalidArgumentError(absl::StrCat("spec.overrides: ", spec.overrides_size() / 2,
@@ -139,10 +160,9 @@ absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::s
                                                      limits.max_label_bytes, " bytes"));
     }
   }
-  auto queued = store->ListByState(v1::QUEUED);
+  auto queued = store->CountByState(v1::QUEUED, &owner);
   if (!queued.ok()) return queued.status();
-  int mine = 0;
-  for (const v1::Job& job : *queued) mine += job.owner() == owner ? 1 : 0;
+  const int64_t mine = *queued;
   if (mine >= limits.max_queued_per_owner) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "CreateJob: ", mine, " jobs of ", owner.empty() ? "this server's clients" : owner,

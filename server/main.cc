@@ -343,8 +343,13 @@ int Run(int argc, char** argv) {
     if (gpu) aopt.gpus = {i};
     aopt.work_dir = data_dir + "/work";
     if (flags->Has("--data-root")) aopt.data_roots = flags->values.at("--data-root");
+    // The same message limits as the server's: a job the server accepted
+    // always reaches its embedded workers.
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+    channel_args.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
     auto channel = server->experimental().InProcessChannelWithInterceptors(
-        grpc::ChannelArguments(), segqat::client::TokenInterceptors(local_token));
+        channel_args, segqat::client::TokenInterceptors(local_token));
     agents.emplace_back([channel, aopt, &quit] {
       segqat::agent::Agent agent(channel, aopt);
       if (auto st = agent.Run(&quit); !st.ok()) {

@@ -500,44 +500,57 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
     return true;
   }
   if (shutting_down_) return false;
-  auto queued = store_->ListByState(v1::QUEUED);
-  if (!queued.ok()) return false;
+  // The queue is walked a page of ids at a time and a job read only when
+  // it is next in line, so a report costs the same however long the queue.
+  constexpr int kPage = 64;
   const int64_t now = options_.now();
-  for (const v1::Job& job : *queued) {
-    const std::string id = job.name().substr(5);
-    auto nb = not_before_us_.find(id);
-    if (nb != not_before_us_.end() && nb->second > now) continue;
-    const int gpus = GpusNeeded(job.spec());
-    if (gpus > w->gpus) continue;
-    if (job.spec().workers() > 1) {
-      // Reserve workers for it only when enough of them exist, so a gang
-      // larger than the pool does not hold the queue behind it.
-      int able = 0;
-      for (const auto& [other, entry] : workers_) {
-        able += Alive(other) && entry.gpus >= gpus ? 1 : 0;
-      }
-      if (able < job.spec().workers()) continue;
-      return AssignGang(job, w, response);
+  for (int64_t offset = 0;; offset += kPage) {
+    auto ids = store_->IdsByState(v1::QUEUED, kPage, offset);
+    if (!ids.ok() || ids->empty()) return false;
+    for (const std::string& id : *ids) {
+      auto nb = not_before_us_.find(id);
+      if (nb != not_before_us_.end() && nb->second > now) continue;
+      auto queued = store_->Get(id);
+      if (!queued.ok() || queued->state() != v1::QUEUED) continue;
+      if (std::optional<bool> placed = TryAssign(*queued, w, response)) return *placed;
     }
-    auto running = store_->Transition(id, v1::RUNNING, "");
-    if (!running.ok()) continue;
-    not_before_us_.erase(id);
-    (void)store_->SetWorker(id, w->worker.name());
-    v1::RunAssignment* run = response->mutable_run();
-    GrantLease(id, 0, worker_id, running->attempt(), run->mutable_lease());
-    *run->mutable_spec() = running->spec();
-    for (const v1::Device& d : w->worker.devices()) {
-      if (d.kind() == "cuda" && run->gpus_size() < gpus) run->add_gpus(d.index());
-    }
-    run->set_snapshot(running->snapshot());
-    w->worker.set_state("busy");
-    w->worker.set_job(running->name());
-    if (metrics_ != nullptr) metrics_->JobStarted(*running);
-    spdlog::info("[job {}] attempt {} on {}", id, running->attempt(), w->worker.name());
-    bus_->Notify(id);
-    return true;
+    if (static_cast<int>(ids->size()) < kPage) return false;
   }
-  return false;
+}
+
+std::optional<bool> Scheduler::TryAssign(const v1::Job& job, WorkerEntry* w,
+                                         v1::SynchronizeResponse* response) {
+  const std::string worker_id = w->worker.name().substr(8);
+  const std::string id = job.name().substr(5);
+  const int gpus = GpusNeeded(job.spec());
+  if (gpus > w->gpus) return std::nullopt;
+  if (job.spec().workers() > 1) {
+    // Reserve workers for it only when enough of them exist, so a gang
+    // larger than the pool does not hold the queue behind it.
+    int able = 0;
+    for (const auto& [other, entry] : workers_) {
+      able += Alive(other) && entry.gpus >= gpus ? 1 : 0;
+    }
+    if (able < job.spec().workers()) return std::nullopt;
+    return AssignGang(job, w, response);  // false: reserved while the gang forms
+  }
+  auto running = store_->Transition(id, v1::RUNNING, "");
+  if (!running.ok()) return std::nullopt;
+  not_before_us_.erase(id);
+  (void)store_->SetWorker(id, w->worker.name());
+  v1::RunAssignment* run = response->mutable_run();
+  GrantLease(id, 0, worker_id, running->attempt(), run->mutable_lease());
+  *run->mutable_spec() = running->spec();
+  for (const v1::Device& d : w->worker.devices()) {
+    if (d.kind() == "cuda" && run->gpus_size() < gpus) run->add_gpus(d.index());
+  }
+  run->set_snapshot(running->snapshot());
+  w->worker.set_state("busy");
+  w->worker.set_job(running->name());
+  if (metrics_ != nullptr) metrics_->JobStarted(*running);
+  spdlog::info("[job {}] attempt {} on {}", id, running->attempt(), w->worker.name());
+  bus_->Notify(id);
+  return true;
 }
 
 bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeResponse* response) {

@@ -35,6 +35,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -141,6 +142,10 @@ class Scheduler {
   void ReleaseAttempt(const std::string& job_id);
   void Requeue(const std::string& job_id, const std::string& reason);
   bool Assign(WorkerEntry* worker, v1::SynchronizeResponse* response);
+  // Places `job` on `worker` if it can run it: true when placed, false when
+  // the worker is reserved for its gang, nullopt to try the next job.
+  std::optional<bool> TryAssign(const v1::Job& job, WorkerEntry* worker,
+                                v1::SynchronizeResponse* response);
   // Places `job` on its gang once `worker` completes it; false while forming.
   bool AssignGang(const v1::Job& job, WorkerEntry* worker, v1::SynchronizeResponse* response);
   bool Alive(const std::string& worker_id) const;

@@ -90,9 +90,9 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
 void ServerMetrics::Collect() {
   for (v1::JobState s : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLING,
                          v1::CANCELLED}) {
-    auto jobs = store_->ListByState(s);
+    auto count = store_->CountByState(s);
     jobs_->WithLabels({{"state", v1::JobState_Name(s)}})
-        .Set(jobs.ok() ? static_cast<double>(jobs->size()) : 0);
+        .Set(count.ok() ? static_cast<double>(*count) : 0);
   }
   for (const char* s : {"idle", "busy", "lost"}) workers_->WithLabels({{"state", s}}).Set(0);
   for (const auto& [state, n] : workers_by_state_()) workers_->WithLabels({{"state", state}}).Set(n);

@@ -57,7 +57,10 @@ class ChaosTest(unittest.TestCase):
                        stdout=subprocess.DEVNULL)
         metrics_port = free_port()
         server = Segqatd(SEGQATD, os.path.join(work, "server"), free_port(), workers=0)
-        server.extra_args = ["--lease-timeout", "2", "--metrics-address",
+        # Every job here loses its worker to SIGKILL many times on purpose:
+        # the crash-loop limit (--max-attempts, 3 by default) is not what is
+        # tested, so it is set out of reach.
+        server.extra_args = ["--max-attempts", "1000", "--lease-timeout", "2", "--metrics-address",
                              "127.0.0.1:%d" % metrics_port]
         server.start()
         workers = {n: Worker(n, server.target, work).start() for n in ("wa", "wb")}

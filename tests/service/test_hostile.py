@@ -298,6 +298,17 @@ class ScriptedWorkerTest(Base):
                                              "BATCH_SIZE", "8"),
                          grpc.StatusCode.INVALID_ARGUMENT, "BATCH_SIZE", "Mpixel")
 
+    def test_every_spec_string_counts_toward_the_size_limits(self):
+        # A 5 MiB config_path once bounced between RUNNING and QUEUED for
+        # ever (too big for the embedded worker's channel) and, past 8 MiB,
+        # broke ListJobs for everyone.
+        for size in (5 << 20, 5000):
+            self.assert_code(lambda: self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
+                kind=pb.TRAIN, config_yaml=CONFIG_YAML, config_path="c" * size,
+                overrides=dataset_overrides(self.data))), metadata=md("alice"), timeout=30),
+                grpc.StatusCode.INVALID_ARGUMENT, "spec.config_path")
+        self.stub.ListJobs(pb.ListJobsRequest(), metadata=md("viewer"), timeout=30)
+
     def test_reflection_is_off_with_tokens(self):
         info = self.channel.stream_stream(
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
@@ -322,7 +333,7 @@ class EmbeddedWorkerTest(Base):
             not_quant_pattern=["last_conv"],
             overrides=dataset_overrides(self.data) + [
                 "TRAIN.PRETRAINED_MODEL_DIR", float_job.name + "/best_model",
-                "SOLVER.LR", "0.0001", "SOLVER.NUM_EPOCHS", "40", "TRAIN.SNAPSHOT_EPOCH", "1"])),
+                "SOLVER.LR", "0.0001", "SOLVER.NUM_EPOCHS", "200", "TRAIN.SNAPSHOT_EPOCH", "1"])),
             metadata=md("alice"), timeout=30)
         # segqatd is stopped once the QAT job has uploaded a snapshot.
         deadline = time.time() + 600

@@ -212,7 +212,7 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                          code.INVALID_ARGUMENT, "state")
         # Sizes: a config over the 1 MiB default, too many labels or too long a label.
         self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data, "TRAIN.SEED", "1" * (1 << 20))),
-                         code.INVALID_ARGUMENT, "spec.config_yaml", "1048576")
+                         code.INVALID_ARGUMENT, "spec.overrides", "1048576")
         self.assert_code(lambda: self.create(spec(pb.TRAIN, self.data),
                                              labels={"k%d" % i: "v" for i in range(40)}),
                          code.INVALID_ARGUMENT, "labels")
@@ -275,7 +275,10 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                              stderr=subprocess.PIPE, text=True, timeout=300)
         self.assertEqual(run.returncode, 1, run.stderr)
         self.assertIn("FAILED", run.stdout + run.stderr)
-        self.assertIn(first, run.stdout + run.stderr)
+        # Named by the list's line: the path is the list's bytes, never quoted.
+        self.assertIn(os.path.join(broken, "train_list.txt") + " line 1 (its image)",
+                      run.stdout + run.stderr)
+        self.assertNotIn(first, run.stdout + run.stderr)
         self.assertTrue(self.server.alive())
 
     def test_2bb_an_error_inside_libtorch_fails_the_job_and_nothing_else(self):
