@@ -303,7 +303,9 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
     spdlog::error("[job {}] not serving {}: {}", *id, listed->name(), std::string(st.message()));
     return new ReadError(st, record);
   }
-  auto slot = read_slots_->Acquire(ctx->peer());
+  const bool worker = caller->role == Role::kWorker;
+  auto slot = (worker ? worker_read_slots_ : read_slots_)->Acquire(ctx->peer(),
+                                                                  WorkerIdentity(*caller));
   if (!slot.ok()) return new ReadError(slot.status(), record);
   return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot));
 }

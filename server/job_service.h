@@ -5,6 +5,8 @@
 #ifndef SEGQAT_SERVER_JOB_SERVICE_H_
 #define SEGQAT_SERVER_JOB_SERVICE_H_
 
+#include <algorithm>
+
 #include "segqat/v1/jobs.grpc.pb.h"
 #include "server/artifact_store.h"
 #include "server/auth.h"
@@ -26,9 +28,14 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   void SetLimits(const JobLimits& limits) { limits_ = limits; }
   // Open WatchJob streams per connection, and ReadArtifact streams in all
   // (each holds about 2 MiB of buffers): RESOURCE_EXHAUSTED past them.
+  // One token may hold a quarter of the downloads; workers' fetches of their
+  // jobs' inputs have slots of their own, which no viewer can take.
   void SetStreamLimits(int watchers_per_connection, int downloads) {
     watch_slots_ = StreamSlots::Create(1 << 20, watchers_per_connection, "WatchJob");
-    read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact");
+    read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact",
+                                      std::max(1, downloads / 4));
+    worker_read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact (workers)",
+                                             std::max(1, downloads / 4));
   }
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
@@ -66,7 +73,9 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   ServerMetrics* metrics_;
   JobLimits limits_;
   std::shared_ptr<StreamSlots> watch_slots_ = StreamSlots::Create(1 << 20, 32, "WatchJob");
-  std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 64, "ReadArtifact");
+  std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 64, "ReadArtifact", 16);
+  std::shared_ptr<StreamSlots> worker_read_slots_ =
+      StreamSlots::Create(64, 64, "ReadArtifact (workers)", 16);
   Auth open_;  // used when no Auth is given
   const Auth* auth_;
 };

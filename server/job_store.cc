@@ -58,8 +58,9 @@ CREATE TABLE leases (
   token_sha256 TEXT NOT NULL
 ) WITHOUT ROWID;
 ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_state_owner ON jobs (state, owner);
-CREATE INDEX jobs_queue ON jobs (state, priority DESC, create_us ASC, id ASC);
+CREATE INDEX jobs_queue ON jobs (state, gpus, priority DESC, create_us ASC, id ASC);
 PRAGMA user_version = 2;
 )sql";
 
@@ -96,6 +97,9 @@ absl::StatusOr<int64_t> UserVersion(sqlite3* db) {
   if (!row.ok()) return row.status();
   return *row ? s.Int(0) : 0;
 }
+
+// The CUDA devices a job needs on one worker (the scheduler's GpusNeeded).
+int64_t GpusOf(const v1::JobSpec& spec) { return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0); }
 
 absl::Status JobNotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
@@ -199,8 +203,8 @@ absl::Status JobStore::Init() {
   if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
   if (v <= 1 && !(status = Exec(db_, kSchemaV2)).ok()) return status;
   if (v == 1) {
-    // Jobs of version 1 get their owner column from their blob.
-    std::vector<std::pair<std::string, std::string>> owners;
+    // Jobs of version 1 get their owner and gpus columns from their blob.
+    std::vector<std::pair<std::string, v1::Job>> owners;
     Stmt all(db_, "SELECT id, job FROM jobs");
     for (;;) {
       absl::StatusOr<bool> row = all.Step();
@@ -208,11 +212,11 @@ absl::Status JobStore::Init() {
       if (!*row) break;
       v1::Job job;
       if (status = all.Parse(1, &job); !status.ok()) return status;
-      if (!job.owner().empty()) owners.emplace_back(all.Text(0), job.owner());
+      owners.emplace_back(all.Text(0), std::move(job));
     }
-    for (const auto& [id, owner] : owners) {
-      Stmt set(db_, "UPDATE jobs SET owner = ?2 WHERE id = ?1");
-      set.BindText(1, id).BindText(2, owner);
+    for (const auto& [id, job] : owners) {
+      Stmt set(db_, "UPDATE jobs SET owner = ?2, gpus = ?3 WHERE id = ?1");
+      set.BindText(1, id).BindText(2, job.owner()).BindInt(3, GpusOf(job.spec()));
       if (status = set.Run(); !status.ok()) return status;
     }
   }
@@ -235,11 +239,11 @@ absl::StatusOr<JobStore::Row> JobStore::Load(const std::string& id) {
 absl::Status JobStore::Store(const std::string& id, const Row& row) {
   // request_id never changes after the insert.
   Stmt s(db_,
-         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job, owner) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET "
+         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job, owner, "
+         "gpus) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET "
          "state = excluded.state, kind = excluded.kind, priority = excluded.priority, "
          "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job, "
-         "owner = excluded.owner");
+         "owner = excluded.owner, gpus = excluded.gpus");
   s.BindText(1, id)
       .BindText(2, row.job.request_id(), /*empty_is_null=*/true)
       .BindInt(3, row.job.state())
@@ -248,7 +252,8 @@ absl::Status JobStore::Store(const std::string& id, const Row& row) {
       .BindInt(6, ToMicros(row.job.create_time()))
       .BindInt(7, row.last_seq)
       .BindBlob(8, row.job.SerializeAsString())
-      .BindText(9, row.job.owner());
+      .BindText(9, row.job.owner())
+      .BindInt(10, GpusOf(row.job.spec()));
   return s.Run();
 }
 
@@ -600,13 +605,13 @@ absl::StatusOr<int64_t> JobStore::CountByState(v1::JobState state, const std::st
   return *row ? s.Int(0) : 0;
 }
 
-absl::StatusOr<std::vector<std::string>> JobStore::IdsByState(v1::JobState state, int limit,
-                                                              int64_t offset) {
+absl::StatusOr<std::vector<std::string>> JobStore::IdsByState(v1::JobState state, int max_gpus,
+                                                              int limit, int64_t offset) {
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_,
-         "SELECT id FROM jobs WHERE state = ?1 ORDER BY priority DESC, create_us ASC, id ASC "
-         "LIMIT ?2 OFFSET ?3");
-  s.BindInt(1, state).BindInt(2, limit).BindInt(3, offset);
+         "SELECT id FROM jobs WHERE state = ?1 AND gpus <= ?4 "
+         "ORDER BY priority DESC, create_us ASC, id ASC LIMIT ?2 OFFSET ?3");
+  s.BindInt(1, state).BindInt(2, limit).BindInt(3, offset).BindInt(4, max_gpus);
   std::vector<std::string> ids;
   for (;;) {
     absl::StatusOr<bool> row = s.Step();

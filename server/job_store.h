@@ -91,10 +91,11 @@ class JobStore {
 
   // Jobs in `state`, in scheduling order: priority descending, then oldest first.
   absl::StatusOr<std::vector<v1::Job>> ListByState(v1::JobState state);
-  // The ids of ListByState, `limit` from `offset` on: the queue walked
-  // without reading any job (an index scan).
-  absl::StatusOr<std::vector<std::string>> IdsByState(v1::JobState state, int limit,
-                                                      int64_t offset);
+  // The ids of ListByState's jobs that need at most `max_gpus` CUDA devices,
+  // `limit` from `offset` on: the queue walked without reading any job (an
+  // index scan), skipping what the worker asking could not run.
+  absl::StatusOr<std::vector<std::string>> IdsByState(v1::JobState state, int max_gpus,
+                                                      int limit, int64_t offset);
   // How many jobs are in `state` (and, given, belong to `owner`); an index
   // count, however long the queue.
   absl::StatusOr<int64_t> CountByState(v1::JobState state, const std::string* owner = nullptr);

@@ -314,6 +314,32 @@ TEST_F(JobStoreTest, NewerSchemaVersionFailsOpen) {
   EXPECT_THAT(opened.status().message(), HasSubstr(path_));
 }
 
+TEST_F(JobStoreTest, AVersion1DatabaseIsUpgradedWithItsJobsOwnersAndGpus) {
+  v1::CreateJobRequest gpu_job;
+  gpu_job.mutable_spec()->set_kind(v1::TRAIN);
+  gpu_job.mutable_spec()->set_gpus(2);
+  ASSERT_TRUE(store_->Create(gpu_job, "alice").ok());
+  ASSERT_TRUE(store_->Create(gpu_job, "bob").ok());
+  store_.reset();
+  // Back to what version 1 wrote: no lease table, no owner or gpus column.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TABLE leases; DROP INDEX jobs_by_state_owner; DROP INDEX jobs_queue;"
+                         "ALTER TABLE jobs DROP COLUMN owner; ALTER TABLE jobs DROP COLUMN gpus;"
+                         "PRAGMA user_version = 1",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  Reopen();
+  const std::string alice = "alice";
+  EXPECT_EQ(*store_->CountByState(v1::QUEUED, &alice), 1);
+  EXPECT_EQ(*store_->CountByState(v1::QUEUED), 2);
+  EXPECT_TRUE(store_->IdsByState(v1::QUEUED, /*max_gpus=*/1, 10, 0)->empty());
+  EXPECT_EQ(store_->IdsByState(v1::QUEUED, /*max_gpus=*/2, 10, 0)->size(), 2u);
+  EXPECT_TRUE(store_->SetLeaseToken(store_->IdsByState(v1::QUEUED, 2, 1, 0)->front(), "d").ok());
+}
+
 TEST(SystemClockTest, IsWallTimeInMicros) {
   int64_t now = SystemClock()();
   EXPECT_GT(now, kStartUs);  // after 2023

@@ -18,6 +18,9 @@ namespace segqat::server {
 namespace {
 
 constexpr int64_t kForgetLostWorkersUs = 600'000'000;  // 10 minutes
+// What one worker report, and one set of credentials, may make ListWorkers hold.
+constexpr int kMaxDevicesPerWorker = 64;
+constexpr int kMaxWorkersPerIdentity = 256;
 
 absl::StatusOr<std::string> LeaseJobId(const v1::Lease& lease) {
   const std::string& name = lease.job();
@@ -136,7 +139,22 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
   }
   if (auto st = CheckWorkerId(request.worker_id()); !st.ok()) return st;
   const std::string& worker_id = request.worker_id();
+  if (request.devices_size() > kMaxDevicesPerWorker) {
+    return absl::InvalidArgumentError(absl::StrCat("devices: ", request.devices_size(),
+                                                   " devices; a worker reports at most ",
+                                                   kMaxDevicesPerWorker));
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  if (workers_.count(worker_id) == 0) {
+    int same = 0;
+    for (const auto& [id, entry] : workers_) same += entry.identity == identity ? 1 : 0;
+    if (same >= kMaxWorkersPerIdentity) {
+      Refused("worker_id");
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "worker_id: these credentials report as ", same, " workers already, the most allowed; "
+          "reuse an id (workers are forgotten 10 minutes after their last report)"));
+    }
+  }
   if (auto known = workers_.find(worker_id);
       known != workers_.end() && known->second.identity != identity) {
     Refused("worker_id");
@@ -505,7 +523,7 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
   constexpr int kPage = 64;
   const int64_t now = options_.now();
   for (int64_t offset = 0;; offset += kPage) {
-    auto ids = store_->IdsByState(v1::QUEUED, kPage, offset);
+    auto ids = store_->IdsByState(v1::QUEUED, w->gpus, kPage, offset);
     if (!ids.ok() || ids->empty()) return false;
     for (const std::string& id : *ids) {
       auto nb = not_before_us_.find(id);

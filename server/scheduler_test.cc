@@ -316,9 +316,25 @@ TEST_F(SchedulerTest, AWorkerIdStaysWithTheCredentialsThatFirstUsedIt) {
   EXPECT_TRUE(scheduler_->Synchronize(Running("w1", first->run().lease(), {1}), "token-a").ok());
 }
 
+TEST_F(SchedulerTest, OneReportOrOneTokenCannotFloodTheWorkerList) {
+  EXPECT_EQ(scheduler_->Synchronize(Idle("w1", 65)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(scheduler_->Synchronize(Idle("w1", 64)).ok());
+  for (int i = 0; i < 256; ++i) {
+    ASSERT_TRUE(scheduler_->Synchronize(Idle(absl::StrCat("ghost-", i)), "mallory").ok()) << i;
+  }
+  EXPECT_EQ(scheduler_->Synchronize(Idle("ghost-256"), "mallory").status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(scheduler_->Synchronize(Idle("ghost-0"), "mallory").ok());  // a known id
+  EXPECT_TRUE(scheduler_->Synchronize(Idle("honest-1"), "honest").ok());  // others unaffected
+  EXPECT_EQ(scheduler_->Workers().size(), 258u);
+}
+
 TEST_F(SchedulerTest, AWorkerReadsOnlyTheJobsItHoldsAndTheirInputs) {
   const v1::Job input = Create(Request());
+  Advance(std::chrono::milliseconds(1));
   const v1::Job unrelated = Create(Request());
+  Advance(std::chrono::milliseconds(1));
   // Both run and end first (oldest first), on w0.
   for (const v1::Job& j : {input, unrelated}) {
     const v1::Lease l = Take("w0", j);

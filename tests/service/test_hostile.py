@@ -70,9 +70,10 @@ def upload(stub, who, worker_id, lease, name, data):
     header = wpb.UploadArtifactRequest.Header(
         lease=lease, artifact=name, size_bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(), worker_id=worker_id)
-    return stub.UploadArtifact(iter([wpb.UploadArtifactRequest(header=header),
-                                     wpb.UploadArtifactRequest(data=data)]),
-                               metadata=md(who), timeout=30)
+    parts = [wpb.UploadArtifactRequest(header=header)] + [
+        wpb.UploadArtifactRequest(data=data[i:i + (1 << 20)])
+        for i in range(0, len(data), 1 << 20)]
+    return stub.UploadArtifact(iter(parts), metadata=md(who), timeout=60)
 
 
 def metric(port, name, **labels):
@@ -297,6 +298,44 @@ class ScriptedWorkerTest(Base):
         self.assert_code(lambda: self.create(pb.TRAIN, "TRAIN_CROP_SIZE", "(8192, 8192)",
                                              "BATCH_SIZE", "8"),
                          grpc.StatusCode.INVALID_ARGUMENT, "BATCH_SIZE", "Mpixel")
+
+    def test_one_viewer_cannot_take_every_download_nor_the_workers_fetches(self):
+        first = self.create()
+        lease = self.take()
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", os.urandom(6 << 20))
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.wait(first.name, (pb.SUCCEEDED,))
+        # The viewer opens downloads that read one chunk and stall.
+        channel = grpc.insecure_channel(self.server.target,
+                                        options=[("grpc.http2.bdp_probe", 0)])
+        stub = pb_grpc.JobServiceStub(channel)
+        stalled, refused = [], []
+        for _ in range(20):
+            it = stub.ReadArtifact(pb.ReadArtifactRequest(name=first.name,
+                                                          artifact="final/model.pt"),
+                                   metadata=md("viewer"), timeout=120)
+            try:
+                next(it)
+                stalled.append(it)
+            except grpc.RpcError as e:
+                refused.append((e.code(), e.details()))
+        self.assertEqual(len(stalled), 16)  # a quarter of --max-downloads (64)
+        self.assertEqual({r[0] for r in refused}, {grpc.StatusCode.RESOURCE_EXHAUSTED})
+        self.assertIn("viewer has 16 streams open", refused[0][1])
+        # Others still download, and a worker still fetches its job's input.
+        chained = self.create(pb.EVAL, "TEST.TEST_MODEL", first.name + "/final")
+        held = self.take()
+        self.assertEqual(held.job, chained.name)
+        data = b"".join(c.data for c in self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=first.name, artifact="final/model.pt"), metadata=md("honest"), timeout=60))
+        self.assertEqual(len(data), 6 << 20)
+        data = b"".join(c.data for c in self.stub.ReadArtifact(pb.ReadArtifactRequest(
+            name=first.name, artifact="final/model.pt"), metadata=md("alice"), timeout=60))
+        self.assertEqual(len(data), 6 << 20)
+        for it in stalled:
+            it.cancel()
+        channel.close()
+        self.wstub.Synchronize(finished("gpu-a", held), metadata=md("honest"), timeout=30)
 
     def test_every_spec_string_counts_toward_the_size_limits(self):
         # A 5 MiB config_path once bounced between RUNNING and QUEUED for
