@@ -239,14 +239,32 @@ void Agent::RunJob(Job* job) {
     };
     auto cfg = runtime::BuildJobConfig(request, resolve);
     if (!cfg.ok()) return fail(cfg.status());
-    const std::string& snapshot = job->run.snapshot();
-    if (!snapshot.empty()) {
-      // The newest snapshot uploaded by an earlier attempt, wherever it ran.
-      const std::string dest =
-          (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
-      auto st = Fetch(jobs_.get(), job->id, snapshot, cache, dest, options_.rpc_deadline);
-      if (!st.ok()) return fail(st);
-      job->events->OnLog(absl::StrCat("fetched snapshot ", snapshot));
+    if (!job->run.snapshot().empty()) {
+      // The newest snapshot uploaded by an earlier attempt, wherever it ran,
+      // and the older ones the server keeps: one that cannot be fetched (its
+      // stored bytes no longer match their digest) or read leaves the run to
+      // resume from the next newest (runtime::NewestSnapshot picks it).
+      std::vector<std::string> snapshots = {job->run.snapshot()};
+      if (auto kept = ListSnapshots(jobs_.get(), job->id, options_.rpc_deadline); kept.ok()) {
+        for (const std::string& s : *kept) {
+          if (s != job->run.snapshot()) snapshots.push_back(s);
+        }
+      }
+      absl::Status last;
+      int fetched = 0;
+      for (const std::string& snapshot : snapshots) {
+        const std::string dest =
+            (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
+        last = Fetch(jobs_.get(), job->id, snapshot, cache, dest, options_.rpc_deadline);
+        if (last.ok()) {
+          ++fetched;
+          job->events->OnLog(absl::StrCat("fetched snapshot ", snapshot));
+        } else {
+          job->events->OnLog(
+              absl::StrCat("cannot fetch snapshot ", snapshot, ": ", last.message()));
+        }
+      }
+      if (fetched == 0) return fail(last);
     }
     std::unique_ptr<Collectives> peers;
     if (job->world > 1) {

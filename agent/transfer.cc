@@ -6,11 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/sha256.h"
 
 namespace segqat::agent {
@@ -199,6 +202,30 @@ absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const 
     return absl::NotFoundError(absl::StrCat("jobs/", job_id, " has no artifact ", name));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> ListSnapshots(v1::JobService::Stub* stub,
+                                                       const std::string& job_id,
+                                                       std::chrono::seconds deadline) {
+  v1::ListArtifactsRequest req;
+  req.set_name(absl::StrCat("jobs/", job_id));
+  v1::ListArtifactsResponse listed;
+  auto ctx = Context(deadline);
+  if (auto st = FromGrpc(stub->ListArtifacts(ctx.get(), req, &listed), "jobs/" + job_id);
+      !st.ok()) {
+    return st;
+  }
+  std::set<int64_t, std::greater<int64_t>> numbers;
+  for (const v1::Artifact& a : listed.artifacts()) {
+    const std::vector<std::string> parts = absl::StrSplit(a.name(), '/');
+    int64_t n = 0;
+    if (parts.size() >= 2 && parts[0] == "snapshots" && absl::SimpleAtoi(parts[1], &n)) {
+      numbers.insert(n);
+    }
+  }
+  std::vector<std::string> out;
+  for (int64_t n : numbers) out.push_back(absl::StrCat("snapshots/", n));
+  return out;
 }
 
 }  // namespace segqat::agent

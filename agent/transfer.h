@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "segqat/v1/jobs.grpc.pb.h"
 #include "segqat/v1/workers.grpc.pb.h"
 
@@ -27,6 +29,11 @@ absl::Status Upload(v1::WorkerService::Stub* stub, const std::string& worker_id,
 absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const std::string& name,
                    const std::string& cache_dir, const std::string& dest,
                    std::chrono::seconds deadline);
+
+// The snapshots job `job_id` has uploaded ("snapshots/N"), newest first.
+absl::StatusOr<std::vector<std::string>> ListSnapshots(v1::JobService::Stub* stub,
+                                                       const std::string& job_id,
+                                                       std::chrono::seconds deadline);
 
 }  // namespace segqat::agent
 

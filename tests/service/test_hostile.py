@@ -87,6 +87,7 @@ def metric(port, name, **labels):
 
 class Base(GrpcAssertions, unittest.TestCase):
     workers = 0
+    lease_timeout = "30"  # scripted workers report when the test says so
 
     @classmethod
     def setUpClass(cls):
@@ -96,7 +97,7 @@ class Base(GrpcAssertions, unittest.TestCase):
         cls.metrics_port = free_port()
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(),
                              workers=cls.workers)
-        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--lease-timeout", "30",
+        cls.server.extra_args = ["--auth-tokens", cls.tokens, "--lease-timeout", cls.lease_timeout,
                                  "--metrics-address", "127.0.0.1:%d" % cls.metrics_port]
         cls.server.start()
         cls.connect()
@@ -362,6 +363,7 @@ class EmbeddedWorkerTest(Base):
     """segqatd with its embedded worker, under tokens: the seed's recipe
     chains jobs through their artifacts and survives a restart."""
     workers = 1
+    lease_timeout = "4"  # reports (and the job's snapshot) every second
 
     def test_the_seed_recipe_runs_and_resumes_after_a_restart_under_tokens(self):
         float_job = self.create(pb.TRAIN, "SOLVER.NUM_EPOCHS", "2", do_eval=True)
@@ -372,7 +374,7 @@ class EmbeddedWorkerTest(Base):
             not_quant_pattern=["last_conv"],
             overrides=dataset_overrides(self.data) + [
                 "TRAIN.PRETRAINED_MODEL_DIR", float_job.name + "/best_model",
-                "SOLVER.LR", "0.0001", "SOLVER.NUM_EPOCHS", "200", "TRAIN.SNAPSHOT_EPOCH", "1"])),
+                "SOLVER.LR", "0.0001", "SOLVER.NUM_EPOCHS", "60", "TRAIN.SNAPSHOT_EPOCH", "1"])),
             metadata=md("alice"), timeout=30)
         # segqatd is stopped once the QAT job has uploaded a snapshot.
         deadline = time.time() + 600
@@ -382,6 +384,17 @@ class EmbeddedWorkerTest(Base):
             time.sleep(0.2)
         self.assertEqual(self.server.stop(), 0)
         self.channel.close()
+        # The snapshot the job stopped on is damaged on the server's disk (a
+        # flipped byte): the job resumes from the snapshot before it.
+        stopped_on = os.path.join(self.server.data_dir, "artifacts", "jobs", qat.name[5:],
+                                  "interrupted")
+        biggest = max((os.path.join(r, n) for r, _, fs in os.walk(stopped_on) for n in fs),
+                      key=os.path.getsize)
+        with open(biggest, "r+b") as f:
+            f.seek(100)
+            byte = f.read(1)
+            f.seek(100)
+            f.write(bytes([byte[0] ^ 0xFF]))
         self.server.start()
         type(self).connect()
         done = self.wait(qat.name, (pb.SUCCEEDED, pb.FAILED))
@@ -390,7 +403,8 @@ class EmbeddedWorkerTest(Base):
         logs = [e.log.text for e in self.stub.WatchJob(pb.WatchJobRequest(name=qat.name),
                                                         metadata=md("viewer"), timeout=60)
                 if e.HasField("log")]
-        self.assertTrue([l for l in logs if "fetched snapshot" in l], logs[-20:])
+        self.assertTrue([l for l in logs if "cannot fetch snapshot interrupted" in l], logs[-30:])
+        self.assertTrue([l for l in logs if "fetched snapshot snapshots/" in l], logs[-30:])
         ev = self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
             kind=pb.EVAL, config_yaml=CONFIG_YAML, convert=True,
             overrides=dataset_overrides(self.data) + ["TEST.TEST_MODEL", qat.name + "/final"])),
