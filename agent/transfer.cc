@@ -161,9 +161,11 @@ absl::Status Upload(v1::WorkerService::Stub* stub, const std::string& worker_id,
   return absl::OkStatus();
 }
 
-absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const std::string& name,
-                   const std::string& cache_dir, const std::string& dest,
-                   std::chrono::seconds deadline) {
+namespace {
+
+absl::StatusOr<v1::ListArtifactsResponse> ListArtifacts(v1::JobService::Stub* stub,
+                                                        const std::string& job_id,
+                                                        std::chrono::seconds deadline) {
   v1::ListArtifactsRequest req;
   req.set_name(absl::StrCat("jobs/", job_id));
   v1::ListArtifactsResponse listed;
@@ -172,6 +174,17 @@ absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const 
       !st.ok()) {
     return st;
   }
+  return listed;
+}
+
+}  // namespace
+
+absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const std::string& name,
+                   const std::string& cache_dir, const std::string& dest,
+                   std::chrono::seconds deadline) {
+  auto listing = ListArtifacts(stub, job_id, deadline);
+  if (!listing.ok()) return listing.status();
+  const v1::ListArtifactsResponse& listed = *listing;
   std::error_code ec;
   fs::create_directories(cache_dir, ec);
   int found = 0;
@@ -207,16 +220,10 @@ absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const 
 absl::StatusOr<std::vector<std::string>> ListSnapshots(v1::JobService::Stub* stub,
                                                        const std::string& job_id,
                                                        std::chrono::seconds deadline) {
-  v1::ListArtifactsRequest req;
-  req.set_name(absl::StrCat("jobs/", job_id));
-  v1::ListArtifactsResponse listed;
-  auto ctx = Context(deadline);
-  if (auto st = FromGrpc(stub->ListArtifacts(ctx.get(), req, &listed), "jobs/" + job_id);
-      !st.ok()) {
-    return st;
-  }
+  auto listed = ListArtifacts(stub, job_id, deadline);
+  if (!listed.ok()) return listed.status();
   std::set<int64_t, std::greater<int64_t>> numbers;
-  for (const v1::Artifact& a : listed.artifacts()) {
+  for (const v1::Artifact& a : listed->artifacts()) {
     const std::vector<std::string> parts = absl::StrSplit(a.name(), '/');
     int64_t n = 0;
     if (parts.size() >= 2 && parts[0] == "snapshots" && absl::SimpleAtoi(parts[1], &n)) {
