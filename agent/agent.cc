@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "agent/job_events.h"
 #include "agent/transfer.h"
+#include "worker/runtime/device_info.h"
 #include "worker/runtime/job_runner.h"
 #include "worker/train/collectives.h"
 
@@ -27,6 +29,38 @@ namespace fs = std::filesystem;
 namespace {
 
 using Outcome = v1::WorkerReport::Finished::Outcome;
+
+// FailedPrecondition naming BATCH_SIZE and TRAIN_CROP_SIZE when a training
+// job cannot fit in the memory of the device it was placed on (each of
+// `world` ranks trains its share of the batch): refused by name instead of
+// taking the worker (or segqatd, for an embedded one) down with it.
+absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config& cfg, int world) {
+  if (request.kind != runtime::JobKind::kTrain && request.kind != runtime::JobKind::kQuantTrain) {
+    return absl::OkStatus();
+  }
+  const std::vector<int64_t>& crop = cfg.Ints("TRAIN_CROP_SIZE");
+  const int64_t batch = (cfg.Int("BATCH_SIZE") + world - 1) / std::max(1, world);
+  const int64_t need = runtime::EstimateTrainingBytes(
+      batch, crop[0], crop[1], request.kind == runtime::JobKind::kQuantTrain);
+  int64_t have = 0;
+  std::string where = "this worker";
+  if (request.use_gpu) {
+    where = absl::StrCat("cuda:", request.gpu_index);
+    for (const runtime::CudaDeviceInfo& d : runtime::GetRuntimeInfo().cuda_devices) {
+      if (d.index == request.gpu_index) have = d.memory_bytes;
+    }
+  } else {
+    have = runtime::HostMemoryBytes();
+  }
+  if (have <= 0 || need <= have) return absl::OkStatus();
+  auto gib = [](int64_t bytes) {
+    return absl::StrCat(std::round(static_cast<double>(bytes) * 10 / (1 << 30)) / 10);
+  };
+  return absl::FailedPreconditionError(absl::StrCat(
+      "BATCH_SIZE x TRAIN_CROP_SIZE: training ", batch, " crop", batch == 1 ? "" : "s", " of ",
+      crop[0], "x", crop[1], " a step needs about ", gib(need), " GiB, and ", where, " has ",
+      gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
+}
 
 runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
   const v1::JobSpec& spec = run.spec();
@@ -239,6 +273,7 @@ void Agent::RunJob(Job* job) {
     };
     auto cfg = runtime::BuildJobConfig(request, resolve);
     if (!cfg.ok()) return fail(cfg.status());
+    if (auto st = CheckTrainingFits(request, *cfg, job->world); !st.ok()) return fail(st);
     if (!job->run.snapshot().empty()) {
       // The newest snapshot uploaded by an earlier attempt, wherever it ran,
       // and the older ones the server keeps: one that cannot be fetched (its

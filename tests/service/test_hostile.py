@@ -414,6 +414,21 @@ class EmbeddedWorkerTest(Base):
         self.assertIn("int8/model.pt", [a.name for a in done.artifacts])
 
 
+    def test_a_batch_that_cannot_fit_is_refused_by_name_and_not_retried(self):
+        with open("/proc/meminfo") as f:
+            total_gib = int(f.readline().split()[1]) / (1 << 20)
+        if total_gib > 90:
+            self.skipTest("this machine could hold the batch (%.0f GiB)" % total_gib)
+        # The largest crop the schema allows, once: about 97 GiB to train.
+        job = self.create(pb.TRAIN, "TRAIN_CROP_SIZE", "(8192, 4096)", "BATCH_SIZE", "1")
+        done = self.wait(job.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.FAILED)
+        self.assertIn("BATCH_SIZE x TRAIN_CROP_SIZE", done.error)
+        self.assertIn("GiB", done.error)
+        self.assertEqual((done.attempt, done.lost_attempts), (1, 0))
+        self.assertTrue(self.server.alive())
+
+
 class StartupTest(unittest.TestCase):
     def test_help_exits_zero(self):
         for cmd in ([SEGQATD, "--help"], [WORKER, "serve", "--help"]):

@@ -8,6 +8,9 @@
 #include <torch/cuda.h>
 #include <torch/headeronly/version.h>
 
+#include <fstream>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "worker/train/collectives.h"
@@ -23,6 +26,35 @@ std::string CudnnVersionString(long version) {
   if (version <= 0) return "";
   // cuDNN 9 numbers its versions major*10000 + minor*100 + patch.
   return absl::StrCat(version / 10000, ".", (version % 10000) / 100, ".", version % 100);
+}
+
+int64_t HostMemoryBytes() {
+  int64_t best = 0;
+  auto consider = [&best](int64_t bytes) {
+    if (bytes > 0 && (best == 0 || bytes < best)) best = bytes;
+  };
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  while (meminfo >> key >> kb) {
+    if (key == "MemTotal:") consider(kb * 1024);
+    meminfo.ignore(256, '\n');
+  }
+  for (const char* limit : {"/sys/fs/cgroup/memory.max",
+                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(limit);
+    std::string text;
+    int64_t bytes = 0;
+    if (in >> text && absl::SimpleAtoi(text, &bytes)) consider(bytes);  // "max": no limit
+  }
+  return best;
+}
+
+int64_t EstimateTrainingBytes(int64_t batch, int64_t width, int64_t height, bool quant) {
+  const double pixels = static_cast<double>(batch) * static_cast<double>(width) *
+                        static_cast<double>(height);
+  const double per_pixel = quant ? 3.8e3 : 2.9e3;
+  return static_cast<int64_t>(0.8 * (1 << 30) + pixels * per_pixel);
 }
 
 RuntimeInfo GetRuntimeInfo() {
