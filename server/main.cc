@@ -39,6 +39,7 @@
 #include "agent/agent.h"
 #include "client/channel.h"
 #include "server/artifact_store.h"
+#include "worker/data/confined_read.h"
 #include "server/auth.h"
 #include "server/bad_request.h"
 #include "server/event_bus.h"
@@ -336,6 +337,13 @@ int Run(int argc, char** argv) {
   std::atomic<bool> quit{false};
   std::vector<std::thread> agents;
   if (workers > 0) segqat::agent::SweepStaleTemporaries(data_dir + "/work");
+  if (flags->Has("--data-root")) {
+    // Every file a job reads is opened beneath one of these, link by link.
+    std::vector<std::string> roots = flags->values.at("--data-root");
+    std::filesystem::create_directories(data_dir + "/work", ec);
+    roots.push_back(data_dir + "/work");
+    segqat::data::ConfineReads(roots);
+  }
   for (int i = 0; i < workers; ++i) {
     segqat::agent::AgentOptions aopt;
     aopt.worker_id = absl::StrCat("local-", i);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cstdio>
 #include <thread>
 
@@ -17,6 +18,7 @@
 #include "agent/agent.h"
 #include "client/channel.h"
 #include "worker/cli/flags.h"
+#include "worker/data/confined_read.h"
 
 namespace segqat {
 namespace {
@@ -127,6 +129,14 @@ int RunServe(const std::vector<std::string>& args) {
   std::vector<std::thread> agents;
   ::umask(077);  // inputs, snapshots and logs are the worker user's alone
   agent::SweepStaleTemporaries(work_dir);
+  if (flags->Has("--data-root")) {
+    // Every file a job reads is opened beneath one of these, link by link.
+    std::vector<std::string> roots = flags->values.at("--data-root");
+    std::error_code ec;
+    std::filesystem::create_directories(work_dir, ec);
+    roots.push_back(work_dir);
+    data::ConfineReads(roots);
+  }
   // One agent per GPU, or one on the CPU.
   std::vector<std::vector<int>> slots;
   for (int g : *gpus) slots.push_back({g});

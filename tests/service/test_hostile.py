@@ -414,6 +414,22 @@ class EmbeddedWorkerTest(Base):
         self.assertIn("int8/model.pt", [a.name for a in done.artifacts])
 
 
+    def test_a_checkpoint_whose_config_links_to_a_secret_quotes_none_of_it(self):
+        secret = os.path.join(self.work, "secret")
+        with open(secret, "w") as f:
+            f.write("topsecretkey: hunter2\nroot:$6$saltsalt$hash:19000:0:99999:7:::\n")
+        ckpt = os.path.join(self.work, "linked_ckpt")
+        os.makedirs(ckpt)
+        with open(os.path.join(ckpt, "checkpoint.yaml"), "w") as f:
+            f.write("format: segqat-checkpoint-1\nepoch: 1\nstep: 1\nquantized: false\n")
+        os.symlink(secret, os.path.join(ckpt, "config.yaml"))
+        job = self.create(pb.EVAL, "TEST.TEST_MODEL", ckpt)
+        done = self.wait(job.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(done.state, pb.FAILED)
+        self.assertIn("TEST.TEST_MODEL", done.error)
+        for leaked in ("topsecretkey", "hunter2", "saltsalt", "19000"):
+            self.assertNotIn(leaked, done.error)
+
     def test_a_batch_that_cannot_fit_is_refused_by_name_and_not_retried(self):
         with open("/proc/meminfo") as f:
             total_gib = int(f.readline().split()[1]) / (1 << 20)

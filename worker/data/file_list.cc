@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "absl/strings/ascii.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "worker/data/confined_read.h"
 
 namespace segqat::data {
 namespace fs = std::filesystem;
@@ -52,10 +54,9 @@ absl::StatusOr<std::vector<ListEntry>> ReadFileList(const std::string& list_path
         absl::StrCat("file list ", list_path, ": the separator is empty"));
   }
   if (absl::Status status = CheckListFile(list_path); !status.ok()) return status;
-  std::ifstream in(list_path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("file list ", list_path, " cannot be read"));
-  }
+  absl::StatusOr<std::string> text = ReadJobFile(list_path, absl::StrCat("file list ", list_path));
+  if (!text.ok()) return text.status();
+  std::istringstream in(*std::move(text));
 
   const bool whitespace_separator = IsAllWhitespace(separator);
   std::vector<ListEntry> entries;

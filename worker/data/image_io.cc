@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "worker/data/cityscapes.h"
+#include "worker/data/confined_read.h"
 
 namespace segqat::data {
 namespace {
@@ -44,11 +45,9 @@ bool IsDatasetImage(const std::string& bytes) {
 absl::StatusOr<cv::Mat> ReadImage(absl::string_view what, const std::string& path,
                                   const std::string& shown, int flags) {
   if (absl::Status status = CheckFile(what, path, shown); !status.ok()) return status;
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " ", shown, " cannot be read"));
-  }
+  absl::StatusOr<std::string> read = ReadJobFile(path, absl::StrCat(what, " ", shown));
+  if (!read.ok()) return read.status();
+  std::string& bytes = *read;
   if (!IsDatasetImage(bytes)) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, " ", shown, " is not a PNG, JPEG or BMP image"));

@@ -134,7 +134,9 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   }
   Checkpoint ck;
   try {
-    YAML::Node n = YAML::LoadFile(meta_path.string());
+    auto meta_text = ReadWholeFile(meta_path.string());
+    if (!meta_text.ok()) return meta_text.status();
+    YAML::Node n = YAML::Load(*meta_text);
     if (n["format"].as<std::string>("") != "segqat-checkpoint-1") {
       return absl::InvalidArgumentError(absl::StrCat(meta_path.string(), ": unknown format"));
     }
@@ -150,8 +152,11 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   if (!text.ok()) return text.status();
   auto cfg = Config::FromYamlText(*text, {});
   if (!cfg.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(dir, "/", kConfigFile, ": ",
-                                                   cfg.status().message()));
+    // Not quoted: a checkpoint folder's config.yaml may be any file (a link
+    // to one the worker can read), and Config's errors name its keys.
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, "/", kConfigFile, ": not a config this segqat reads (damaged, or not written by "
+        "segqat-worker)"));
   }
   // Checkpoints from before SLIM.fold_bn quantized the raw conv weights, and
   // those from before SLIM.quant_add trained their residual adds in float.

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "worker/data/confined_read.h"
 
 namespace segqat {
 namespace fs = std::filesystem;
@@ -36,11 +37,12 @@ absl::Status WriteFileSynced(const std::string& path, const std::string& bytes) 
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  // Through the worker's read roots: a checkpoint's files may be links.
+  auto bytes = data::ReadJobFile(path, path);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  }
+  return bytes;
 }
 
 namespace {
