@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/sha256.h"
+#include "common/snapshot_name.h"
 
 namespace segqat::agent {
 namespace fs = std::filesystem;
@@ -224,14 +225,10 @@ absl::StatusOr<std::vector<std::string>> ListSnapshots(v1::JobService::Stub* stu
   if (!listed.ok()) return listed.status();
   std::set<int64_t, std::greater<int64_t>> numbers;
   for (const v1::Artifact& a : listed->artifacts()) {
-    const std::vector<std::string> parts = absl::StrSplit(a.name(), '/');
-    int64_t n = 0;
-    if (parts.size() >= 2 && parts[0] == "snapshots" && absl::SimpleAtoi(parts[1], &n)) {
-      numbers.insert(n);
-    }
+    if (auto n = SnapshotNumber(a.name())) numbers.insert(*n);
   }
   std::vector<std::string> out;
-  for (int64_t n : numbers) out.push_back(absl::StrCat("snapshots/", n));
+  for (int64_t n : numbers) out.push_back(SnapshotName(n));
   return out;
 }
 

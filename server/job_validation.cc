@@ -36,6 +36,28 @@ absl::Status CheckReference(const std::string& key, const std::string& value, Jo
 
 }  // namespace
 
+absl::StatusOr<Config> SpecConfig(const v1::JobSpec& spec) {
+  std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
+  if (!spec.not_quant_pattern().empty()) {
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
+  }
+  return Config::FromYamlText(spec.config_yaml(), overrides);
+}
+
+std::set<std::string> InputJobIds(const v1::JobSpec& spec) {
+  std::set<std::string> ids;
+  auto cfg = SpecConfig(spec);
+  if (!cfg.ok()) return ids;
+  for (const std::string& key : ArtifactReferenceKeys()) {
+    const std::string& value = cfg->Str(key);
+    if (!absl::StartsWith(value, "jobs/")) continue;
+    const size_t slash = value.find('/', 5);
+    ids.insert(value.substr(5, slash == std::string::npos ? std::string::npos : slash - 5));
+  }
+  return ids;
+}
+
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
   if (spec.kind() == v1::JOB_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError("spec.kind: required");
@@ -58,12 +80,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
   if (spec.log_steps() < 0) {
     return absl::InvalidArgumentError("spec.log_steps: must not be negative");
   }
-  std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
-  if (!spec.not_quant_pattern().empty()) {
-    overrides.push_back("SLIM.not_quant_pattern");
-    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
-  }
-  auto cfg = Config::FromYamlText(spec.config_yaml(), overrides);
+  auto cfg = SpecConfig(spec);
   if (!cfg.ok()) return cfg.status();
   for (const std::string& key : ArtifactReferenceKeys()) {
     const std::string& value = cfg->Str(key);

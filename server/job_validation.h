@@ -6,7 +6,12 @@
 #ifndef SEGQAT_SERVER_JOB_VALIDATION_H_
 #define SEGQAT_SERVER_JOB_VALIDATION_H_
 
+#include <set>
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/config/config.h"
 #include "segqat/v1/jobs.pb.h"
 #include "server/job_store.h"
 
@@ -14,6 +19,12 @@ namespace segqat::server {
 
 // InvalidArgument naming the field or config key.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store);
+
+// The spec's config: its YAML, its overrides and --not_quant_pattern.
+absl::StatusOr<Config> SpecConfig(const v1::JobSpec& spec);
+// The jobs whose artifacts the spec reads (ArtifactReferenceKeys whose value
+// is "jobs/ID/..."), as a worker running it fetches them.
+std::set<std::string> InputJobIds(const v1::JobSpec& spec);
 
 // What one CreateJob may ask for (segqatd flags where noted).
 struct JobLimits {

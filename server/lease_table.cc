@@ -26,7 +26,7 @@ std::string LeaseTokenDigest(const std::string& token) {
 Lease& LeaseTable::Grant(const std::string& job_id, int rank, const std::string& worker_id,
                          int64_t fencing, const std::string& token_sha256) {
   Lease& l = leases_[{job_id, rank}];
-  l = Lease{job_id, rank, worker_id, fencing, token_sha256, now_() + timeout_us_, 0};
+  l = Lease{job_id, rank, worker_id, fencing, token_sha256, now_() + timeout_us_, 0, {}};
   return l;
 }
 

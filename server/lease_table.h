@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,7 @@ struct Lease {
   std::string token_sha256;  // of the secret handed to the holder
   int64_t expires_us = 0;
   int64_t acked_seq = 0;  // the worker's events stored so far (duplicates dropped)
+  std::set<std::string> inputs;  // jobs whose artifacts the job reads (the holder may too)
 };
 
 // The digest a LeaseTable keeps of a lease token (sha256, hex).

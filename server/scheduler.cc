@@ -11,8 +11,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/snapshot_name.h"
 #include "server/auth.h"
 #include "server/job_state.h"
+#include "server/job_validation.h"
 
 namespace segqat::server {
 namespace {
@@ -93,6 +95,7 @@ absl::Status Scheduler::Start() {
       if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1 &&
           token.ok() && !token->empty()) {
         Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt(), *token);
+        lease.inputs = InputJobIds(job.spec());
         lease.acked_seq = StoredWorkerSeq(id, job.last_event_seq());
         spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
                      job.attempt());
@@ -403,15 +406,11 @@ void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
   const size_t keep = IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
   std::set<int64_t, std::greater<int64_t>> numbers;
   for (const v1::Artifact& a : job->artifacts()) {
-    const std::vector<std::string> parts = absl::StrSplit(a.name(), '/');
-    int64_t n = 0;
-    if (parts.size() >= 2 && parts[0] == "snapshots" && absl::SimpleAtoi(parts[1], &n)) {
-      numbers.insert(n);
-    }
+    if (auto n = SnapshotNumber(a.name())) numbers.insert(*n);
   }
   size_t kept = 0;
   for (int64_t n : numbers) {
-    const std::string prefix = absl::StrCat("snapshots/", n);
+    const std::string prefix = SnapshotName(n);
     // The snapshot a requeued attempt would resume from stays while the job runs.
     if (kept < keep || (prefix == job->snapshot() && keep > 0)) {
       ++kept;
@@ -557,7 +556,7 @@ std::optional<bool> Scheduler::TryAssign(const v1::Job& job, WorkerEntry* w,
   not_before_us_.erase(id);
   (void)store_->SetWorker(id, w->worker.name());
   v1::RunAssignment* run = response->mutable_run();
-  GrantLease(id, 0, worker_id, running->attempt(), run->mutable_lease());
+  GrantLease(*running, 0, worker_id, run->mutable_lease());
   *run->mutable_spec() = running->spec();
   for (const v1::Device& d : w->worker.devices()) {
     if (d.kind() == "cuda" && run->gpus_size() < gpus) run->add_gpus(d.index());
@@ -599,7 +598,7 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
   const int gpus = GpusNeeded(job.spec());
   for (int r = 0; r < world; ++r) {
     v1::RunAssignment run;
-    GrantLease(id, r, gang[r], running->attempt(), run.mutable_lease());
+    GrantLease(*running, r, gang[r], run.mutable_lease());
     *run.mutable_spec() = running->spec();
     for (const v1::Device& d : workers_[gang[r]].worker.devices()) {
       if (d.kind() == "cuda" && run.gpus_size() < gpus) run.add_gpus(d.index());
@@ -623,11 +622,13 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
   return true;
 }
 
-void Scheduler::GrantLease(const std::string& job_id, int rank, const std::string& worker_id,
-                           int64_t attempt, v1::Lease* out) {
+void Scheduler::GrantLease(const v1::Job& job, int rank, const std::string& worker_id,
+                           v1::Lease* out) {
+  const std::string job_id = job.name().substr(5);
+  const int64_t attempt = job.attempt();
   const std::string token = RandomToken();
   const std::string digest = LeaseTokenDigest(token);
-  leases_.Grant(job_id, rank, worker_id, attempt, digest);
+  leases_.Grant(job_id, rank, worker_id, attempt, digest).inputs = InputJobIds(job.spec());
   // Without the digest a restarted server requeues the job instead of
   // waiting for its worker: nothing is lost but time.
   if (rank == 0) {
@@ -654,42 +655,12 @@ absl::Status Scheduler::CheckLease(const std::string& worker_id, const v1::Lease
   return st;
 }
 
-namespace {
-
-// The job ids a spec names as inputs: values "jobs/ID/..." in its overrides
-// or anywhere in its config text.
-std::set<std::string> InputJobs(const v1::JobSpec& spec) {
-  std::set<std::string> ids;
-  auto scan = [&](absl::string_view text) {
-    for (size_t at = text.find("jobs/"); at != absl::string_view::npos;
-         at = text.find("jobs/", at + 5)) {
-      if (at > 0 && (std::isalnum(static_cast<unsigned char>(text[at - 1])) ||
-                     text[at - 1] == '/' || text[at - 1] == '_' || text[at - 1] == '.')) {
-        continue;  // part of a longer path, e.g. data/jobs/...
-      }
-      size_t end = at + 5;
-      while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) ||
-                                   text[end] == '-' || text[end] == '_')) {
-        ++end;
-      }
-      if (end > at + 5) ids.insert(std::string(text.substr(at + 5, end - at - 5)));
-    }
-  };
-  for (const std::string& o : spec.overrides()) scan(o);
-  scan(spec.config_yaml());
-  return ids;
-}
-
-}  // namespace
-
 bool Scheduler::MayRead(const std::string& identity, const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [key, lease] : leases_.all()) {
     auto w = workers_.find(lease.worker_id);
     if (w == workers_.end() || w->second.identity != identity) continue;
-    if (lease.job_id == job_id) return true;
-    auto held = store_->Get(lease.job_id);
-    if (held.ok() && InputJobs(held->spec()).count(job_id) > 0) return true;
+    if (lease.job_id == job_id || lease.inputs.count(job_id) > 0) return true;
   }
   return false;
 }

@@ -149,11 +149,10 @@ class Scheduler {
   // Places `job` on its gang once `worker` completes it; false while forming.
   bool AssignGang(const v1::Job& job, WorkerEntry* worker, v1::SynchronizeResponse* response);
   bool Alive(const std::string& worker_id) const;
-  // Grants rank `rank` of attempt `attempt` to `worker_id` under a new
-  // token, written into `out` (job, fencing, rank, token); keeps the
-  // token's digest in the store for a single-rank job.
-  void GrantLease(const std::string& job_id, int rank, const std::string& worker_id,
-                  int64_t attempt, v1::Lease* out);
+  // Grants rank `rank` of the running `job`'s attempt to `worker_id` under a
+  // new token, written into `out` (job, fencing, rank, token), with the jobs
+  // it reads as inputs; keeps the token's digest in the store for rank 0.
+  void GrantLease(const v1::Job& job, int rank, const std::string& worker_id, v1::Lease* out);
   void Refused(const std::string& reason);
   // The newest worker_seq stored for the job's current attempt.
   int64_t StoredWorkerSeq(const std::string& job_id, int64_t last_seq);

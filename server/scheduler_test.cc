@@ -341,7 +341,8 @@ TEST_F(SchedulerTest, AWorkerReadsOnlyTheJobsItHoldsAndTheirInputs) {
     ASSERT_TRUE(
         scheduler_->Synchronize(Finished("w0", l, v1::WorkerReport::Finished::SUCCEEDED)).ok());
   }
-  v1::CreateJobRequest r = Request();
+  v1::CreateJobRequest r;  // a config segqatd would accept: inputs come from it
+  r.mutable_spec()->set_kind(v1::EVAL);
   r.mutable_spec()->add_overrides("TEST.TEST_MODEL");
   r.mutable_spec()->add_overrides(absl::StrCat(input.name(), "/final"));
   const v1::Job job = Create(r);
