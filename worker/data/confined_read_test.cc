@@ -79,8 +79,10 @@ TEST_F(ConfinedReadTest, AFolderSwappedForALinkMidReadIsNeverFollowedOut) {
       }
     }
   });
+  while (swaps.load() < 10) std::this_thread::yield();  // the flipper is running
   int read_inside = 0, refused = 0;
   for (int i = 0; i < 1000; ++i) {
+    std::this_thread::yield();  // let the swaps land between reads on a busy core too
     auto read = ReadJobFile(sub + "/a.txt", "a");
     if (read.ok()) {
       ASSERT_EQ(*read, "inside\n") << "read outside the root at try " << i;
