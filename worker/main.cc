@@ -10,6 +10,7 @@
 //                     [--metrics-json FILE] [KEY VALUE ...]
 //   segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]
 //                     [--calib M] [--calib-batches N] [--json FILE] [KEY VALUE ...]
+//   segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE] [KEY VALUE ...]
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
@@ -37,6 +38,7 @@
 #include "worker/infer/predictor.h"
 #include "worker/runtime/device_info.h"
 #include "worker/runtime/job_runner.h"
+#include "worker/runtime/layer_diff.h"
 #include "worker/serve.h"
 #include "worker/train/dataset.h"
 #include "worker/train/evaluator.h"
@@ -56,6 +58,8 @@ constexpr char kUsage[] =
     "  segqat-worker eval --cfg FILE [--convert [--save_int8 DIR]] [--metrics-json FILE]\n"
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
+    "  segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]\n"
+    "                      [KEY VALUE ...]   (simulated vs INT8 engine, layer by layer)\n"
     "  segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]\n"
     "                      [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval]\n"
     "                      [--metrics-json FILE] [--use_gpu] [KEY VALUE ...]\n"
@@ -200,6 +204,28 @@ int RunExport(const std::vector<std::string>& args) {
   auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths{}, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   return 0;
+}
+
+// The layer-by-layer diff of a quantized checkpoint: the simulated model
+// against the INT8 engine, on the first --images val images (default 16).
+int RunDiff(const std::vector<std::string>& args) {
+  auto flags = ParseFlags(args, {{"--cfg", true}, {"--images", true}, {"--json", true}});
+  if (!flags.ok()) return Fail(flags.status());
+  auto cfg = LoadConfig(*flags);
+  if (!cfg.ok()) return Fail(cfg.status());
+  int images = 16;
+  if (flags->Has("--images") && (!absl::SimpleAtoi(flags->Get("--images"), &images) || images < 1)) {
+    return Fail(absl::InvalidArgumentError("--images: expects a number >= 1"));
+  }
+  auto diff = runtime::DiffLayers(*cfg, images);
+  if (!diff.ok()) return Fail(diff.status());
+  std::fputs(diff->ToText().c_str(), stdout);
+  if (flags->Has("--json")) {
+    std::ofstream out(flags->Get("--json"));
+    out << diff->ToJson();
+    if (!out) return Fail(absl::InternalError("--json: cannot write " + flags->Get("--json")));
+  }
+  return diff->first_divergence.empty() ? 0 : 1;
 }
 
 // --calib and --calib-batches, shared by ptq and sensitivity.
@@ -372,6 +398,7 @@ int main(int argc, char** argv) {
   if (cmd == "eval") return segqat::RunEval(args);
   if (cmd == "make-dataset") return segqat::RunMakeDataset(args);
   if (cmd == "export") return segqat::RunExport(args);
+  if (cmd == "diff") return segqat::RunDiff(args);
   if (cmd == "ptq") return segqat::RunPtq(args);
   if (cmd == "sensitivity") return segqat::RunSensitivity(args);
   if (cmd == "predict") return segqat::RunPredict(args);

@@ -27,7 +27,9 @@ from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, run  # noqa: E402
 ORT_DIR = os.path.join(HERE, "ort")
 NUM_CLASSES = 19
 MAX_EXPORT_MIOU_GAP = 0.004  # mIoU of ONNX Runtime or PyTorch against segqat
-MIN_AGREEMENT = {8: 0.984, 7: 0.976}  # pixels labelled as segqat's INT8 engine does
+# Pixels labelled as segqat's INT8 engine does (see the asserts below).
+MIN_AGREEMENT_ORT = 0.990
+MIN_AGREEMENT_TORCH = 0.999
 
 
 def miou(preds, gts):
@@ -137,20 +139,17 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     print("pixels agreeing with segqat: ONNX Runtime %.5f  PyTorch %.5f" % (a_ort, a_torch))
     if not assert_numbers:  # tests/e2e/measure_spread.py
         return m_segqat, m_ort, m_torch, a_ort, a_torch
-    # The issue asks 99.5%. All three compute the same quantized network, but
-    # each requantizes with its own float arithmetic (oneDNN's kernels, ONNX
-    # Runtime's QLinearConv, PyTorch's float ops on the codes), so a value
-    # that lands within float rounding of a rounding boundary gets another
-    # code; with every conv and residual add quantized (SLIM.quant_add) such
-    # a flip travels down the quantized residual stream and flips more: on
-    # one image, 0.003% of the codes differ after the second block and 80%
-    # after the last (mostly by one step). The labels then differ where the
-    # top two logits of this weak model are close. Measured with quantized
-    # adds (tests/e2e/measure_spread.py, seeds 7-9, AVX-512 VNNI EPYC):
-    # 8-bit 98.95-99.35%, 7-bit 98.17-99.20%; mIoU within 0.21 points. The
-    # bounds are the worst measured less 0.5 points, one-sided.
-    floor = MIN_AGREEMENT[activation_bits]
-    assert a_ort >= floor and a_torch >= floor, (a_ort, a_torch, floor)
+    # model.ts computes the engine's arithmetic (worker/export/deployed_ops.h:
+    # codes summed in float, scaled, rounded half to even on the same steps):
+    # measured 100.00% of the pixels for QAT 8- and 7-bit and PTQ KL (seed 7,
+    # AVX-512 VNNI EPYC); the bound leaves 0.1% for another CPU's resize.
+    # ONNX Runtime sums the same codes but requantizes with its own float
+    # arithmetic (a fused output multiplier), so values within float rounding
+    # of a boundary flip one code and travel down the quantized residual
+    # stream: measured 99.75% (QAT 8-bit), 99.71% (7-bit), 99.24% (PTQ KL);
+    # held to the worst less a quarter point, one-sided.
+    assert a_torch >= MIN_AGREEMENT_TORCH, (a_torch, MIN_AGREEMENT_TORCH)
+    assert a_ort >= MIN_AGREEMENT_ORT, (a_ort, MIN_AGREEMENT_ORT)
     # The issue asks 0.1 points. Measured (tests/e2e/measure_spread.py): 0.03-0.07
     # on an AVX2 EPYC; on an AVX-512 VNNI EPYC, seeds 7-10, 8- and 7-bit, ONNX
     # Runtime and PyTorch: -0.19 .. +0.09 points, pixel agreement 99.19-99.70%.

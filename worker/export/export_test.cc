@@ -129,7 +129,10 @@ TEST_F(ExportTest, TorchScriptKeepsTheGraph) {
 void ExpectEngineComputesTheModel(const exports::DeployGraph& graph,
                                   models::DeepLabV3PlusImpl& model, infer::X86Int8Rule rule,
                                   int want_integer_convs) {
-  auto engine = infer::Engine::Create(graph, infer::Precision::kInt8, {rule});
+  infer::EngineOptions options;
+  options.x86_rule = rule;
+  options.integer_kernels = true;
+  auto engine = infer::Engine::Create(graph, infer::Precision::kInt8, options);
   ASSERT_TRUE(engine.ok()) << engine.status();
   EXPECT_EQ((*engine)->integer_convs(), want_integer_convs) << (*engine)->int8_rule();
   at::NoGradGuard no_grad;
@@ -205,17 +208,84 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<1>(info.param) == infer::X86Int8Rule::kVnni ? "_vnni" : "_no_vnni");
     });
 
-// What Create picks by itself is one of the two rules, by the CPU.
+// By default no conv runs on LibTorch's integer kernels (their requantizing
+// is not the simulation's); asked for them, Create picks one of the two
+// rules by the CPU.
 TEST_F(ExportTest, EngineDetectsTheRuleFromTheCpu) {
   if (infer::PreferredQEngine() != "onednn") GTEST_SKIP() << "needs oneDNN";
   auto graph = exports::BuildDeployGraph(*model_, cfg_, false);
   ASSERT_TRUE(graph.ok());
-  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  auto exact = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ((*exact)->integer_convs(), 0);
+  infer::EngineOptions options;
+  options.integer_kernels = true;
+  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8, options);
   ASSERT_TRUE(engine.ok());
   EXPECT_EQ((*engine)->int8_rule(), infer::CpuHasVnni() ? "vnni" : "no-vnni");
   const auto [planned, small_inputs] = PlannedConvs(*graph);
   EXPECT_EQ((*engine)->integer_convs(), infer::CpuHasVnni() ? planned : small_inputs);
 }
+
+// The promise: a simulated (fake-quant) model in eval computes what the
+// INT8 engine computes from its conversion, to the bit, on every input: the
+// same codes at every quantized tensor, so the same logits. 8 and 7 bits,
+// quantized and float residual adds, batch norm folded into the weight's
+// quantization or not, the classifier in float (not_quant_pattern).
+class SimulatedIsConvertedTest
+    : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
+
+TEST_P(SimulatedIsConvertedTest, EngineLogitsEqualTheSimulatedOnesExactly) {
+  const auto [bits, quant_add, fold_bn] = GetParam();
+  auto cfg = Config::FromYamlText(
+      "DATASET: {NUM_CLASSES: 5}\n"
+      "MODEL: {DEEPLAB: {DEPTH_MULTIPLIER: 0.5, ENCODER_WITH_ASPP: True, "
+      "ENABLE_DECODER: True}}\n",
+      {"SLIM.activation_bits", std::to_string(bits), "SLIM.quant_add",
+       quant_add ? "True" : "False", "SLIM.fold_bn", fold_bn ? "True" : "False",
+       "SLIM.not_quant_pattern", "last_conv", "MODEL.BN_MOMENTUM", "0"});
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  at::manual_seed(bits * 4 + quant_add * 2 + fold_bn);
+  models::DeepLabV3Plus model(models::DeepLabOptions::FromConfig(*cfg));
+  ASSERT_TRUE(quant::QuantAware(*model, quant::QuantConfig::FromConfig(*cfg)).ok());
+  at::NoGradGuard no_grad;
+  model->train();
+  for (int i = 0; i < 3; ++i) model->forward(at::randn({2, 3, 64, 96}));
+  model->eval();
+  // Inputs on both sides of the scales: plain noise, and noise 4x larger
+  // (clamped codes everywhere).
+  std::vector<at::Tensor> inputs = {at::randn({2, 3, 64, 96}), at::randn({1, 3, 80, 112}) * 4};
+  std::vector<at::Tensor> simulated;
+  for (const auto& x : inputs) {
+    simulated.push_back(model->forward(x));
+    // Alive to the last layer (batch norms on the last batch's statistics):
+    // the logits vary over the image.
+    EXPECT_GT(simulated.back().var(at::IntArrayRef{2, 3}).max().item<float>(), 1e-6);
+  }
+
+  ASSERT_TRUE(quant::Convert(*model).ok());
+  auto graph = exports::BuildDeployGraph(*model, *cfg, /*normalize_inside=*/false);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  auto engine = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto got = (*engine)->Run(inputs[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->sizes(), simulated[i].sizes());
+    EXPECT_EQ((*got - simulated[i]).abs().max().item<float>(), 0.0f) << "input " << i;
+    // The converted modules compute the same too.
+    EXPECT_TRUE(at::equal(model->forward(inputs[i]).contiguous(), *got)) << "input " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BitsAddsFolding, SimulatedIsConvertedTest,
+    ::testing::Combine(::testing::Values(8, 7), ::testing::Bool(), ::testing::Bool()),
+    [](const auto& info) {
+      return "a" + std::to_string(std::get<0>(info.param)) +
+             (std::get<1>(info.param) ? "_quant_add" : "_float_add") +
+             (std::get<2>(info.param) ? "_fold_bn" : "_bn_after");
+    });
 
 // model.onnx: quantized adds as DequantizeLinear x2 -> Add -> QuantizeLinear;
 // weights on 8-bit signed activations as uint8 (zero point 128) unless

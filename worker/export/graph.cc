@@ -6,10 +6,12 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "worker/quant/fake_quant.h"
 #include "worker/quant/quant_add.h"
 #include "worker/quant/quant_config.h"
 #include "worker/quant/quant_layers.h"
@@ -177,76 +179,95 @@ std::string GraphBuilder::Normalize(const std::string& x, std::vector<float> mul
   return Emit(std::move(n));
 }
 
-std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl& conv,
-                               const torch::nn::BatchNorm2dImpl* bn, Act act,
-                               const std::string& x) {
+ConvSpec DeployedConv(const std::string& name, const quant::QConv2dImpl& conv,
+                      const torch::nn::BatchNorm2dImpl* bn, Act act, int* activation_bits) {
   at::NoGradGuard no_grad;
   const auto& o = conv.options();
-  Node n;
-  n.kind = OpKind::kConv;
-  n.name = name;
-  n.inputs = {x};
-  n.output = name;
-  ConvSpec& s = n.conv;
+  ConvSpec s;
   s.stride = o.stride();
   s.padding = o.padding();
   s.dilation = o.dilation();
   s.groups = o.groups();
   s.act = act;
-  const auto f32 = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor factor = bn ? quant::BatchNormScale(*bn).detach().cpu().to(at::kFloat)
+  const auto f32 = conv.weight.options().dtype(at::kFloat);
+  at::Tensor factor = bn ? quant::BatchNormScale(*bn).detach().to(at::kFloat)
                          : at::ones({o.out()}, f32);
-  at::Tensor bias = conv.bias.defined() ? conv.bias.detach().cpu() : at::zeros({o.out()}, f32);
+  at::Tensor bias = conv.bias.defined() ? conv.bias.detach() : at::zeros({o.out()}, f32);
   if (bn) {
-    bias = factor * (bias - bn->running_mean.detach().cpu()) +
-           (bn->bias.defined() ? bn->bias.detach().cpu() : at::zeros_like(bias));
+    bias = factor * (bias - bn->running_mean.detach()) +
+           (bn->bias.defined() ? bn->bias.detach() : at::zeros_like(bias));
   }
   s.bias = bias.contiguous();
-  switch (conv.mode()) {
-    case quant::LayerMode::kFloat:
-      s.weight = (conv.weight.detach().cpu() * factor.view({-1, 1, 1, 1})).contiguous();
-      break;
-    case quant::LayerMode::kFakeQuant:
-      throw TraceError(absl::StrCat(name, " is fake-quantized: convert the model before export"));
-    case quant::LayerMode::kConverted: {
-      const quant::ConvertedWeights& c = *conv.converted();
-      if (c.weight_bits != 8 || (c.activation_bits != 8 && c.activation_bits != 7)) {
-        throw TraceError(absl::StrCat(name, ": exports are int8 (activations 8 or 7 bits); the "
-                                      "layer was trained with ", c.weight_bits,
-                                      "-bit weights and ", c.activation_bits,
-                                      "-bit activations"));
-      }
-      if (graph_->QuantizedConvCount() == 0) graph_->activation_bits = c.activation_bits;
-      if (c.activation_bits != graph_->activation_bits) {
-        throw TraceError(absl::StrCat(name, ": ", c.activation_bits, "-bit activations where ",
-                                      "the layers before have ", graph_->activation_bits));
-      }
-      if (c.input_scale <= 0) {
-        throw TraceError(absl::StrCat(
-            name, ": abs_max activations have no fixed scale to export; train with "
-                  "SLIM.activation_quantize_type moving_average_abs_max or range_abs_max"));
-      }
-      at::Tensor codes = c.weight_int8.cpu().to(at::kInt);
-      at::Tensor scale = c.weight_scale.cpu().to(at::kFloat) / quant::BinCount(c.weight_bits);
-      if (bn && !c.bn_scale.defined()) {
-        // QAT quantized the raw weight; the batch norm's factor joins the scale
-        // (its sign the codes), which leaves the computed values unchanged.
-        codes = codes * at::where(factor < 0, -1, 1).to(at::kInt).view({-1, 1, 1, 1});
-        scale = scale * factor.abs();
-      }
-      // An all-zero channel has scale 0; any positive scale gives it the same zeros.
-      scale = at::where(scale > 0, scale, at::full_like(scale, 1.0f / 127));
-      s.weight_int8 = codes.to(at::kChar).contiguous();
-      s.weight_scale = scale.contiguous();
-      s.weight = (codes.to(at::kFloat) * scale.view({-1, 1, 1, 1})).contiguous();
-      s.input_scale = c.input_scale / quant::BinCount(c.activation_bits);
-      // The bias on the int32 grid of the integer sums (step input_scale *
-      // weight_scale), as integer kernels (ONNX Runtime's QLinearConv,
-      // oneDNN) add it: every runtime then adds the same bias.
-      at::Tensor step = s.weight_scale * s.input_scale;
-      s.bias = (at::round(s.bias / step).clamp(-kMaxBiasCode, kMaxBiasCode) * step).contiguous();
-      break;
+  std::optional<quant::ConvertedWeights> converted;
+  if (conv.mode() == quant::LayerMode::kConverted) converted = *conv.converted();
+  if (conv.mode() == quant::LayerMode::kFakeQuant && conv.simulated()) {
+    converted = conv.Conversion();
+  }
+  if (!converted) {
+    // Float (or a fake-quant layer a sensitivity scan computes in float: no
+    // batch norm folded into its quantization either).
+    s.weight = (conv.weight.detach() * factor.view({-1, 1, 1, 1})).contiguous();
+    return s;
+  }
+  const quant::ConvertedWeights& c = *converted;
+  if (c.weight_bits != 8 || (c.activation_bits != 8 && c.activation_bits != 7)) {
+    throw TraceError(absl::StrCat(name, ": exports are int8 (activations 8 or 7 bits); the "
+                                  "layer was trained with ", c.weight_bits,
+                                  "-bit weights and ", c.activation_bits,
+                                  "-bit activations"));
+  }
+  if (c.input_scale <= 0) {
+    throw TraceError(absl::StrCat(
+        name, ": abs_max activations have no fixed scale to export; train with "
+              "SLIM.activation_quantize_type moving_average_abs_max or range_abs_max"));
+  }
+  if (activation_bits) *activation_bits = c.activation_bits;
+  at::Tensor codes = c.weight_int8.to(at::kInt);
+  at::Tensor scale = c.weight_scale.to(at::kFloat) / quant::BinCount(c.weight_bits);
+  if (bn && !c.bn_scale.defined()) {
+    // QAT quantized the raw weight; the batch norm's factor joins the scale
+    // (its sign the codes), which leaves the computed values unchanged.
+    codes = codes * at::where(factor < 0, -1, 1).to(at::kInt).view({-1, 1, 1, 1});
+    scale = scale * factor.abs();
+  }
+  // An all-zero channel has scale 0; any positive scale gives it the same zeros.
+  scale = at::where(scale > 0, scale, at::full_like(scale, 1.0f / 127));
+  s.weight_int8 = codes.to(at::kChar).contiguous();
+  s.weight_scale = scale.contiguous();
+  s.weight = (codes.to(at::kFloat) * scale.view({-1, 1, 1, 1})).contiguous();
+  s.input_scale =
+      quant::ActivationStep(c.input_scale, quant::BinCount(c.activation_bits));
+  // The bias on the int32 grid of the integer sums (step input_scale *
+  // weight_scale), as integer kernels (ONNX Runtime's QLinearConv,
+  // oneDNN) add it: every runtime then adds the same bias.
+  at::Tensor step = s.weight_scale * s.input_scale;
+  s.bias = (at::round(s.bias / step).clamp(-kMaxBiasCode, kMaxBiasCode) * step).contiguous();
+  return s;
+}
+
+std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl& conv,
+                               const torch::nn::BatchNorm2dImpl* bn, Act act,
+                               const std::string& x) {
+  if (conv.mode() == quant::LayerMode::kFakeQuant) {
+    throw TraceError(absl::StrCat(name, " is fake-quantized: convert the model before export"));
+  }
+  Node n;
+  n.kind = OpKind::kConv;
+  n.name = name;
+  n.inputs = {x};
+  n.output = name;
+  int bits = 0;
+  n.conv = DeployedConv(name, conv, bn, act, &bits);
+  if (n.conv.quantized()) {
+    if (graph_->QuantizedConvCount() == 0) graph_->activation_bits = bits;
+    if (bits != graph_->activation_bits) {
+      throw TraceError(absl::StrCat(name, ": ", bits, "-bit activations where ",
+                                    "the layers before have ", graph_->activation_bits));
     }
+  }
+  ConvSpec& s = n.conv;
+  for (at::Tensor* t : {&s.weight, &s.bias, &s.weight_int8, &s.weight_scale}) {
+    if (t->defined()) *t = t->cpu();
   }
   return Emit(std::move(n));
 }
@@ -264,9 +285,9 @@ std::string GraphBuilder::Add(const std::string& name, const std::string& a,
   if (q && q->converted() && q->converted()->out_scale > 0) {
     const quant::ConvertedAdd& c = *q->converted();
     const float bin = quant::BinCount(c.activation_bits);
-    n.sum.a_scale = c.a_scale / bin;
-    n.sum.b_scale = c.b_scale / bin;
-    n.sum.output_scale = c.out_scale / bin;
+    n.sum.a_scale = quant::ActivationStep(c.a_scale, bin);
+    n.sum.b_scale = quant::ActivationStep(c.b_scale, bin);
+    n.sum.output_scale = quant::ActivationStep(c.out_scale, bin);
   }
   return Emit(std::move(n));
 }

@@ -132,6 +132,17 @@ struct TraceError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The conv node that deploys `conv` with `bn` (null: none) folded in and
+// `act` after it, its tensors on the conv's device. A converted conv gives
+// its int8 codes; a fake-quant one what Convert would fix now (so the
+// simulated eval forward computes the node, worker/export/deployed_ops.h);
+// a float one, or a fake-quant one not simulated, its folded float weight.
+// Sets *activation_bits (may be null) for a quantized conv. Throws
+// TraceError naming `name` when the conv cannot be deployed (abs_max
+// activations, weights not 8-bit, activations not 8 or 7 bits).
+ConvSpec DeployedConv(const std::string& name, const quant::QConv2dImpl& conv,
+                      const torch::nn::BatchNorm2dImpl* bn, Act act, int* activation_bits);
+
 // Collects the nodes while a model traces itself (see Traceable).
 class GraphBuilder {
  public:

@@ -12,8 +12,8 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "worker/export/deployed_ops.h"
 #include "worker/infer/qtensor.h"
-#include "worker/infer/resize.h"
 
 namespace segqat::infer {
 namespace {
@@ -49,26 +49,6 @@ at::Tensor IntegerConv(const at::Tensor& qx, const c10::IValue& packed, double s
   QuantizedOp(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new").callBoxed(&stack);
   at::Tensor y = stack.at(0).toTensor();
   ClampToSymmetricRange(y, max_code);
-  return y;
-}
-
-// A float conv on a channels-last input, on oneDNN's kernels where LibTorch
-// has them: LibTorch 1.13 sends 1x1 convs on one thread to its own slower
-// kernel (the whole float graph took 2.1 s at 512x1024 on one thread, and a
-// quantized 1x1 conv with float output most of the INT8 one).
-at::Tensor FloatConv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                     const ConvSpec& c) {
-  if (at::hasMKLDNN()) {
-    return at::mkldnn_convolution(x, w, bias, {c.padding, c.padding}, {c.stride, c.stride},
-                                  {c.dilation, c.dilation}, c.groups);
-  }
-  return at::conv2d(x, w, bias, {c.stride, c.stride}, {c.padding, c.padding},
-                    {c.dilation, c.dilation}, c.groups);
-}
-
-at::Tensor Activate(at::Tensor y, Act act) {
-  if (act == Act::kReLU) return at::relu_(y);
-  if (act == Act::kReLU6) return at::clamp_(y, 0.0, 6.0);
   return y;
 }
 
@@ -162,17 +142,21 @@ void Engine::Prepare() {
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     for (const std::string& in : graph_.nodes[i].inputs) last_use_[in] = i;
   }
-  if (precision_ != Precision::kInt8) return;
+  if (precision_ != Precision::kInt8) {
+    kernels_.assign(graph_.nodes.size(), exports::ConvKernel());
+    for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+      const Node& n = graph_.nodes[i];
+      if (n.kind == OpKind::kConv) kernels_[i] = exports::PrepareConv(n.conv, /*on_codes=*/false);
+    }
+    return;
+  }
   qengine_ = PreferredQEngine();
-  if (!qengine_.empty()) PrepackIntegerConvs();
-  code_convs_.assign(graph_.nodes.size(), CodeConv());
+  if (!qengine_.empty() && options_.integer_kernels) PrepackIntegerConvs();
+  kernels_.assign(graph_.nodes.size(), exports::ConvKernel());
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
-    if (n.kind != OpKind::kConv || !n.conv.quantized() || !packed_[i].isNone()) continue;
-    const ConvSpec& c = n.conv;
-    code_convs_[i].weight = c.weight_int8.to(at::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
-    code_convs_[i].mul = (c.weight_scale * c.input_scale).view({1, -1, 1, 1});
-    code_convs_[i].bias = c.bias.view({1, -1, 1, 1});
+    if (n.kind != OpKind::kConv || !packed_[i].isNone()) continue;
+    kernels_[i] = exports::PrepareConv(n.conv, /*on_codes=*/true);
   }
 }
 
@@ -238,17 +222,16 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
                                 out.zero_point, out.max_code, c.act != Act::kNone);
             break;
           }
-          // Float convs run channels-last, as the integer ones do. A
-          // quantized one sums the integer codes in float, exactly, and
-          // scales the sums afterwards, as the converted model does.
-          if (c.quantized() && precision_ == Precision::kInt8) {
-            const CodeConv& cc = code_convs_[i];
-            at::Tensor y = FloatConv(in.Codes(c.input_scale), cc.weight, {}, c);
-            out.f = Activate(y.mul_(cc.mul).add_(cc.bias), c.act);
+          // The node's arithmetic, as the simulated model's eval forward
+          // runs it (exports::RunConv): a quantized conv sums the integer
+          // codes exactly and scales the sums afterwards.
+          const exports::ConvKernel& k = kernels_[i];
+          if (k.on_codes) {
+            at::Tensor codes = in.Codes(c.input_scale);
+            if (probe_) probe_(n, codes);
+            out.f = exports::RunConv(c, k, codes);
           } else {
-            out.f = Activate(
-                FloatConv(in.Float().contiguous(at::MemoryFormat::ChannelsLast), c.weight, c.bias, c),
-                c.act);
+            out.f = exports::RunConv(c, k, in.Float());
           }
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
             out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point, out.max_code);
@@ -262,6 +245,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
             out.q = AddSymmetric(values[n.inputs[0]].Quantized(s.a_scale),
                                  values[n.inputs[1]].Quantized(s.b_scale), s.output_scale,
                                  out.zero_point, out.max_code);
+            if (probe_) probe_(n, CodesOf(out.q));
             break;
           }
           out.f = values[n.inputs[0]].Float() + values[n.inputs[1]].Float();
@@ -274,7 +258,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           break;
         }
         case OpKind::kMean:
-          out.f = values[n.inputs[0]].Float().mean({2, 3}, /*keepdim=*/true);
+          out.f = exports::MeanHW(values[n.inputs[0]].Float());
           break;
         case OpKind::kExpandLike: {
           const auto ref = values[n.inputs[1]].sizes();
@@ -283,7 +267,7 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
         }
         case OpKind::kResizeLike: {
           const auto ref = values[n.inputs[1]].sizes();
-          out.f = ResizeBilinear(values[n.inputs[0]].Float(), ref[2], ref[3]);
+          out.f = exports::ResizeLike(values[n.inputs[0]].Float(), ref[2], ref[3]);
           break;
         }
       }

@@ -1,15 +1,15 @@
 // Runs a deploy graph on the CPU with LibTorch, channels-last.
 //   kInt8   what the converted model computes: activations quantized where
 //           the training quantized them (quint8, symmetric codes, zero point
-//           0 for non-negative tensors and 128 for signed ones). A conv runs
-//           on LibTorch's integer kernels (prepacked per-channel qint8
-//           weights) when its output is quantized (PlanQuantizedOutputs) and
-//           the kernel is exact on its input: QNNPACK always; oneDNN on a
-//           CPU with VNNI (vpdpbusd sums in 32 bits) always; oneDNN without
-//           VNNI on non-negative inputs, and on signed ones with 7-bit
-//           activations only, since vpmaddubsw saturates on 8-bit signed
-//           codes (exports::ExactInX86Int8Kernels). Every other conv runs in
-//           float on the quantized values, which is exact.
+//           0 for non-negative tensors and 128 for signed ones), each node
+//           computing as exports/deployed_ops.h writes it, which is what the
+//           simulated model's eval forward computes: the same codes at every
+//           quantized tensor. With EngineOptions::integer_kernels, a conv
+//           whose output is quantized (PlanQuantizedOutputs) runs on
+//           LibTorch's integer kernels where they sum exactly (QNNPACK
+//           always; oneDNN with VNNI always, without VNNI on non-negative
+//           inputs and on 7-bit signed ones: exports::ExactInX86Int8Kernels),
+//           faster but requantizing with the kernel's own float arithmetic.
 //   kFloat  every conv in float on the graph's float weights (the baseline).
 // Not thread-safe: one Run at a time (LibTorch parallelizes inside).
 #ifndef SEGQAT_WORKER_INFER_ENGINE_H_
@@ -18,6 +18,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/export/deployed_ops.h"
 #include "worker/export/graph.h"
 
 namespace segqat::infer {
@@ -44,6 +46,13 @@ enum class X86Int8Rule {
 
 struct EngineOptions {
   X86Int8Rule x86_rule = X86Int8Rule::kDetect;
+  // LibTorch's integer conv kernels (oneDNN, QNNPACK) for convs whose output
+  // is quantized: exact sums, but each requantizes its sums with its own
+  // float arithmetic, so a code near a rounding boundary can land one step
+  // from the simulation's (the first conv where it happens parts the two).
+  // Off: every quantized conv sums codes in float (exact) and rescales as
+  // exports::RunConv does, computing the simulated model's codes exactly.
+  bool integer_kernels = false;
 };
 
 class Engine {
@@ -60,6 +69,12 @@ class Engine {
   // When on, Run adds each node's wall time (ms) to node_ms() (for benchmarks).
   void set_profile(bool on) { node_ms_.assign(on ? graph_.nodes.size() : 0, 0.0); }
   const std::vector<double>& node_ms() const { return node_ms_; }
+
+  // While set, Run hands it the integer codes each quantized node computes
+  // with (a conv on codes: its input's; an add: its output's), as float.
+  // Convs on integer kernels report nothing. Null clears.
+  using CodesProbe = std::function<void(const exports::Node& node, const at::Tensor& codes)>;
+  void set_probe(CodesProbe probe) { probe_ = std::move(probe); }
 
   const exports::DeployGraph& graph() const { return graph_; }
   Precision precision() const { return precision_; }
@@ -83,15 +98,11 @@ class Engine {
   std::string qengine_, int8_rule_;
   int integer_convs_ = 0;
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
-  // Per node, for quantized convs that run in float on the codes: the codes
-  // of the weight as float, the per-channel step of the sums (s_x * s_w) and
-  // the bias, both 1 x O x 1 x 1.
-  struct CodeConv {
-    at::Tensor weight, mul, bias;
-  };
-  std::vector<CodeConv> code_convs_;
+  // Per conv node not on an integer kernel: what it computes with.
+  std::vector<exports::ConvKernel> kernels_;
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
   std::vector<double> node_ms_;
+  CodesProbe probe_;
   std::map<std::string, size_t> last_use_;  // tensor -> the last node that reads it
 };
 

@@ -4,11 +4,16 @@
 #include <torch/nn/init.h>
 #include <torch/nn/modules/pooling.h>
 
+#include "worker/export/deployed_ops.h"
+
 namespace segqat::models {
 namespace {
 
-at::Tensor ResizeTo(const at::Tensor& x, int64_t h, int64_t w) {
+// In eval, the engine's resize (the deployed graph's node, computed the same
+// way: exports::ResizeLike); in training upsample_bilinear2d, for autograd.
+at::Tensor ResizeTo(const at::Tensor& x, int64_t h, int64_t w, bool training) {
   if (x.size(2) == h && x.size(3) == w) return x;
+  if (!training) return exports::ResizeLike(x, h, w);
   return at::upsample_bilinear2d(x, {h, w}, /*align_corners=*/false);
 }
 
@@ -57,7 +62,9 @@ ASPPImpl::ASPPImpl(int64_t in, int output_stride, bool separable, const NormOpti
 
 at::Tensor ASPPImpl::forward(const at::Tensor& x) {
   const int64_t h = x.size(2), w = x.size(3);
-  at::Tensor pooled = image_pool_->forward(x.mean({2, 3}, /*keepdim=*/true));
+  // In eval the mean the deployed graph computes (exports::MeanHW).
+  at::Tensor mean = is_training() ? x.mean({2, 3}, /*keepdim=*/true) : exports::MeanHW(x);
+  at::Tensor pooled = image_pool_->forward(mean);
   at::Tensor cat = at::cat({pooled.expand({-1, -1, h, w}), branch0_->forward(x),
                             branch1_->forward(x), branch2_->forward(x), branch3_->forward(x)},
                            1);
@@ -88,7 +95,7 @@ DecoderImpl::DecoderImpl(int64_t in, int64_t low_level_in, bool separable,
 }
 
 at::Tensor DecoderImpl::forward(const at::Tensor& x, const at::Tensor& low_level) {
-  at::Tensor up = ResizeTo(x, low_level.size(2), low_level.size(3));
+  at::Tensor up = ResizeTo(x, low_level.size(2), low_level.size(3), is_training());
   return fuse_->forward(at::cat({up, shortcut_->forward(low_level)}, 1));
 }
 
@@ -123,7 +130,7 @@ at::Tensor DeepLabV3PlusImpl::forward(const at::Tensor& x) {
   at::Tensor h = f.out;
   if (aspp_) h = aspp_->forward(h);
   if (decoder_) h = decoder_->forward(h, f.low_level);
-  return ResizeTo(last_conv_->forward(h), x.size(2), x.size(3));
+  return ResizeTo(ConvForward(*last_conv_, h), x.size(2), x.size(3), is_training());
 }
 
 std::string DeepLabV3PlusImpl::Trace(exports::GraphBuilder& g, const std::string& x) const {

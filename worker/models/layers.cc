@@ -3,7 +3,11 @@
 #include <torch/nn/modules/activation.h>
 #include <ATen/ATen.h>
 
+#include <optional>
 #include <ostream>
+
+#include "worker/export/deployed_ops.h"
+#include "worker/quant/codes_probe.h"
 
 // LibTorch 1.13 defines BatchNormImplBase<2, ...>::pretty_print in its
 // library but does not export it, and a class derived from BatchNorm2dImpl
@@ -60,6 +64,79 @@ int SetWorldSum(torch::nn::Module& model, const WorldSum& sum) {
     }
   }
   return n;
+}
+
+namespace {
+
+// The conv node `conv` (with `bn` and `act` after it) deploys to, on x, as
+// the INT8 engine computes it; nullopt where the modules must run one by one.
+std::optional<at::Tensor> DeployedForward(quant::QConv2dImpl& conv,
+                                          const torch::nn::BatchNorm2dImpl* bn, exports::Act act,
+                                          const at::Tensor& x) {
+  if (conv.mode() == quant::LayerMode::kFakeQuant) {
+    const auto& q = conv.input_quantizer();
+    // Calibration (which turns every layer's simulation off) hands the input
+    // to the observer; the layer then computes in float like any other, so
+    // every layer computes the same float model however many it observes.
+    if (q->observing()) q.ptr()->forward(x);
+    if (conv.simulated() && q->type() == quant::ActivationQuantType::kAbsMax) return std::nullopt;
+  }
+  if (conv.mode() == quant::LayerMode::kConverted && conv.converted()->input_scale <= 0) {
+    return std::nullopt;
+  }
+  exports::ConvSpec spec;
+  int bits = 8;
+  try {
+    spec = exports::DeployedConv("", conv, bn, act, &bits);
+  } catch (const exports::TraceError&) {
+    return std::nullopt;  // not deployable (weights not 8-bit): as trained
+  }
+  const exports::ConvKernel k = exports::PrepareConv(spec, /*on_codes=*/true);
+  if (!k.on_codes) return exports::RunConv(spec, k, x);
+  const int64_t max_code = (int64_t{1} << (bits - 1)) - 1;
+  at::Tensor codes = exports::ActivationCodes(x, spec.input_scale, max_code);
+  if (const quant::CodesProbe* probe = quant::CurrentCodesProbe()) (*probe)(conv, codes);
+  return exports::RunConv(spec, k, codes);
+}
+
+}  // namespace
+
+at::Tensor BlockImpl::forward(const at::Tensor& x) {
+  if (is_training()) return SequentialImpl::forward(x);
+  at::NoGradGuard no_grad;
+  at::Tensor h = x;
+  const size_t n = size();
+  for (size_t i = 0; i < n; ++i) {
+    if (auto* conv = dynamic_cast<quant::QConv2dImpl*>(ptr(i).get())) {
+      size_t last = i;
+      const torch::nn::BatchNorm2dImpl* bn = nullptr;
+      if (last + 1 < n) {
+        bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(ptr(last + 1).get());
+        if (bn) ++last;
+      }
+      exports::Act act = exports::Act::kNone;
+      if (last + 1 < n) {
+        const auto* next = ptr(last + 1).get();
+        if (dynamic_cast<const torch::nn::ReLUImpl*>(next)) act = exports::Act::kReLU;
+        if (dynamic_cast<const torch::nn::ReLU6Impl*>(next)) act = exports::Act::kReLU6;
+        if (act != exports::Act::kNone) ++last;
+      }
+      if (auto y = DeployedForward(*conv, bn, act, h)) {
+        h = *std::move(y);
+        i = last;
+        continue;
+      }
+    }
+    h = (begin() + static_cast<std::ptrdiff_t>(i))->forward(h);
+  }
+  return h;
+}
+
+at::Tensor ConvForward(quant::QConv2dImpl& conv, const at::Tensor& x) {
+  if (conv.is_training()) return conv.forward(x);
+  at::NoGradGuard no_grad;
+  auto y = DeployedForward(conv, nullptr, exports::Act::kNone, x);
+  return y ? *std::move(y) : conv.forward(x);
 }
 
 SyncBatchNorm2d BatchNorm(int64_t channels, const NormOptions& norm) {

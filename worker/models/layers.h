@@ -50,13 +50,22 @@ SyncBatchNorm2d BatchNorm(int64_t channels, const NormOptions& norm);
 enum class Activation { kNone, kReLU, kReLU6 };
 
 // A Sequential with a plain Tensor -> Tensor forward, so blocks nest
-// (torch::nn::Sequential cannot hold another Sequential).
+// (torch::nn::Sequential cannot hold another Sequential). In eval mode each
+// [conv, batch norm?, ReLU/ReLU6?] run computes the deployed graph's conv
+// node (exports::DeployedConv, exports::RunConv) as the INT8 engine does: a
+// fake-quant model in eval then gives the converted model's codes exactly.
+// Training and abs_max activations (no fixed scale) run the modules one by
+// one; calibration's observers see each conv's input, which then computes
+// in float as the deployed float node does.
 class BlockImpl : public torch::nn::SequentialImpl {
  public:
   using SequentialImpl::SequentialImpl;
-  at::Tensor forward(const at::Tensor& x) { return SequentialImpl::forward(x); }
+  at::Tensor forward(const at::Tensor& x);
 };
 TORCH_MODULE(Block);
+
+// conv.forward(x), or in eval mode the deployed conv node as a Block computes it.
+at::Tensor ConvForward(quant::QConv2dImpl& conv, const at::Tensor& x);
 
 // conv (no bias) -> BN -> activation.
 Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,

@@ -56,7 +56,7 @@ float ActivationQuantizerImpl::UpdateScale(const at::Tensor& x) {
   return s;
 }
 
-float ActivationQuantizerImpl::ScaleFor(const at::Tensor& x) {
+float ActivationQuantizerImpl::ScaleFor(const at::Tensor& x) const {
   if (type_ == ActivationQuantType::kAbsMax) return AbsMax(x);
   return scale_.item<float>();
 }

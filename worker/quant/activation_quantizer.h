@@ -30,7 +30,7 @@ class ActivationQuantizerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   // The scale the next call would use in eval mode (for abs_max: unknown
   // until the batch is seen, so the caller passes the batch).
-  float ScaleFor(const at::Tensor& x);
+  float ScaleFor(const at::Tensor& x) const;
 
   // Post-training calibration (worker/quant/calibration.h): while an
   // observer is set, forward hands it the input and returns the input

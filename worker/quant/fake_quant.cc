@@ -24,10 +24,10 @@ at::Tensor RoundHalfAway(const at::Tensor& v) {
   return at::where((v - t).abs() == 0.5, t + at::sign(v), at::round(v));
 }
 
-// round(clip(x, -s, s) * bin / s) * back for n floats, without branches so
-// the loop vectorizes: |v| <= bin < 2^31, so truncation through int32 is
-// exact, and with frac = v - trunc(v) in (-1, 1), trunc(2 * frac) is +1 or -1
-// exactly when |frac| >= 0.5: halves round away from zero, as std::round.
+// round(clip(x, -s, s) * bin / s) * back for n floats (weights), without
+// branches so the loop vectorizes: |v| <= bin < 2^31, so truncation through
+// int32 is exact, and with frac = v - trunc(v) in (-1, 1), trunc(2 * frac)
+// is +1 or -1 exactly when |frac| >= 0.5: halves round away from zero.
 void QuantizeRow(const float* __restrict in, float* __restrict out, int64_t n, float s, float bin,
                  float back) {
   const float to_int = bin / s;
@@ -40,17 +40,32 @@ void QuantizeRow(const float* __restrict in, float* __restrict out, int64_t n, f
   }
 }
 
-// Writes q * back where q = round(clip(x, -s, s) * bin / s); back = s/bin
-// for fake quantization or 1 for integer codes.
+// Adding and subtracting 1.5 * 2^23 rounds a float with |v| < 2^22 to the
+// nearest integer, halves to even (the default rounding mode), branch-free:
+// the engine's rule (worker/infer/qtensor.h).
+constexpr float kRoundMagic = 12582912.0f;
+
+// Activations, as the INT8 engine quantizes them: q = rint(clamp(x / step,
+// -bin, bin)) with step = s / bin, written q * back (back = step to
+// dequantize, 1 for the codes).
+void ActivationRow(const float* __restrict in, float* __restrict out, int64_t n, float step,
+                   float bin, float back) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = std::min(std::max(in[i] / step, -bin), bin);
+    out[i] = ((v + kRoundMagic) - kRoundMagic) * back;
+  }
+}
+
 at::Tensor PerTensorCpu(const at::Tensor& input, float s, float bin, bool dequantize) {
   at::Tensor x = input.contiguous();
   at::Tensor out = at::empty_like(x);
   if (s <= 0.f) return out.zero_();
   const float* in = x.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  const float back = dequantize ? s / bin : 1.f;
+  const float step = ActivationStep(s, bin);
+  const float back = dequantize ? step : 1.f;
   at::parallel_for(0, x.numel(), kGrain, [&](int64_t begin, int64_t end) {
-    QuantizeRow(in + begin, o + begin, end - begin, s, bin, back);
+    ActivationRow(in + begin, o + begin, end - begin, step, bin, back);
   });
   return out;
 }
@@ -77,8 +92,9 @@ void PerChannelCpu(const at::Tensor& w, const at::Tensor& scales, float bin, boo
 
 at::Tensor PerTensorGeneric(const at::Tensor& x, float s, float bin, bool dequantize) {
   if (s <= 0.f) return at::zeros_like(x);
-  at::Tensor q = RoundHalfAway(x.clamp(-s, s) * (bin / s));
-  return dequantize ? q * (s / bin) : q;
+  const float step = ActivationStep(s, bin);
+  at::Tensor q = at::round(at::clamp(x / step, -bin, bin));  // halves to even
+  return dequantize ? q * step : q;
 }
 
 at::Tensor PerChannel(const at::Tensor& w, const at::Tensor& scales, float bin, bool dequantize) {

@@ -1,6 +1,11 @@
-// Quantize-dequantize kernels with PaddleSlim 1.x semantics:
-//   q = round(clip(x, -s, s) * bin / s), x_hat = q * s / bin, bin = 2^(bits-1) - 1,
-// rounding half away from zero. A scale of 0 maps everything to 0.
+// Quantize-dequantize kernels. bin = 2^(bits-1) - 1; a scale of 0 maps
+// everything to 0.
+//   weights (per channel), PaddleSlim 1.x semantics:
+//     q = round(clip(w, -s, s) * bin / s), w_hat = q * s / bin, halves away from zero
+//   activations (per tensor), what the INT8 engine computes, so that a
+//   simulated model and its converted one meet on the same codes:
+//     step = s / bin, q = rint(clamp(x / step, -bin, bin)), x_hat = q * step,
+//     halves to even (as ONNX QuantizeLinear and at::quantize_per_tensor)
 // The autograd versions pass the gradient through unchanged (identity
 // straight-through estimator, as PaddleSlim's rewired grad ops do).
 // All functions are thread-compatible and keep the input's device.
@@ -15,6 +20,10 @@ namespace segqat::quant {
 float AbsMax(const at::Tensor& x);
 // max |w[c]| for each slice c of dimension 0; a float tensor of size(0).
 at::Tensor ChannelAbsMax(const at::Tensor& w);
+
+// The step of activation codes: s / bin, as one float division everywhere
+// (the engine, the exports and the simulation use this very value).
+inline float ActivationStep(float scale, float bin) { return scale / bin; }
 
 // Integer codes q (as float values) for a per-tensor scale. No autograd.
 at::Tensor QuantizeToInt(const at::Tensor& x, float scale, int bits);

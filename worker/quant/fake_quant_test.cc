@@ -18,27 +18,37 @@ void ExpectValues(const at::Tensor& t, const std::vector<float>& want) {
   }
 }
 
-TEST(FakeQuantTest, ClipsScalesAndRoundsHalfAwayFromZero) {
-  // s = 1, 8 bits: clip -> [-1, -0.5, 0.3, 1, 1]; *127 -> [-127, -63.5, 38.1, 127, 127]
-  at::Tensor x = T({-2.0f, -0.5f, 0.3f, 1.0f, 3.0f});
-  ExpectValues(QuantizeToInt(x, 1.0f, 8), {-127, -64, 38, 127, 127});
-  ExpectValues(FakeQuant(x, 1.0f, 8),
-               {-1.0f, -64.0f / 127, 38.0f / 127, 1.0f, 1.0f});
+TEST(FakeQuantTest, ActivationsClampDivideByTheStepAndRoundHalvesToEven) {
+  // s = 127, 8 bits: step = 1, so x / step is x exactly and ties stay ties;
+  // halves go to the even neighbour, as the INT8 engine rounds.
+  at::Tensor x = T({0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0.49f, 200.0f, -300.0f});
+  ExpectValues(QuantizeToInt(x, 127.0f, 8), {0, -0, 2, -2, 2, -2, 0, 127, -127});
+  ExpectValues(FakeQuant(x, 127.0f, 8), {0, 0, 2, -2, 2, -2, 0, 127, -127});
+  // s = 2, 8 bits: step = 2/127; 1.0 / step = 63.5 (a tie in float too) -> 64.
+  const float step = 2.0f / 127;
+  ExpectValues(FakeQuant(T({1.0f, -5.0f}), 2.0f, 8), {64 * step, -127 * step});
+  // 7 bits: codes +-63.
+  ExpectValues(QuantizeToInt(T({100.0f, -100.0f, 31.5f}), 63.0f, 7), {63, -63, 32});
 }
 
-TEST(FakeQuantTest, TiesRoundAwayFromZeroOnEveryPath) {
-  // 2 bits: bin = 1, so x/s is rounded directly.
-  at::Tensor x = T({0.5f, -0.5f, 0.49f, 1.5f, -1.5f});
-  ExpectValues(QuantizeToInt(x, 2.0f, 2), {0, -0, 0, 1, -1});  // 0.25, -0.25, ... 0.75
-  ExpectValues(QuantizeToInt(x, 1.0f, 2), {1, -1, 0, 1, -1});
-  // The generic (non-float CPU) path agrees with the fast path.
-  // With s = 127 the codes are round(x) exactly, so ties stay ties.
-  at::Tensor r = at::randn({4096}) * 60;
-  r.slice(0, 0, 8).copy_(T({0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f, 0, 3}));
-  at::Tensor fast = QuantizeToInt(r, 127.0f, 8);
-  at::Tensor generic = QuantizeToInt(r.to(at::kDouble), 127.0f, 8).to(at::kFloat);
-  EXPECT_TRUE(at::equal(fast, generic));
-  ExpectValues(fast.slice(0, 0, 6), {1, -1, 2, -2, 3, -3});
+TEST(FakeQuantTest, EveryActivationPathComputesTheEngineCodes) {
+  // The generic (non-float-CPU) path agrees with the fast path, and both
+  // with the engine's formula written out: rint(clamp(x / step, -127, 127)).
+  at::Tensor r = at::randn({4096}) * 3;
+  r.slice(0, 0, 4).copy_(T({1.0f, -1.0f, 0.0f, 10.0f}));
+  const float step = 2.5f / 127;
+  at::Tensor fast = QuantizeToInt(r, 2.5f, 8);
+  at::Tensor generic = QuantizeToInt(r.to(at::kDouble), 2.5f, 8).to(at::kFloat);
+  at::Tensor want = at::round(at::clamp(r / step, -127, 127));
+  EXPECT_TRUE(at::equal(fast, want));
+  EXPECT_LE((generic - want).abs().max().item<float>(), 1.0f);  // double divides differently
+  EXPECT_TRUE(at::equal(FakeQuant(r, 2.5f, 8), want * step));
+}
+
+TEST(FakeQuantTest, WeightTiesRoundAwayFromZero) {
+  // PaddleSlim's rule for weights: bin = 127 with s = 127 rounds x directly.
+  at::Tensor w = T({0.5f, -0.5f, 1.5f, -1.5f, 2.5f, -2.5f}).view({6, 1});
+  ExpectValues(QuantizeToIntPerChannel(w, at::full({6}, 127.0f), 8), {1, -1, 2, -2, 3, -3});
 }
 
 TEST(FakeQuantTest, ZeroScaleGivesZeros) {

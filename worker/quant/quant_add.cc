@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include "worker/quant/codes_probe.h"
+#include "worker/quant/fake_quant.h"
+
 namespace segqat::quant {
 
 void QAddImpl::EnableQuant(const QuantConfig& config) {
@@ -34,7 +37,12 @@ at::Tensor QAddImpl::forward(const at::Tensor& a, const at::Tensor& b) {
   if (mode_ == LayerMode::kFloat) return a + b;
   if (mode_ == LayerMode::kFakeQuant && !simulated_ && !out_quant_->observing()) return a + b;
   // Converted: the quantizers are in eval mode, on their fixed scales.
-  return out_quant_->forward(a_quant_->forward(a) + b_quant_->forward(b));
+  at::Tensor y = out_quant_->forward(a_quant_->forward(a) + b_quant_->forward(b));
+  if (const CodesProbe* probe = CurrentCodesProbe();
+      probe && !is_training() && out_quant_->type() != ActivationQuantType::kAbsMax) {
+    (*probe)(*this, QuantizeToInt(y.detach(), out_quant_->ScaleFor(y), out_quant_->bits()));
+  }
+  return y;
 }
 
 }  // namespace segqat::quant

@@ -41,7 +41,8 @@ at::Tensor QuantizableLayer::QuantizedInput(const at::Tensor& x) {
   return input_quant_->forward(x);
 }
 
-void QuantizableLayer::Convert() {
+ConvertedWeights QuantizableLayer::Conversion() const {
+  TORCH_CHECK(mode_ == LayerMode::kFakeQuant, "Conversion needs a fake-quant layer");
   at::NoGradGuard no_grad;
   ConvertedWeights c;
   at::Tensor w = WeightToQuantize();
@@ -52,10 +53,14 @@ void QuantizableLayer::Convert() {
   c.input_scale = input_quant_->type() == ActivationQuantType::kAbsMax
                       ? 0.f
                       : input_quant_->ScaleFor(at::Tensor());
-  if (auto* conv = dynamic_cast<QConv2dImpl*>(this); conv && conv->folded_bn()) {
+  if (auto* conv = dynamic_cast<const QConv2dImpl*>(this); conv && conv->folded_bn()) {
     c.bn_scale = BatchNormScale(*conv->folded_bn()).contiguous();
   }
-  converted_ = std::move(c);
+  return c;
+}
+
+void QuantizableLayer::Convert() {
+  converted_ = Conversion();
   mode_ = LayerMode::kConverted;
 }
 

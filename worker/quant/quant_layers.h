@@ -47,6 +47,10 @@ class QuantizableLayer : public torch::nn::Module {
   // Fake quant -> converted: fixes int8 weights from the current float weights.
   // REQUIRES: mode() == kFakeQuant.
   void Convert();
+  // What Convert would fix from the current weights and quantizer state,
+  // without converting (the simulated eval forward computes with it).
+  // REQUIRES: mode() == kFakeQuant.
+  ConvertedWeights Conversion() const;
   LayerMode mode() const { return mode_; }
   const std::optional<ConvertedWeights>& converted() const { return converted_; }
   const ActivationQuantizer& input_quantizer() const { return input_quant_; }
