@@ -241,6 +241,16 @@ int main(int argc, char** argv) {
   std::vector<Entry> engines;
   engines.push_back({"float", "", *segqat::infer::Engine::Create(
                                       float_graph, segqat::infer::Precision::kFloat)});
+  // The default engine: every quantized conv on its codes in float, the
+  // simulation's arithmetic (converted == simulated, code for code).
+  for (const auto* g : {&graph, &graph7}) {
+    auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8);
+    if (!e.ok()) continue;
+    engines.push_back(
+        {std::string("INT8 exact") + (g == &graph7 ? " a7" : " a8"), "", *std::move(e)});
+  }
+  // LibTorch's integer kernels (EngineOptions::integer_kernels), faster
+  // where they run, requantizing with their own arithmetic.
   for (const char* qengine : {"onednn", "qnnpack"}) {
     if (!all && std::string(qengine) == "qnnpack") continue;  // 5-8x slower than float on x86
     setenv("SEGQAT_QENGINE", qengine, 1);
@@ -249,7 +259,10 @@ int main(int argc, char** argv) {
         if (rule == X86Int8Rule::kNoVnni && (!vnni || !all || std::string(qengine) == "qnnpack")) {
           continue;
         }
-        auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8, {rule});
+        segqat::infer::EngineOptions options;
+        options.x86_rule = rule;
+        options.integer_kernels = true;
+        auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8, options);
         if (!e.ok() || (*e)->qengine() != qengine) continue;
         engines.push_back({"INT8 " + std::string(qengine) + (g == &graph7 ? " a7 " : " a8 ") +
                                (*e)->int8_rule(),

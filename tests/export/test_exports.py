@@ -146,7 +146,7 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     # ONNX Runtime sums the same codes but requantizes with its own float
     # arithmetic (a fused output multiplier), so values within float rounding
     # of a boundary flip one code and travel down the quantized residual
-    # stream: measured 99.75% (QAT 8-bit), 99.71% (7-bit), 99.24% (PTQ KL);
+    # stream: measured 99.75% (QAT 8-bit), 99.71% (7-bit), 99.30% (PTQ KL);
     # held to the worst less a quarter point, one-sided.
     assert a_torch >= MIN_AGREEMENT_TORCH, (a_torch, MIN_AGREEMENT_TORCH)
     assert a_ort >= MIN_AGREEMENT_ORT, (a_ort, MIN_AGREEMENT_ORT)

@@ -32,9 +32,8 @@ at::Tensor Activate(at::Tensor y, Act act) {
 ConvKernel PrepareConv(const ConvSpec& c, bool on_codes) {
   ConvKernel k;
   k.on_codes = on_codes && c.quantized();
-  const auto cl = at::MemoryFormat::ChannelsLast;
   if (k.on_codes) {
-    k.weight = c.weight_int8.to(at::kFloat).contiguous(cl);
+    k.weight = c.weight_int8.to(at::kFloat).contiguous();
     k.mul = (c.weight_scale * c.input_scale).view({1, -1, 1, 1});
     k.bias = c.bias.view({1, -1, 1, 1});
   } else {
@@ -44,11 +43,16 @@ ConvKernel PrepareConv(const ConvSpec& c, bool on_codes) {
   return k;
 }
 
+at::Tensor ConvSums(const ConvSpec& c, const ConvKernel& k, const at::Tensor& codes) {
+  return FloatConv(codes, k.weight, {}, c);
+}
+
 at::Tensor RunConv(const ConvSpec& c, const ConvKernel& k, const at::Tensor& x) {
   if (!k.on_codes) return Activate(FloatConv(x, k.weight, k.bias, c), c.act);
   // The sums of integer products are exact; the scaling then rounds once
-  // per multiply and once per add, in this order, wherever it runs.
-  at::Tensor y = FloatConv(x, k.weight, {}, c);
+  // per multiply and once per add, in this order, wherever it runs (the
+  // engine's one-pass form: infer::ScaleBiasActivate).
+  at::Tensor y = ConvSums(c, k, x);
   return Activate(y.mul_(k.mul).add_(k.bias), c.act);
 }
 

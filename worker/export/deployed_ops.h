@@ -32,6 +32,11 @@ struct ConvKernel {
 // engine or the simulation); false runs c's float weight.
 ConvKernel PrepareConv(const ConvSpec& c, bool on_codes);
 
+// A quantized conv's integer sums (float, channels-last on the CPU): its
+// output before the scaling, bias and activation that RunConv applies.
+// REQUIRES: k.on_codes.
+at::Tensor ConvSums(const ConvSpec& c, const ConvKernel& k, const at::Tensor& codes);
+
 // The node's activated float output. x: the input's codes at c.input_scale
 // (as float) when k.on_codes, else the float input.
 at::Tensor RunConv(const ConvSpec& c, const ConvKernel& k, const at::Tensor& x);

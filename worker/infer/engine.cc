@@ -229,10 +229,19 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           if (k.on_codes) {
             at::Tensor codes = in.Codes(c.input_scale);
             if (probe_) probe_(n, codes);
-            out.f = exports::RunConv(c, k, codes);
-          } else {
-            out.f = exports::RunConv(c, k, in.Float());
+            // exports::RunConv's scaling, bias and activation, and the
+            // quantization its consumers would apply, in one pass.
+            at::Tensor sums = exports::ConvSums(c, k, codes);
+            const int act = c.act == Act::kReLU ? 1 : c.act == Act::kReLU6 ? 2 : 0;
+            if (c.output_scale > 0) {
+              out.q = ScaleBiasActivateQuantize(sums, k.mul, k.bias, act, c.output_scale,
+                                                out.zero_point, out.max_code);
+            } else {
+              out.f = ScaleBiasActivate(sums, k.mul, k.bias, act);
+            }
+            break;
           }
+          out.f = exports::RunConv(c, k, in.Float());
           if (c.output_scale > 0 && precision_ == Precision::kInt8) {
             out.q = QuantizeSymmetric(out.f, c.output_scale, out.zero_point, out.max_code);
             out.f = at::Tensor();

@@ -10,11 +10,22 @@ namespace segqat::infer {
 namespace {
 
 constexpr int64_t kGrain = 1 << 16;
+
+// The element loops below are built for AVX-512, AVX2 and the baseline and
+// picked by the CPU at load time (the library is built for baseline x86-64).
+// Every operation is IEEE-exact in each (no FMA: -ffp-contract=off), so all
+// three compute the same codes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SEGQAT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SEGQAT_VECTOR_CLONES
+#endif
 // Adding and subtracting 1.5 * 2^23 rounds a float with |v| < 2^22 to the
 // nearest integer, halves to even (the default rounding mode), branch-free.
 constexpr float kRoundMagic = 12582912.0f;
 
 // Codes lo..hi.
+SEGQAT_VECTOR_CLONES
 void QuantizeRange(const float* __restrict in, uint8_t* __restrict out, int64_t n, float step,
                    float lo, float hi, int32_t zero_point) {
   for (int64_t i = 0; i < n; ++i) {
@@ -24,6 +35,7 @@ void QuantizeRange(const float* __restrict in, uint8_t* __restrict out, int64_t 
   }
 }
 
+SEGQAT_VECTOR_CLONES
 void DequantizeRange(const uint8_t* __restrict in, float* __restrict out, int64_t n, float step,
                      int32_t zero_point) {
   for (int64_t i = 0; i < n; ++i) {
@@ -31,6 +43,7 @@ void DequantizeRange(const uint8_t* __restrict in, float* __restrict out, int64_
   }
 }
 
+SEGQAT_VECTOR_CLONES
 void CodesRange(const float* __restrict in, float* __restrict out, int64_t n, float step,
                 float hi) {
   for (int64_t i = 0; i < n; ++i) {
@@ -39,6 +52,7 @@ void CodesRange(const float* __restrict in, float* __restrict out, int64_t n, fl
   }
 }
 
+SEGQAT_VECTOR_CLONES
 void RequantizeRange(const uint8_t* __restrict in, uint8_t* __restrict out, int64_t n,
                      float in_step, int32_t in_zero_point, float step, float lo, float hi,
                      int32_t zero_point) {
@@ -50,6 +64,7 @@ void RequantizeRange(const uint8_t* __restrict in, uint8_t* __restrict out, int6
   }
 }
 
+SEGQAT_VECTOR_CLONES
 void AddRange(const uint8_t* __restrict a, const uint8_t* __restrict b, uint8_t* __restrict out,
               int64_t n, float a_step, int32_t a_zero_point, float b_step, int32_t b_zero_point,
               float step, float lo, float hi, int32_t zero_point) {
@@ -59,6 +74,42 @@ void AddRange(const uint8_t* __restrict a, const uint8_t* __restrict b, uint8_t*
     float v = std::min(std::max(x / step, lo), hi);
     v = (v + kRoundMagic) - kRoundMagic;
     out[i] = static_cast<uint8_t>(static_cast<int32_t>(v) + zero_point);
+  }
+}
+
+// y = a * m[k] + b[k] (separate roundings: this file is built with
+// -ffp-contract=off), then the activation (0 none, 1 ReLU, 2 ReLU6).
+template <int kAct>
+inline float Epilogue(float a, float m, float b) {
+  float y = a * m;
+  y = y + b;
+  if (kAct == 1) y = std::max(y, 0.f);
+  if (kAct == 2) y = std::min(std::max(y, 0.f), 6.f);
+  return y;
+}
+
+template <int kAct>
+SEGQAT_VECTOR_CLONES void EpilogueRows(const float* __restrict src, float* __restrict dst,
+                                       int64_t pixels, int64_t c, const float* __restrict m,
+                                       const float* __restrict b) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int64_t k = 0; k < c; ++k) dst[p * c + k] = Epilogue<kAct>(src[p * c + k], m[k], b[k]);
+  }
+}
+
+template <int kAct>
+SEGQAT_VECTOR_CLONES void EpilogueQuantizeRows(const float* __restrict src,
+                                               uint8_t* __restrict dst, int64_t pixels, int64_t c,
+                                               const float* __restrict m,
+                                               const float* __restrict b, float step, float lo,
+                                               float hi, int32_t zero_point) {
+  for (int64_t p = 0; p < pixels; ++p) {
+    for (int64_t k = 0; k < c; ++k) {
+      const float y = Epilogue<kAct>(src[p * c + k], m[k], b[k]);
+      float v = std::min(std::max(y / step, lo), hi);
+      v = (v + kRoundMagic) - kRoundMagic;
+      dst[p * c + k] = static_cast<uint8_t>(static_cast<int32_t>(v) + zero_point);
+    }
   }
 }
 
@@ -180,6 +231,70 @@ at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code) {
 at::Tensor CodesOf(const at::Tensor& q) {
   TORCH_CHECK(q.scalar_type() == at::kQUInt8 && q.dim() == 4, "CodesOf takes a 4-D quint8 tensor");
   return DequantizeAt(q.contiguous(at::MemoryFormat::ChannelsLast), 1.0f);
+}
+
+namespace {
+
+// The sums as channels-last float and the per-channel vectors, checked.
+struct EpilogueArgs {
+  at::Tensor acc, mul, bias;
+  int64_t pixels = 0, channels = 0;
+};
+
+EpilogueArgs CheckEpilogue(const at::Tensor& acc, const at::Tensor& mul, const at::Tensor& bias) {
+  TORCH_CHECK(acc.scalar_type() == at::kFloat && acc.dim() == 4,
+              "the conv epilogue takes 4-D float sums");
+  EpilogueArgs e;
+  e.acc = acc.contiguous(at::MemoryFormat::ChannelsLast);
+  e.channels = acc.size(1);
+  e.pixels = acc.numel() / std::max<int64_t>(1, e.channels);
+  e.mul = mul.reshape({-1}).to(at::kFloat).contiguous();
+  e.bias = bias.reshape({-1}).to(at::kFloat).contiguous();
+  TORCH_CHECK(e.mul.numel() == e.channels && e.bias.numel() == e.channels,
+              "the conv epilogue takes one multiplier and one bias per channel");
+  return e;
+}
+
+}  // namespace
+
+at::Tensor ScaleBiasActivate(const at::Tensor& acc, const at::Tensor& mul, const at::Tensor& bias,
+                             int act) {
+  EpilogueArgs e = CheckEpilogue(acc, mul, bias);
+  at::Tensor out = at::empty_like(e.acc, at::MemoryFormat::ChannelsLast);
+  const float* src = e.acc.data_ptr<float>();
+  const float* m = e.mul.data_ptr<float>();
+  const float* b = e.bias.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const int64_t c = e.channels;
+  auto rows = act == 1 ? EpilogueRows<1> : act == 2 ? EpilogueRows<2> : EpilogueRows<0>;
+  at::parallel_for(0, e.pixels, std::max<int64_t>(1, kGrain / c), [&](int64_t begin, int64_t end) {
+    rows(src + begin * c, dst + begin * c, end - begin, c, m, b);
+  });
+  return out;
+}
+
+at::Tensor ScaleBiasActivateQuantize(const at::Tensor& acc, const at::Tensor& mul,
+                                     const at::Tensor& bias, int act, float step,
+                                     int64_t zero_point, int64_t max_code) {
+  TORCH_CHECK(step > 0, "the conv epilogue quantizes at a positive step");
+  CheckRange(zero_point, max_code);
+  EpilogueArgs e = CheckEpilogue(acc, mul, bias);
+  at::Tensor q = at::_empty_affine_quantized(e.acc.sizes(), at::TensorOptions().dtype(at::kQUInt8),
+                                             step, zero_point, at::MemoryFormat::ChannelsLast);
+  const float* src = e.acc.data_ptr<float>();
+  const float* m = e.mul.data_ptr<float>();
+  const float* b = e.bias.data_ptr<float>();
+  auto* dst = reinterpret_cast<uint8_t*>(q.data_ptr<c10::quint8>());
+  const int64_t c = e.channels;
+  const float hi = static_cast<float>(max_code), lo = zero_point == 0 ? 0.f : -hi;
+  const auto zp = static_cast<int32_t>(zero_point);
+  auto rows = act == 1   ? EpilogueQuantizeRows<1>
+              : act == 2 ? EpilogueQuantizeRows<2>
+                         : EpilogueQuantizeRows<0>;
+  at::parallel_for(0, e.pixels, std::max<int64_t>(1, kGrain / c), [&](int64_t begin, int64_t end) {
+    rows(src + begin * c, dst + begin * c, end - begin, c, m, b, step, lo, hi, zp);
+  });
+  return q;
 }
 
 void ClampToSymmetricRange(at::Tensor& q, int64_t max_code) {

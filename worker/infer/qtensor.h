@@ -42,6 +42,18 @@ at::Tensor AddSymmetric(const at::Tensor& a, const at::Tensor& b, float step, in
 at::Tensor CodesOf(const at::Tensor& x, float step, int64_t max_code);
 at::Tensor CodesOf(const at::Tensor& q);
 
+// A quantized conv's epilogue in one pass over its sums (float, 4-D,
+// channels-last): y = acc * mul[c], then y + bias[c] (two roundings, as
+// at::mul and at::add give), then the activation (0 none, 1 ReLU, 2 ReLU6),
+// then, for the quantizing form, the codes at `step` as QuantizeSymmetric
+// computes them. Exactly what exports::RunConv followed by quantization
+// computes, in one pass instead of five.
+at::Tensor ScaleBiasActivate(const at::Tensor& acc, const at::Tensor& mul, const at::Tensor& bias,
+                             int act);
+at::Tensor ScaleBiasActivateQuantize(const at::Tensor& acc, const at::Tensor& mul,
+                                     const at::Tensor& bias, int act, float step,
+                                     int64_t zero_point, int64_t max_code);
+
 // In place: clamps q's codes to the symmetric range (+-max_code steps;
 // 0..max_code with zero point 0), as a quantized kernel's output may reach
 // any uint8.
