@@ -358,9 +358,9 @@ int main(int argc, char** argv) {
               vnni ? "with" : "without");
   const double base = Median(times[0]);
   for (size_t i = 0; i < engines.size(); ++i) {
-    std::printf("  segqat %-22s %8.1f ms  %5.2fx vs float  (%d integer convs)\n",
+    std::printf("  segqat %-22s %8.1f ms  %5.2fx vs float  (%d integer convs, %d int8 sums)\n",
                 engines[i].name.c_str(), Median(times[i]), base / Median(times[i]),
-                engines[i].engine->integer_convs());
+                engines[i].engine->integer_convs(), engines[i].engine->integer_sum_convs());
   }
   double ort_float = -1, torch_int8 = -1;
   for (size_t i = 0; i < others.size(); ++i) {

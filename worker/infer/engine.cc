@@ -10,6 +10,7 @@
 #include <limits>
 #include <cstdlib>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "worker/export/deployed_ops.h"
@@ -40,6 +41,67 @@ c10::IValue Prepack(const ConvSpec& c) {
                                  c.groups};
   QuantizedOp("quantized::conv2d_prepack", "").callBoxed(&stack);
   return stack.at(0);
+}
+
+// oneDNN's int8 conv with float output (LibTorch's onednn::qconv2d_pointwise,
+// as Inductor uses it), or null where this LibTorch lacks it.
+const c10::OperatorHandle* OnednnOp(const char* name) {
+  static const auto find = [](const char* n) -> std::optional<c10::OperatorHandle> {
+    return c10::Dispatcher::singleton().findSchema({n, ""});
+  };
+  static const std::optional<c10::OperatorHandle> prepack = find("onednn::qconv_prepack");
+  static const std::optional<c10::OperatorHandle> conv = find("onednn::qconv2d_pointwise");
+  if (!prepack || !conv) return nullptr;
+  return std::string(name) == "prepack" ? &*prepack : &*conv;
+}
+
+const at::Tensor& UnitScales(int64_t out) {
+  thread_local std::map<int64_t, at::Tensor> ones;
+  at::Tensor& t = ones[out];
+  if (!t.defined()) t = at::ones({out}, at::TensorOptions().dtype(at::kFloat));
+  return t;
+}
+
+// The weight's codes with unit scales, so that the kernel's float output is
+// the integer sum itself, for inputs with zero point `zero_point`.
+c10::IValue PrepackSums(const ConvSpec& c, int64_t zero_point) {
+  const int64_t out = c.weight_int8.size(0);
+  std::vector<c10::IValue> stack{c.weight_int8.contiguous(), UnitScales(out), 1.0, zero_point,
+                                 c10::List<int64_t>({c.stride, c.stride}),
+                                 c10::List<int64_t>({c.padding, c.padding}),
+                                 c10::List<int64_t>({c.dilation, c.dilation}), c.groups,
+                                 c10::IValue()};
+  OnednnOp("prepack")->callBoxed(&stack);
+  return stack.at(0);
+}
+
+// The exact integer sums of a conv over the codes in q (quint8), as float:
+// oneDNN's int8 kernel with unit scales and float output.
+at::Tensor IntegerSums(const at::Tensor& q, const c10::IValue& packed, const ConvSpec& c) {
+  at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
+  // The bytes as plain uint8, no copy (q outlives the call).
+  at::Tensor raw = at::from_blob(in.data_ptr(), in.sizes(), in.strides(),
+                                 at::TensorOptions().dtype(at::kByte));
+  const int64_t out = c.weight_int8.size(0);
+  std::vector<c10::IValue> stack{raw,
+                                 1.0,
+                                 in.q_zero_point(),
+                                 packed,
+                                 UnitScales(out),
+                                 at::zeros({out}, at::TensorOptions().dtype(at::kLong)),
+                                 c10::IValue(),
+                                 c10::List<int64_t>({c.stride, c.stride}),
+                                 c10::List<int64_t>({c.padding, c.padding}),
+                                 c10::List<int64_t>({c.dilation, c.dilation}),
+                                 c.groups,
+                                 1.0,
+                                 int64_t{0},
+                                 c10::ScalarType::Float,
+                                 std::string("none"),
+                                 c10::List<c10::optional<at::Scalar>>(),
+                                 std::string("")};
+  OnednnOp("conv")->callBoxed(&stack);
+  return stack.at(0).toTensor();
 }
 
 // The output clamped to the training's range (+-max_code steps).
@@ -151,7 +213,13 @@ void Engine::Prepare() {
     return;
   }
   qengine_ = PreferredQEngine();
-  if (!qengine_.empty() && options_.integer_kernels) PrepackIntegerConvs();
+  bool vnni = options_.x86_rule == X86Int8Rule::kVnni;
+  if (options_.x86_rule == X86Int8Rule::kDetect) {
+    const char* env = std::getenv("SEGQAT_X86_INT8_RULE");
+    vnni = env && std::string(env) == "no-vnni" ? false : CpuHasVnni();
+  }
+  if (!qengine_.empty() && options_.integer_kernels) PrepackIntegerConvs(vnni);
+  PrepackIntegerSums(vnni);
   kernels_.assign(graph_.nodes.size(), exports::ConvKernel());
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
@@ -160,19 +228,34 @@ void Engine::Prepare() {
   }
 }
 
+// Picks the non-depthwise quantized convs whose integer sums oneDNN's int8
+// kernels compute exactly (VNNI: all; without: inputs within 0..127) and
+// prepacks them; their sums come out as float and the node's epilogue
+// follows as on the float path (oneDNN's own requantizing is not used).
+void Engine::PrepackIntegerSums(bool vnni) {
+  if (!options_.integer_sums || !OnednnOp("conv") || !at::hasMKLDNN()) return;
+  sums_packed_.assign(graph_.nodes.size(), c10::IValue());
+  for (size_t i = 0; i < graph_.nodes.size(); ++i) {
+    const Node& n = graph_.nodes[i];
+    if (n.kind != OpKind::kConv || !n.conv.quantized() || !packed_[i].isNone() ||
+        n.conv.groups != 1) {
+      continue;
+    }
+    const int64_t zero_point = ZeroPoint(n.inputs[0]);
+    if (!vnni && !exports::ExactInX86Int8Kernels(zero_point, graph_.max_code())) continue;
+    sums_packed_[i] = PrepackSums(n.conv, zero_point);
+    ++integer_sum_convs_;
+  }
+}
+
 // Picks the convs that run on integer kernels (by the rule for this CPU)
 // and prepacks their weights.
-void Engine::PrepackIntegerConvs() {
+void Engine::PrepackIntegerConvs(bool vnni) {
   at::globalContext().setQEngine(ParseQEngine(qengine_));
   // QNNPACK widens to 16 bits before multiplying, and oneDNN and FBGEMM sum
   // in 32 bits with VNNI: exact for any input. Without VNNI they are not on
   // 8-bit signed inputs (exports::ExactInX86Int8Kernels); those convs run in
   // float on the integer codes, which is exact.
-  bool vnni = options_.x86_rule == X86Int8Rule::kVnni;
-  if (options_.x86_rule == X86Int8Rule::kDetect) {
-    const char* env = std::getenv("SEGQAT_X86_INT8_RULE");
-    vnni = env && std::string(env) == "no-vnni" ? false : CpuHasVnni();
-  }
   const bool any_input = qengine_ == "qnnpack" || vnni;
   int8_rule_ = qengine_ == "qnnpack" ? "any" : vnni ? "vnni" : "no-vnni";
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
@@ -227,11 +310,18 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           // codes exactly and scales the sums afterwards.
           const exports::ConvKernel& k = kernels_[i];
           if (k.on_codes) {
-            at::Tensor codes = in.Codes(c.input_scale);
-            if (probe_) probe_(n, codes);
+            at::Tensor sums;
+            if (!sums_packed_.empty() && !sums_packed_[i].isNone()) {
+              at::Tensor q = in.Quantized(c.input_scale);
+              if (probe_) probe_(n, CodesOf(q));
+              sums = IntegerSums(q, sums_packed_[i], c);
+            } else {
+              at::Tensor codes = in.Codes(c.input_scale);
+              if (probe_) probe_(n, codes);
+              sums = exports::ConvSums(c, k, codes);
+            }
             // exports::RunConv's scaling, bias and activation, and the
             // quantization its consumers would apply, in one pass.
-            at::Tensor sums = exports::ConvSums(c, k, codes);
             const int act = c.act == Act::kReLU ? 1 : c.act == Act::kReLU6 ? 2 : 0;
             if (c.output_scale > 0) {
               out.q = ScaleBiasActivateQuantize(sums, k.mul, k.bias, act, c.output_scale,

@@ -53,6 +53,11 @@ struct EngineOptions {
   // Off: every quantized conv sums codes in float (exact) and rescales as
   // exports::RunConv does, computing the simulated model's codes exactly.
   bool integer_kernels = false;
+  // oneDNN's int8 kernels for the integer sums of non-depthwise quantized
+  // convs, where they are exact (the rule above), with float output: the
+  // node's scaling, bias and activation then run as on the float path, so
+  // the codes stay the simulation's. Off: those sums are taken in float.
+  bool integer_sums = true;
 };
 
 class Engine {
@@ -80,15 +85,18 @@ class Engine {
   Precision precision() const { return precision_; }
   // The quantized engine in use ("onednn", "qnnpack"), or "" for kFloat.
   const std::string& qengine() const { return qengine_; }
-  // How many convs run as integer kernels.
+  // How many convs run as integer kernels (integer_kernels).
   int integer_convs() const { return integer_convs_; }
+  // How many convs take their integer sums from int8 kernels (integer_sums).
+  int integer_sum_convs() const { return integer_sum_convs_; }
   // The rule that chose them: "vnni", "no-vnni" (oneDNN), "any" (QNNPACK), or "".
   const std::string& int8_rule() const { return int8_rule_; }
 
  private:
   Engine(exports::DeployGraph graph, Precision precision, EngineOptions options);
   void Prepare();
-  void PrepackIntegerConvs();
+  void PrepackIntegerConvs(bool vnni);
+  void PrepackIntegerSums(bool vnni);
   // The uint8 zero point `tensor` is quantized with.
   int64_t ZeroPoint(const std::string& tensor) const;
 
@@ -96,8 +104,9 @@ class Engine {
   Precision precision_;
   EngineOptions options_;
   std::string qengine_, int8_rule_;
-  int integer_convs_ = 0;
+  int integer_convs_ = 0, integer_sum_convs_ = 0;
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
+  std::vector<c10::IValue> sums_packed_;  // per node: the prepacked int8 sums, or None
   // Per conv node not on an integer kernel: what it computes with.
   std::vector<exports::ConvKernel> kernels_;
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
