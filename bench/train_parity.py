@@ -15,13 +15,15 @@ the mean of the 19 classes' IoU).
 
   .venv/bin/python bench/train_parity.py build/bin/segqat-worker \\
       [--seeds 1 2 3] [--epochs 12] [--train 160] [--val 40] [--lr 0.05] \\
-      [--bn-momentum 0.1] [--threads 2] [--plot docs/results/train_parity.png]
+      [--bn-momentum 0.1] [--threads 2] [--plot docs/results/train_parity.png] \\
+      [--qat-epochs 3] [--qat-lr 0.001] [--skip-pytorch] [--segqat KEY VALUE ...]
 
 --bn-momentum is PyTorch's convention (running = (1-m) running + m batch);
 segqat gets MODEL.BN_MOMENTUM 1 - m (PaddleSeg's convention, default 0.99,
 i.e. m = 0.01).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -173,21 +175,25 @@ def train_pytorch(data, seed, args):
     return curve
 
 
+def data_overrides(data, args):
+    """The dataset, images at their own size (flip only) and batch-norm momentum."""
+    size = "(%d, %d)" % (args.width, args.height)
+    return ["DATASET.DATA_DIR", data,
+            "DATASET.TRAIN_FILE_LIST", os.path.join(data, "train_list.txt"),
+            "DATASET.VAL_FILE_LIST", os.path.join(data, "val_list.txt"),
+            "DATASET.TEST_FILE_LIST", os.path.join(data, "val_list.txt"),
+            "AUG.AUG_METHOD", "unpadding", "AUG.FIX_RESIZE_SIZE", size,
+            "TRAIN_CROP_SIZE", size, "EVAL_CROP_SIZE", size,
+            "MODEL.BN_MOMENTUM", repr(1 - args.bn_momentum)]
+
+
 def train_segqat(worker, data, seed, work, args):
     save = os.path.join(work, "segqat")
-    cmd = [worker, "train", "--cfg", CFG, "--do_eval", "--log_steps", "1",
-           "DATASET.DATA_DIR", data,
-           "DATASET.TRAIN_FILE_LIST", os.path.join(data, "train_list.txt"),
-           "DATASET.VAL_FILE_LIST", os.path.join(data, "val_list.txt"),
-           "DATASET.TEST_FILE_LIST", os.path.join(data, "val_list.txt"),
-           "AUG.AUG_METHOD", "unpadding", "AUG.FIX_RESIZE_SIZE", "(%d, %d)" % (args.width,
-                                                                               args.height),
-           "TRAIN_CROP_SIZE", "(%d, %d)" % (args.width, args.height),
-           "EVAL_CROP_SIZE", "(%d, %d)" % (args.width, args.height),
-           "BATCH_SIZE", str(args.batch), "SOLVER.LR", str(args.lr),
-           "SOLVER.NUM_EPOCHS", str(args.epochs), "TRAIN.SNAPSHOT_EPOCH", "1",
-           "TRAIN.SEED", str(seed), "TRAIN.MODEL_SAVE_DIR", save,
-           "MODEL.BN_MOMENTUM", repr(1 - args.bn_momentum)] + args.segqat
+    cmd = [worker, "train", "--cfg", CFG, "--do_eval", "--log_steps", "1"] + \
+        data_overrides(data, args) + [
+            "BATCH_SIZE", str(args.batch), "SOLVER.LR", str(args.lr),
+            "SOLVER.NUM_EPOCHS", str(args.epochs), "TRAIN.SNAPSHOT_EPOCH", "1",
+            "TRAIN.SEED", str(seed), "TRAIN.MODEL_SAVE_DIR", save] + args.segqat
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     if p.returncode != 0:
@@ -241,6 +247,31 @@ def plot(results, path):
         os.unlink(f.name)
 
 
+def qat_segqat(worker, data, work, args):
+    """segqat's QAT from its final float model (last_conv float) for
+    args.qat_epochs at args.qat_lr, then its final model simulated and
+    converted: (float, simulated, converted) mIoU."""
+    ds = data_overrides(data, args) + args.segqat
+    float_model = os.path.join(work, "segqat", "final")
+    qat_dir = os.path.join(work, "qat")
+    subprocess.run([worker, "train", "--quant", "--not_quant_pattern", "last_conv", "--cfg", CFG]
+                   + ds + ["BATCH_SIZE", str(args.batch), "SOLVER.LR", str(args.qat_lr),
+                           "SOLVER.NUM_EPOCHS", str(args.qat_epochs),
+                           "TRAIN.PRETRAINED_MODEL_DIR", float_model,
+                           "TRAIN.MODEL_SAVE_DIR", qat_dir], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    out = []
+    for model, convert in ((float_model, False), (os.path.join(qat_dir, "final"), False),
+                           (os.path.join(qat_dir, "final"), True)):
+        js = os.path.join(work, "m.json")
+        subprocess.run([worker, "eval", "--cfg", CFG, "--metrics-json", js, "TEST.TEST_MODEL",
+                        model] + (["--convert"] if convert else []) + ds, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        with open(js) as f:
+            out.append(json.load(f)["miou"])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("worker")
@@ -255,10 +286,15 @@ def main():
     ap.add_argument("--bn-momentum", type=float, default=0.1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--plot", default="")
+    ap.add_argument("--qat-epochs", type=int, default=3,
+                    help="segqat QAT after the float run (0: none); PyTorch's QAT is not run")
+    ap.add_argument("--qat-lr", type=float, default=0.001)
+    ap.add_argument("--skip-pytorch", action="store_true",
+                    help="segqat only (to compare a segqat setting with an earlier PyTorch run)")
     ap.add_argument("--segqat", nargs="*", default=[], help="more KEY VALUE overrides for segqat")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    results = []
+    results, qat = [], []
     for seed in args.seeds:
         work = tempfile.mkdtemp(prefix="segqat_parity_")
         try:
@@ -271,9 +307,16 @@ def main():
             t0 = time.time()
             sq = train_segqat(args.worker, data, seed, work, args)
             t1 = time.time()
-            pt = train_pytorch(data, seed, args)
+            pt = sq if args.skip_pytorch else train_pytorch(data, seed, args)
             t2 = time.time()
             results.append((seed, sq, pt))
+            if args.qat_epochs > 0:
+                fp, sim, conv = qat_segqat(args.worker, data, work, args)
+                qat.append((fp, sim, conv))
+                print("  seed %d segqat QAT %d epochs: float %.4f  simulated %.4f  converted %.4f"
+                      "  QAT-float %+.2f  converted-simulated %+.2f points"
+                      % (seed, args.qat_epochs, fp, sim, conv, 100 * (sim - fp),
+                         100 * (conv - sim)), flush=True)
             print("  seed %d final mIoU  segqat %.4f  pytorch %.4f  difference %+.2f points  "
                   "(%.0f s / %.0f s)" % (seed, sq[-1][2], pt[-1][2], 100 * (sq[-1][2] - pt[-1][2]),
                                          t1 - t0, t2 - t1), flush=True)
@@ -282,6 +325,10 @@ def main():
     diffs = [100 * (sq[-1][2] - pt[-1][2]) for _, sq, pt in results]
     print("segqat - pytorch, final mIoU over %d seeds: mean %+.2f points, min %+.2f, max %+.2f"
           % (len(diffs), np.mean(diffs), min(diffs), max(diffs)))
+    if qat:
+        print("segqat QAT-float: %s points; converted-simulated: %s points"
+              % (" ".join("%+.2f" % (100 * (s - f)) for f, s, _ in qat),
+                 " ".join("%+.2f" % (100 * (c - s)) for _, s, c in qat)))
     if args.plot:
         plot(results, args.plot)
 

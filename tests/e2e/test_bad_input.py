@@ -63,8 +63,14 @@ def main():
         write_png(label, 128, 64, [bytes([30] * 128) for _ in range(64)])
         expect_failure(train + small + bad_ds, bad_list + " line 2 (its label)", "30")
 
+        # Two steps from scratch with MODEL.BN_MOMENTUM 0.9 (batch norms
+        # average over about 10 steps): the log says evaluation would use
+        # stale statistics, naming the key.
+        _, log = run(train + small)
+        assert "warning: MODEL.BN_MOMENTUM 0.9 averages batch-norm statistics over about " \
+            "10 steps and this training from scratch has 2" in log, log
+
         # A checkpoint of another architecture, and --convert of a float one.
-        run(train + small)
         ckpt = os.path.join(work, "out", "final")
         evaluate_args = ["eval", "--cfg", SYNTHETIC_CFG, "TEST.TEST_MODEL", ckpt] + small
         expect_failure(evaluate_args + ["MODEL.DEEPLAB.ENABLE_DECODER", "True"],

@@ -5,6 +5,7 @@
 #include <torch/utils.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -21,6 +22,18 @@
 #include "worker/train/sync_batch_norm.h"
 
 namespace segqat {
+
+std::string BatchNormMomentumWarning(const Config& cfg, int64_t total_steps) {
+  const double momentum = cfg.Float("MODEL.BN_MOMENTUM");
+  const double window = 1.0 / std::max(1e-6, 1.0 - momentum);
+  if (static_cast<double>(total_steps) >= 5 * window) return "";
+  return absl::StrCat(
+      "warning: MODEL.BN_MOMENTUM ", momentum, " averages batch-norm statistics over about ",
+      static_cast<int64_t>(std::lround(window)), " steps and this training from scratch has ",
+      total_steps, ": evaluation would use the statistics of earlier weights (at 0.99 over 240 "
+      "steps both segqat and PyTorch evaluate near 0 mIoU: bench/train_parity.py); set "
+      "MODEL.BN_MOMENTUM 0.9 (PyTorch's default momentum 0.1) for short schedules");
+}
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -120,6 +133,9 @@ absl::Status Run::Setup() {
                               report->loaded.size(), " tensors loaded, ",
                               report->skipped.size(), " skipped, ", report->missing.size(),
                               " left initialised"));
+  } else if (std::string warning = BatchNormMomentumWarning(cfg_, total_steps_);
+             !warning.empty()) {
+    sink_->OnLog(warning);
   }
   model_->to(opt_.device);
   std::vector<std::pair<std::string, at::Tensor>> params;

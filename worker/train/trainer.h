@@ -48,6 +48,11 @@ struct TrainResult {
   std::string final_dir;  // the last checkpoint written
 };
 
+// A warning for a training from scratch whose batch norms average their
+// statistics over more than a fifth of its steps (MODEL.BN_MOMENTUM, the
+// PaddleSeg convention: about 1 / (1 - momentum) steps), or "".
+std::string BatchNormMomentumWarning(const Config& cfg, int64_t total_steps);
+
 // Errors: InvalidArgument/NotFound for bad config, data or checkpoints (the
 // message names the key or file); Internal for failures inside LibTorch.
 absl::StatusOr<TrainResult> Train(const Config& cfg, const TrainOptions& options,
