@@ -264,8 +264,9 @@ def qat_segqat(worker, data, work, args):
     for model, convert in ((float_model, False), (os.path.join(qat_dir, "final"), False),
                            (os.path.join(qat_dir, "final"), True)):
         js = os.path.join(work, "m.json")
-        subprocess.run([worker, "eval", "--cfg", CFG, "--metrics-json", js, "TEST.TEST_MODEL",
-                        model] + (["--convert"] if convert else []) + ds, check=True,
+        subprocess.run([worker, "eval", "--cfg", CFG, "--metrics-json", js] +
+                       (["--convert"] if convert else []) + ["TEST.TEST_MODEL", model] + ds,
+                       check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         with open(js) as f:
             out.append(json.load(f)["miou"])

@@ -34,9 +34,11 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Sta
 class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
  public:
   ReadReactor(ArtifactStore* artifacts, ServerMetrics* metrics, std::string job_id,
-              const v1::ReadArtifactRequest& req, std::shared_ptr<void> slot)
+              const v1::ReadArtifactRequest& req, std::shared_ptr<void> slot,
+              StallWatchdog* watchdog, grpc::CallbackServerContext* ctx)
       : slot_(std::move(slot)),
         artifacts_(artifacts), metrics_(metrics), record_(Recorder(metrics, "ReadArtifact")),
+        watchdog_(watchdog), watch_id_(watchdog->Register(ctx)),
         job_id_(std::move(job_id)), name_(req.artifact()), offset_(req.read_offset()),
         remaining_(req.read_limit()) {
     int64_t size = 0;
@@ -49,6 +51,7 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     NextChunk();
   }
   void OnWriteDone(bool ok) override {
+    watchdog_->WriteDone(watch_id_);
     if (!ok) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
       return;
@@ -58,7 +61,10 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     }
     NextChunk();
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    watchdog_->Unregister(watch_id_);
+    delete this;
+  }
 
  private:
   void Finish(const grpc::Status& st) {
@@ -86,12 +92,15 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
       remaining_ -= static_cast<int64_t>(response_.data().size());
       limited_ = true;
     }
+    watchdog_->WriteStarted(watch_id_);
     StartWrite(&response_);
   }
   std::shared_ptr<void> slot_;  // held while the stream is open
   ArtifactStore* artifacts_;
   ServerMetrics* metrics_;
   std::function<void(const grpc::Status&)> record_;
+  StallWatchdog* watchdog_;  // cancels the stream when its client stops reading
+  int64_t watch_id_;
   std::string job_id_, name_;
   int64_t offset_, remaining_;
   bool limited_ = false;
@@ -307,7 +316,8 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
   auto slot = (worker ? worker_read_slots_ : read_slots_)->Acquire(ctx->peer(),
                                                                   WorkerIdentity(*caller));
   if (!slot.ok()) return new ReadError(slot.status(), record);
-  return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot));
+  return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot), read_watchdog_.get(),
+                         ctx);
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,

@@ -15,6 +15,7 @@
 #include "server/job_validation.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
+#include "server/stall_watchdog.h"
 #include "server/stream_slots.h"
 
 namespace segqat::server {
@@ -30,12 +31,16 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   // (each holds about 2 MiB of buffers): RESOURCE_EXHAUSTED past them.
   // One token may hold a quarter of the downloads; workers' fetches of their
   // jobs' inputs have slots of their own, which no viewer can take.
-  void SetStreamLimits(int watchers_per_connection, int downloads) {
+  // A download whose client has read nothing for `stall_timeout` is
+  // cancelled and gives its slot back (0: never).
+  void SetStreamLimits(int watchers_per_connection, int downloads,
+                       std::chrono::milliseconds stall_timeout = std::chrono::seconds(60)) {
     watch_slots_ = StreamSlots::Create(1 << 20, watchers_per_connection, "WatchJob");
     read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact",
                                       std::max(1, downloads / 4));
     worker_read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact (workers)",
                                              std::max(1, downloads / 4));
+    read_watchdog_ = std::make_unique<StallWatchdog>(stall_timeout, "ReadArtifact");
   }
 
   grpc::ServerUnaryReactor* CreateJob(grpc::CallbackServerContext* ctx,
@@ -76,6 +81,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 64, "ReadArtifact", 16);
   std::shared_ptr<StreamSlots> worker_read_slots_ =
       StreamSlots::Create(64, 64, "ReadArtifact (workers)", 16);
+  std::unique_ptr<StallWatchdog> read_watchdog_ =
+      std::make_unique<StallWatchdog>(std::chrono::seconds(60), "ReadArtifact");
   Auth open_;  // used when no Auth is given
   const Auth* auth_;
 };

@@ -4,7 +4,7 @@
 //           [--auth-tokens FILE] [--insecure] [--data-root DIR ...]
 //           [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]
 //           [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]
-//           [--metrics-auth] [--keep-snapshots K]
+//           [--download-stall-timeout SECONDS] [--metrics-auth] [--keep-snapshots K]
 //           [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
 // Defaults: 127.0.0.1:50051, ./segqat-data, one embedded worker per GPU (one
 // CPU worker where there is none). Embedded workers are the same agent as
@@ -27,6 +27,7 @@
 #include <torch/cuda.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -119,9 +120,11 @@ constexpr char kUsage[] =
     "               [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]\n"
     "               [--max-config-bytes N] [--max-queued-per-token N] [--max-message-bytes N]\n"
     "               [--retention HOURS] [--max-watchers-per-connection N] [--max-downloads N]\n"
-    "               [--keep-snapshots K] [--max-attempts N]\n"
+    "               [--keep-snapshots K] [--max-attempts N] [--download-stall-timeout SECONDS]\n"
     "  --max-attempts N  a job whose worker is lost N times (crash, OOM kill, expired lease)\n"
     "                    ends FAILED instead of running again (default 3)\n"
+    "  --download-stall-timeout SECONDS  a ReadArtifact stream whose client reads nothing\n"
+    "                    for this long is cancelled and frees its slot (default 60; 0: never)\n"
     "  README.md and docs/deployment.md describe every flag.\n";
 
 int Run(int argc, char** argv) {
@@ -144,6 +147,7 @@ int Run(int argc, char** argv) {
              {"--retention", true},
              {"--max-watchers-per-connection", true},
              {"--max-downloads", true},
+             {"--download-stall-timeout", true},
              {"--metrics-auth", false},
              {"--keep-snapshots", true},
              {"--max-attempts", true},
@@ -194,9 +198,10 @@ int Run(int argc, char** argv) {
     return 1;
   }
   limits.max_queued_per_owner = static_cast<int>(max_queued);
-  int64_t watchers = 32, downloads = 64;
+  int64_t watchers = 32, downloads = 64, stall_seconds = 60;
   if (!limit("--max-watchers-per-connection", &watchers, 1, 100000) ||
-      !limit("--max-downloads", &downloads, 1, 100000)) {
+      !limit("--max-downloads", &downloads, 1, 100000) ||
+      !limit("--download-stall-timeout", &stall_seconds, 0, 86400)) {
     return 1;
   }
   int64_t keep_snapshots = 2;
@@ -301,7 +306,8 @@ int Run(int argc, char** argv) {
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
                                          metrics->get(), &auth);
   service.SetLimits(limits);
-  service.SetStreamLimits(static_cast<int>(watchers), static_cast<int>(downloads));
+  service.SetStreamLimits(static_cast<int>(watchers), static_cast<int>(downloads),
+                          std::chrono::seconds(stall_seconds));
   segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get(),
                                                    int64_t{8} << 30, &auth);
 

@@ -85,6 +85,10 @@ def metric(port, name, **labels):
     return float(m.group(1)) if m else 0.0
 
 
+# segqatd cancels a download whose client has read nothing for this long.
+STALL_TIMEOUT = 3
+
+
 class Base(GrpcAssertions, unittest.TestCase):
     workers = 0
     lease_timeout = "30"  # scripted workers report when the test says so
@@ -98,7 +102,8 @@ class Base(GrpcAssertions, unittest.TestCase):
         cls.server = Segqatd(SEGQATD, os.path.join(cls.work, "server"), free_port(),
                              workers=cls.workers)
         cls.server.extra_args = ["--auth-tokens", cls.tokens, "--lease-timeout", cls.lease_timeout,
-                                 "--metrics-address", "127.0.0.1:%d" % cls.metrics_port]
+                                 "--metrics-address", "127.0.0.1:%d" % cls.metrics_port,
+                                 "--download-stall-timeout", str(STALL_TIMEOUT)]
         cls.server.start()
         cls.connect()
 
@@ -299,6 +304,40 @@ class ScriptedWorkerTest(Base):
         self.assert_code(lambda: self.create(pb.TRAIN, "TRAIN_CROP_SIZE", "(8192, 8192)",
                                              "BATCH_SIZE", "8"),
                          grpc.StatusCode.INVALID_ARGUMENT, "BATCH_SIZE", "Mpixel")
+
+    def test_a_download_whose_client_stops_reading_is_cancelled_and_frees_its_slot(self):
+        job = self.create()
+        lease = self.take()
+        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", os.urandom(6 << 20))
+        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
+        self.wait(job.name, (pb.SUCCEEDED,))
+        request = pb.ReadArtifactRequest(name=job.name, artifact="final/model.pt")
+        # The viewer's quarter of the downloads, each read one chunk and stalled.
+        channel = grpc.insecure_channel(self.server.target,
+                                        options=[("grpc.http2.bdp_probe", 0)])
+        stub = pb_grpc.JobServiceStub(channel)
+        stalled = []
+        for _ in range(16):
+            it = stub.ReadArtifact(request, metadata=md("viewer"), timeout=120)
+            next(it)
+            stalled.append(it)
+        self.assert_code(lambda: next(stub.ReadArtifact(request, metadata=md("viewer"),
+                                                         timeout=30)),
+                         grpc.StatusCode.RESOURCE_EXHAUSTED, "viewer has 16 streams open")
+        # Past the stall timeout each ends CANCELLED, short of the whole file...
+        time.sleep(STALL_TIMEOUT + 2)
+        for it in stalled:
+            received = 0
+            with self.assertRaises(grpc.RpcError) as cm:
+                for chunk in it:
+                    received += len(chunk.data)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.CANCELLED)
+            self.assertLess(received, 5 << 20)
+        # ...and the viewer downloads again, whole.
+        data = b"".join(c.data for c in stub.ReadArtifact(request, metadata=md("viewer"),
+                                                           timeout=60))
+        self.assertEqual(len(data), 6 << 20)
+        channel.close()
 
     def test_one_viewer_cannot_take_every_download_nor_the_workers_fetches(self):
         first = self.create()
