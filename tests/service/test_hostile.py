@@ -305,16 +305,22 @@ class ScriptedWorkerTest(Base):
                                              "BATCH_SIZE", "8"),
                          grpc.StatusCode.INVALID_ARGUMENT, "BATCH_SIZE", "Mpixel")
 
-    def test_a_download_whose_client_stops_reading_is_cancelled_and_frees_its_slot(self):
+    def finished_job_with_a_6mib_model(self):
+        """A job the honest worker ran, with final/model.pt of 6 MiB; and a
+        channel without BDP probing (the flow-control window stays small, so a
+        client that stops reading stops the server's writes)."""
         job = self.create()
         lease = self.take()
         upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", os.urandom(6 << 20))
         self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
         self.wait(job.name, (pb.SUCCEEDED,))
+        return job, grpc.insecure_channel(self.server.target,
+                                          options=[("grpc.http2.bdp_probe", 0)])
+
+    def test_a_download_whose_client_stops_reading_is_cancelled_and_frees_its_slot(self):
+        job, channel = self.finished_job_with_a_6mib_model()
         request = pb.ReadArtifactRequest(name=job.name, artifact="final/model.pt")
         # The viewer's quarter of the downloads, each read one chunk and stalled.
-        channel = grpc.insecure_channel(self.server.target,
-                                        options=[("grpc.http2.bdp_probe", 0)])
         stub = pb_grpc.JobServiceStub(channel)
         stalled = []
         for _ in range(16):
@@ -340,14 +346,8 @@ class ScriptedWorkerTest(Base):
         channel.close()
 
     def test_one_viewer_cannot_take_every_download_nor_the_workers_fetches(self):
-        first = self.create()
-        lease = self.take()
-        upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", os.urandom(6 << 20))
-        self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
-        self.wait(first.name, (pb.SUCCEEDED,))
+        first, channel = self.finished_job_with_a_6mib_model()
         # The viewer opens downloads that read one chunk and stall.
-        channel = grpc.insecure_channel(self.server.target,
-                                        options=[("grpc.http2.bdp_probe", 0)])
         stub = pb_grpc.JobServiceStub(channel)
         stalled, refused = [], []
         for _ in range(20):
