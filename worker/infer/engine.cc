@@ -44,51 +44,50 @@ c10::IValue Prepack(const ConvSpec& c) {
 }
 
 // oneDNN's int8 conv with float output (LibTorch's onednn::qconv2d_pointwise,
-// as Inductor uses it), or null where this LibTorch lacks it.
-const c10::OperatorHandle* OnednnOp(const char* name) {
-  static const auto find = [](const char* n) -> std::optional<c10::OperatorHandle> {
-    return c10::Dispatcher::singleton().findSchema({n, ""});
-  };
-  static const std::optional<c10::OperatorHandle> prepack = find("onednn::qconv_prepack");
-  static const std::optional<c10::OperatorHandle> conv = find("onednn::qconv2d_pointwise");
-  if (!prepack || !conv) return nullptr;
-  return std::string(name) == "prepack" ? &*prepack : &*conv;
-}
-
-const at::Tensor& UnitScales(int64_t out) {
-  thread_local std::map<int64_t, at::Tensor> ones;
-  at::Tensor& t = ones[out];
-  if (!t.defined()) t = at::ones({out}, at::TensorOptions().dtype(at::kFloat));
-  return t;
+// as Inductor uses it) and its prepack, looked up once; null where this
+// LibTorch lacks them.
+struct OnednnOps {
+  std::optional<c10::OperatorHandle> prepack, conv;
+};
+const OnednnOps& Onednn() {
+  static const OnednnOps ops = [] {
+    auto& d = c10::Dispatcher::singleton();
+    return OnednnOps{d.findSchema({"onednn::qconv_prepack", ""}),
+                     d.findSchema({"onednn::qconv2d_pointwise", ""})};
+  }();
+  return ops;
 }
 
 // The weight's codes with unit scales, so that the kernel's float output is
 // the integer sum itself, for inputs with zero point `zero_point`.
-c10::IValue PrepackSums(const ConvSpec& c, int64_t zero_point) {
+IntegerSumConv PrepackSums(const ConvSpec& c, int64_t zero_point) {
   const int64_t out = c.weight_int8.size(0);
-  std::vector<c10::IValue> stack{c.weight_int8.contiguous(), UnitScales(out), 1.0, zero_point,
+  IntegerSumConv s;
+  s.unit_scales = at::ones({out}, at::TensorOptions().dtype(at::kFloat));
+  s.zero_points = at::zeros({out}, at::TensorOptions().dtype(at::kLong));
+  std::vector<c10::IValue> stack{c.weight_int8.contiguous(), s.unit_scales, 1.0, zero_point,
                                  c10::List<int64_t>({c.stride, c.stride}),
                                  c10::List<int64_t>({c.padding, c.padding}),
                                  c10::List<int64_t>({c.dilation, c.dilation}), c.groups,
                                  c10::IValue()};
-  OnednnOp("prepack")->callBoxed(&stack);
-  return stack.at(0);
+  Onednn().prepack->callBoxed(&stack);
+  s.packed = stack.at(0);
+  return s;
 }
 
 // The exact integer sums of a conv over the codes in q (quint8), as float:
 // oneDNN's int8 kernel with unit scales and float output.
-at::Tensor IntegerSums(const at::Tensor& q, const c10::IValue& packed, const ConvSpec& c) {
+at::Tensor IntegerSums(const at::Tensor& q, const IntegerSumConv& s, const ConvSpec& c) {
   at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
   // The bytes as plain uint8, no copy (q outlives the call).
   at::Tensor raw = at::from_blob(in.data_ptr(), in.sizes(), in.strides(),
                                  at::TensorOptions().dtype(at::kByte));
-  const int64_t out = c.weight_int8.size(0);
   std::vector<c10::IValue> stack{raw,
                                  1.0,
                                  in.q_zero_point(),
-                                 packed,
-                                 UnitScales(out),
-                                 at::zeros({out}, at::TensorOptions().dtype(at::kLong)),
+                                 s.packed,
+                                 s.unit_scales,
+                                 s.zero_points,
                                  c10::IValue(),
                                  c10::List<int64_t>({c.stride, c.stride}),
                                  c10::List<int64_t>({c.padding, c.padding}),
@@ -100,7 +99,7 @@ at::Tensor IntegerSums(const at::Tensor& q, const c10::IValue& packed, const Con
                                  std::string("none"),
                                  c10::List<c10::optional<at::Scalar>>(),
                                  std::string("")};
-  OnednnOp("conv")->callBoxed(&stack);
+  Onednn().conv->callBoxed(&stack);
   return stack.at(0).toTensor();
 }
 
@@ -233,8 +232,10 @@ void Engine::Prepare() {
 // prepacks them; their sums come out as float and the node's epilogue
 // follows as on the float path (oneDNN's own requantizing is not used).
 void Engine::PrepackIntegerSums(bool vnni) {
-  if (!options_.integer_sums || !OnednnOp("conv") || !at::hasMKLDNN()) return;
-  sums_packed_.assign(graph_.nodes.size(), c10::IValue());
+  if (!options_.integer_sums || !Onednn().prepack || !Onednn().conv || !at::hasMKLDNN()) {
+    return;
+  }
+  sums_.assign(graph_.nodes.size(), IntegerSumConv());
   for (size_t i = 0; i < graph_.nodes.size(); ++i) {
     const Node& n = graph_.nodes[i];
     if (n.kind != OpKind::kConv || !n.conv.quantized() || !packed_[i].isNone() ||
@@ -243,7 +244,7 @@ void Engine::PrepackIntegerSums(bool vnni) {
     }
     const int64_t zero_point = ZeroPoint(n.inputs[0]);
     if (!vnni && !exports::ExactInX86Int8Kernels(zero_point, graph_.max_code())) continue;
-    sums_packed_[i] = PrepackSums(n.conv, zero_point);
+    sums_[i] = PrepackSums(n.conv, zero_point);
     ++integer_sum_convs_;
   }
 }
@@ -311,10 +312,10 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           const exports::ConvKernel& k = kernels_[i];
           if (k.on_codes) {
             at::Tensor sums;
-            if (!sums_packed_.empty() && !sums_packed_[i].isNone()) {
+            if (!sums_.empty() && !sums_[i].packed.isNone()) {
               at::Tensor q = in.Quantized(c.input_scale);
               if (probe_) probe_(n, CodesOf(q));
-              sums = IntegerSums(q, sums_packed_[i], c);
+              sums = IntegerSums(q, sums_[i], c);
             } else {
               at::Tensor codes = in.Codes(c.input_scale);
               if (probe_) probe_(n, codes);

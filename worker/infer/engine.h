@@ -60,6 +60,13 @@ struct EngineOptions {
   bool integer_sums = true;
 };
 
+// A conv whose integer sums come from oneDNN's int8 kernel: the prepacked
+// weight codes and the unit scales and zero points the kernel takes.
+struct IntegerSumConv {
+  c10::IValue packed;
+  at::Tensor unit_scales, zero_points;
+};
+
 class Engine {
  public:
   // InvalidArgument for a graph that does not validate.
@@ -106,7 +113,7 @@ class Engine {
   std::string qengine_, int8_rule_;
   int integer_convs_ = 0, integer_sum_convs_ = 0;
   std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
-  std::vector<c10::IValue> sums_packed_;  // per node: the prepacked int8 sums, or None
+  std::vector<IntegerSumConv> sums_;  // per node: an int8-sums conv (packed None if not)
   // Per conv node not on an integer kernel: what it computes with.
   std::vector<exports::ConvKernel> kernels_;
   std::set<std::string> non_negative_;  // exports::NonNegativeTensors
