@@ -8,15 +8,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "metrics/guarded_server.h"
 #include "metrics/text_format.h"
 
 namespace segqat::metrics {
 namespace {
 
 // Threads answering requests. Scrapes are rare and short, but each
-// connection holds a thread while it is read: with these many threads and a
-// short read timeout, a handful of slow or stalled clients cannot keep
-// /healthz (the liveness probe) from answering.
+// connection holds a thread while it is read: with these many threads, a
+// short read timeout, a deadline per request and a cap per client, a few slow
+// or stalled clients cannot keep /healthz and /metrics from answering.
 constexpr size_t kServingThreads = 16;
 constexpr int kReadTimeoutSeconds = 2;
 
@@ -55,12 +56,12 @@ absl::Status ParseHostPort(const std::string& host_port, std::string* host, int*
 
 absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(
     const std::string& host_port, const Registry* registry,
-    std::function<bool(const std::string& authorization)> authorize) {
+    std::function<bool(const std::string& authorization)> authorize, HttpLimits limits) {
   std::string host;
   int port;
   if (absl::Status s = ParseHostPort(host_port, &host, &port); !s.ok()) return s;
 
-  auto server = std::make_unique<httplib::Server>();
+  auto server = std::make_unique<GuardedServer>(limits);
   server->new_task_queue = [] { return new httplib::ThreadPool(kServingThreads); };
   server->set_socket_options(SetSocketOptions);
   server->set_read_timeout(kReadTimeoutSeconds, 0);
@@ -87,6 +88,7 @@ absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(
     return absl::UnavailableError(
         absl::StrCat("metrics address ", host_port, ": cannot bind (in use or not local)"));
   }
+  server->WidenBacklog();
   return std::unique_ptr<HttpExporter>(new HttpExporter(std::move(server), host, bound));
 }
 

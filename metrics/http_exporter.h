@@ -4,10 +4,12 @@
 //   GET /healthz   "ok\n"
 // Anything else is 404. Plain HTTP; /metrics may require an Authorization
 // header that `authorize` accepts (401 otherwise); /healthz is always open.
+// Slow and greedy clients are bounded by HttpLimits (see GuardedServer).
 #ifndef SEGQAT_METRICS_HTTP_EXPORTER_H_
 #define SEGQAT_METRICS_HTTP_EXPORTER_H_
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -23,6 +25,14 @@ class Server;
 
 namespace segqat::metrics {
 
+// What one client may take of the exporter's 16 serving threads.
+struct HttpLimits {
+  // A request's line and headers must arrive within this of its first byte.
+  std::chrono::milliseconds request_deadline{5000};
+  // Connections served at once per client address; more get a 503.
+  int connections_per_client = 4;
+};
+
 class HttpExporter {
  public:
   // Binds `host_port` ("127.0.0.1:9090", "0.0.0.0:9090", "[::1]:9090", or
@@ -33,7 +43,8 @@ class HttpExporter {
   // 401 unless it returns true for the request's Authorization header.
   static absl::StatusOr<std::unique_ptr<HttpExporter>> Start(
       const std::string& host_port, const Registry* registry,
-      std::function<bool(const std::string& authorization)> authorize = nullptr);
+      std::function<bool(const std::string& authorization)> authorize = nullptr,
+      HttpLimits limits = {});
 
   // Stops serving (see Stop).
   ~HttpExporter();

@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -17,32 +21,139 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// A TCP connection to the exporter from `source` (any 127/8 address is this
+// host: tests play several clients that way).
+int Connect(int port, const char* source = "127.0.0.1") {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) return -1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) return -1;
+  return fd;
+}
+
+// What the server sends on `fd` until it closes or `seconds` pass.
+std::string ReadUntilClosed(int fd, double seconds, bool* closed) {
+  std::string got;
+  *closed = false;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 50) <= 0) continue;
+    char buf[512];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      *closed = true;
+      break;
+    }
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
+}
+
+// /healthz from `source` with a liveness probe's patience (1 s).
+bool HealthAnswers(int port, const char* source) {
+  const int fd = Connect(port, source);
+  if (fd < 0) return false;
+  const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send(fd, get, sizeof get - 1, MSG_NOSIGNAL);
+  bool closed;
+  const std::string got = ReadUntilClosed(fd, 1.0, &closed);
+  close(fd);
+  return got.rfind("HTTP/1.1 200", 0) == 0 && got.find("\r\n\r\nok\n") != std::string::npos;
+}
+
 TEST(HttpExporterTest, StalledClientsDoNotBlockHealth) {
   Registry registry;
   auto exporter = HttpExporter::Start("127.0.0.1:0", &registry);
   ASSERT_TRUE(exporter.ok()) << exporter.status();
-  // Clients that send half a request and then nothing, each holding a thread.
+  // Clients that send half a request and then nothing, each from its own
+  // address, so that each holds a thread until the read timeout.
   std::vector<int> stalled;
   for (int i = 0; i < 12; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>((*exporter)->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    const std::string source = "127.0.1." + std::to_string(i + 1);
+    const int fd = Connect((*exporter)->port(), source.c_str());
+    ASSERT_GE(fd, 0);
     const char partial[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
     ASSERT_GT(send(fd, partial, sizeof partial - 1, 0), 0);
     stalled.push_back(fd);
   }
-  httplib::Client client("127.0.0.1", (*exporter)->port());
-  client.set_connection_timeout(3);
-  client.set_read_timeout(3);  // a liveness probe's patience
-  for (int i = 0; i < 3; ++i) {
-    httplib::Result health = client.Get("/healthz");
-    ASSERT_TRUE(health) << httplib::to_string(health.error());
-    EXPECT_EQ(health->status, 200);
-  }
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(HealthAnswers((*exporter)->port(), "127.0.0.1"));
   for (int fd : stalled) close(fd);
+}
+
+// Slowloris: a byte every 100 ms keeps every read within its 2 s timeout; the
+// request's deadline still closes the connection before the headers end.
+TEST(HttpExporterTest, HeadersThatDribbleInAreCutAtTheDeadline) {
+  Registry registry;
+  HttpLimits limits;
+  limits.request_deadline = std::chrono::milliseconds(1000);
+  auto exporter = HttpExporter::Start("127.0.0.1:0", &registry, nullptr, limits);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  const int fd = Connect((*exporter)->port());
+  ASSERT_GE(fd, 0);
+  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " +
+                              std::string(40, 'a') + "\r\n\r\n";  // 4 s at 10 bytes/s
+  const auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  std::string got;
+  for (char c : request) {
+    if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    got += ReadUntilClosed(fd, 0.1, &closed);
+    if (closed) break;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  close(fd);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(got, "");  // never answered: the request did not arrive in time
+  EXPECT_GE(seconds, 0.9);
+  EXPECT_LT(seconds, 2.5);
+}
+
+// One client address holds at most 4 of the 16 threads, however many
+// connections it opens and however slowly it sends; others are still served.
+TEST(HttpExporterTest, OneClientCannotHoldEveryThread) {
+  Registry registry;
+  auto exporter = HttpExporter::Start("127.0.0.1:0", &registry);
+  ASSERT_TRUE(exporter.ok()) << exporter.status();
+  const int port = (*exporter)->port();
+  std::vector<int> greedy;
+  for (int i = 0; i < 20; ++i) {
+    const int fd = Connect(port, "127.0.0.2");
+    ASSERT_GE(fd, 0);
+    greedy.push_back(fd);
+  }
+  // The connections past the 4th are answered 503 and closed at once.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int refused = 0;
+  std::vector<int> held;
+  for (int fd : greedy) {
+    bool closed;
+    const std::string got = ReadUntilClosed(fd, 0.05, &closed);
+    if (closed && got.rfind("HTTP/1.1 503", 0) == 0) {
+      ++refused;
+    } else {
+      held.push_back(fd);
+    }
+  }
+  // The 4 it holds send slowly, each read within the read timeout.
+  for (int round = 0; round < 3; ++round) {
+    for (int fd : held) send(fd, round == 0 ? "G" : "E", 1, MSG_NOSIGNAL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(refused, 16);
+  EXPECT_TRUE(HealthAnswers(port, "127.0.0.3"));
+  EXPECT_TRUE(HealthAnswers(port, "127.0.0.4"));
+  for (int fd : greedy) close(fd);
 }
 
 TEST(HttpExporterTest, ServesMetricsAndHealth) {

@@ -388,6 +388,62 @@ class ScriptedWorkerTest(Base):
                 grpc.StatusCode.INVALID_ARGUMENT, "spec.config_path")
         self.stub.ListJobs(pb.ListJobsRequest(), metadata=md("viewer"), timeout=30)
 
+    def test_slow_header_clients_leave_healthz_and_metrics_answering(self):
+        # 20 connections sending a header byte every half second once held
+        # every /metrics thread (each read within its timeout) and stopped
+        # /healthz from answering. Now one client holds at most 4, the rest
+        # get a 503, and a request must arrive within 5 s of its first byte.
+        import socket
+        slow = []
+        for _ in range(20):
+            s = socket.socket()
+            s.bind(("127.0.0.2", 0))
+            s.connect(("127.0.0.1", self.metrics_port))
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        try:
+            start = time.time()
+            cut = set()
+            while time.time() - start < 8:
+                for i, s in enumerate(slow):
+                    if i in cut:
+                        continue
+                    try:
+                        s.sendall(b"X-Slow: 1\r\n")
+                    except OSError:
+                        cut.add(i)
+                # A liveness probe from another address answers within 1 s.
+                t0 = time.time()
+                probe = socket.create_connection(("127.0.0.1", self.metrics_port), timeout=1,
+                                                 source_address=("127.0.0.3", 0))
+                probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = probe.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+                probe.close()
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+                self.assertLess(time.time() - t0, 1.0)
+                time.sleep(0.5)
+            # By now (8 s of dribbling) every slow connection has been cut.
+            for i, s in enumerate(slow):
+                s.settimeout(0.5)
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                    data = s.recv(4096)
+                    if data == b"" or data.startswith(b"HTTP/1.1 503"):
+                        cut.add(i)
+                except TimeoutError:  # still open: not cut
+                    pass
+                except OSError:
+                    cut.add(i)
+            self.assertEqual(len(cut), 20)
+        finally:
+            for s in slow:
+                s.close()
+
     def test_reflection_is_off_with_tokens(self):
         info = self.channel.stream_stream(
             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
