@@ -29,17 +29,18 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   void SetLimits(const JobLimits& limits) { limits_ = limits; }
   // Open WatchJob streams per connection, and ReadArtifact streams in all
   // (each holds about 2 MiB of buffers): RESOURCE_EXHAUSTED past them.
-  // One token may hold a quarter of the downloads; workers' fetches of their
-  // jobs' inputs have slots of their own, which no viewer can take.
+  // One viewer's connection may hold an eighth of the downloads (a worker's a
+  // quarter) and one token a quarter; workers' fetches of their jobs' inputs have slots of their own,
+  // which no viewer can take.
   // A download whose client has read nothing for `stall_timeout` is
   // cancelled and gives its slot back (0: never).
   void SetStreamLimits(int watchers_per_connection, int downloads,
                        std::chrono::milliseconds stall_timeout = std::chrono::seconds(60)) {
     watch_slots_ = StreamSlots::Create(1 << 20, watchers_per_connection, "WatchJob");
-    read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact",
+    read_slots_ = StreamSlots::Create(downloads, std::max(1, downloads / 8), "ReadArtifact",
                                       std::max(1, downloads / 4));
-    worker_read_slots_ = StreamSlots::Create(downloads, downloads, "ReadArtifact (workers)",
-                                             std::max(1, downloads / 4));
+    worker_read_slots_ = StreamSlots::Create(downloads, std::max(1, downloads / 4),
+                                             "ReadArtifact (workers)", std::max(1, downloads / 4));
     read_watchdog_ = std::make_unique<StallWatchdog>(stall_timeout, "ReadArtifact");
   }
 
@@ -78,9 +79,9 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   ServerMetrics* metrics_;
   JobLimits limits_;
   std::shared_ptr<StreamSlots> watch_slots_ = StreamSlots::Create(1 << 20, 32, "WatchJob");
-  std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 64, "ReadArtifact", 16);
+  std::shared_ptr<StreamSlots> read_slots_ = StreamSlots::Create(64, 8, "ReadArtifact", 16);
   std::shared_ptr<StreamSlots> worker_read_slots_ =
-      StreamSlots::Create(64, 64, "ReadArtifact (workers)", 16);
+      StreamSlots::Create(64, 16, "ReadArtifact (workers)", 16);
   std::unique_ptr<StallWatchdog> read_watchdog_ =
       std::make_unique<StallWatchdog>(std::chrono::seconds(60), "ReadArtifact");
   Auth open_;  // used when no Auth is given

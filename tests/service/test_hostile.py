@@ -307,29 +307,39 @@ class ScriptedWorkerTest(Base):
 
     def finished_job_with_a_6mib_model(self):
         """A job the honest worker ran, with final/model.pt of 6 MiB; and a
-        channel without BDP probing (the flow-control window stays small, so a
-        client that stops reading stops the server's writes)."""
+        connection() to read it on."""
         job = self.create()
         lease = self.take()
         upload(self.wstub, "honest", "gpu-a", lease, "final/model.pt", os.urandom(6 << 20))
         self.wstub.Synchronize(finished("gpu-a", lease), metadata=md("honest"), timeout=30)
         self.wait(job.name, (pb.SUCCEEDED,))
-        return job, grpc.insecure_channel(self.server.target,
-                                          options=[("grpc.http2.bdp_probe", 0)])
+        return job, self.connection()
+
+    def connection(self):
+        """A channel on a TCP connection of its own (no subchannel shared with
+        other channels), without BDP probing (the flow-control window stays
+        small, so a client that stops reading stops the server's writes)."""
+        return grpc.insecure_channel(self.server.target,
+                                     options=[("grpc.http2.bdp_probe", 0),
+                                              ("grpc.use_local_subchannel_pool", 1)])
 
     def test_a_download_whose_client_stops_reading_is_cancelled_and_frees_its_slot(self):
         job, channel = self.finished_job_with_a_6mib_model()
         request = pb.ReadArtifactRequest(name=job.name, artifact="final/model.pt")
-        # The viewer's quarter of the downloads, each read one chunk and stalled.
-        stub = pb_grpc.JobServiceStub(channel)
+        # The viewer's quarter of the downloads, on two connections (each holds
+        # an eighth), each read one chunk and stalled.
+        channels = [channel, self.connection()]
         stalled = []
-        for _ in range(16):
-            it = stub.ReadArtifact(request, metadata=md("viewer"), timeout=120)
-            next(it)
-            stalled.append(it)
-        self.assert_code(lambda: next(stub.ReadArtifact(request, metadata=md("viewer"),
-                                                         timeout=30)),
-                         grpc.StatusCode.RESOURCE_EXHAUSTED, "viewer has 16 streams open")
+        for c in channels:
+            stub = pb_grpc.JobServiceStub(c)
+            for _ in range(8):
+                it = stub.ReadArtifact(request, metadata=md("viewer"), timeout=120)
+                next(it)
+                stalled.append(it)
+        third = self.connection()
+        self.assert_code(lambda: next(pb_grpc.JobServiceStub(third).ReadArtifact(
+            request, metadata=md("viewer"), timeout=30)),
+            grpc.StatusCode.RESOURCE_EXHAUSTED, "viewer has 16 streams open")
         # Past the stall timeout each ends CANCELLED, short of the whole file...
         time.sleep(STALL_TIMEOUT + 2)
         for it in stalled:
@@ -340,25 +350,38 @@ class ScriptedWorkerTest(Base):
             self.assertEqual(cm.exception.code(), grpc.StatusCode.CANCELLED)
             self.assertLess(received, 5 << 20)
         # ...and the viewer downloads again, whole.
-        data = b"".join(c.data for c in stub.ReadArtifact(request, metadata=md("viewer"),
-                                                           timeout=60))
+        data = b"".join(c.data for c in pb_grpc.JobServiceStub(channel).ReadArtifact(
+            request, metadata=md("viewer"), timeout=60))
         self.assertEqual(len(data), 6 << 20)
-        channel.close()
+        for c in channels + [third]:
+            c.close()
 
     def test_one_viewer_cannot_take_every_download_nor_the_workers_fetches(self):
         first, channel = self.finished_job_with_a_6mib_model()
-        # The viewer opens downloads that read one chunk and stall.
-        stub = pb_grpc.JobServiceStub(channel)
-        stalled, refused = [], []
-        for _ in range(20):
-            it = stub.ReadArtifact(pb.ReadArtifactRequest(name=first.name,
-                                                          artifact="final/model.pt"),
-                                   metadata=md("viewer"), timeout=120)
-            try:
-                next(it)
-                stalled.append(it)
-            except grpc.RpcError as e:
-                refused.append((e.code(), e.details()))
+        # The viewer opens downloads that read one chunk and stall: first on
+        # one connection, then on three.
+        def stall(c, n):
+            stub = pb_grpc.JobServiceStub(c)
+            stalled, refused = [], []
+            for _ in range(n):
+                it = stub.ReadArtifact(pb.ReadArtifactRequest(name=first.name,
+                                                              artifact="final/model.pt"),
+                                       metadata=md("viewer"), timeout=120)
+                try:
+                    next(it)
+                    stalled.append(it)
+                except grpc.RpcError as e:
+                    refused.append((e.code(), e.details()))
+            return stalled, refused
+        stalled, refused = stall(channel, 12)
+        self.assertEqual(len(stalled), 8)  # an eighth of --max-downloads (64)
+        self.assertEqual({r[0] for r in refused}, {grpc.StatusCode.RESOURCE_EXHAUSTED})
+        self.assertIn("this connection has 8 streams open", refused[0][1])
+        channels = [channel, self.connection(), self.connection()]
+        more, refused = stall(channels[1], 8)
+        stalled += more
+        more, refused = stall(channels[2], 8)
+        stalled += more
         self.assertEqual(len(stalled), 16)  # a quarter of --max-downloads (64)
         self.assertEqual({r[0] for r in refused}, {grpc.StatusCode.RESOURCE_EXHAUSTED})
         self.assertIn("viewer has 16 streams open", refused[0][1])
@@ -374,7 +397,8 @@ class ScriptedWorkerTest(Base):
         self.assertEqual(len(data), 6 << 20)
         for it in stalled:
             it.cancel()
-        channel.close()
+        for c in channels:
+            c.close()
         self.wstub.Synchronize(finished("gpu-a", held), metadata=md("honest"), timeout=30)
 
     def test_every_spec_string_counts_toward_the_size_limits(self):
