@@ -69,6 +69,12 @@ class Segqatd:
         self.logf.close()
         return rc
 
+    def kill(self):
+        """SIGKILL, as the OOM killer would."""
+        self.proc.kill()
+        self.proc.wait(timeout=60)
+        self.logf.close()
+
     def alive(self):
         return self.proc.poll() is None
 

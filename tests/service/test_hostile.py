@@ -533,6 +533,38 @@ class EmbeddedWorkerTest(Base):
         self.assertIn("int8/model.pt", [a.name for a in done.artifacts])
 
 
+    def test_a_job_that_kills_segqatd_three_times_ends_failed_and_segqatd_serves(self):
+        # A job whose batch the OOM killer answers took segqatd (and its
+        # embedded worker) down at attempt 1, 2, 3, ... for ever. The kernel's
+        # SIGKILL, three times while the job runs: the restarted segqatd does
+        # not run it a fourth time.
+        job = self.create(pb.TRAIN, "SOLVER.NUM_EPOCHS", "500")
+        for attempt in (1, 2, 3):
+            deadline = time.time() + 120
+            while True:
+                shown = self.get(job.name)
+                if shown.state == pb.RUNNING and shown.attempt == attempt:
+                    break
+                self.assertNotIn(shown.state, (pb.FAILED, pb.SUCCEEDED), shown.error)
+                self.assertLess(time.time(), deadline, "attempt %d never ran: %s" % (attempt, shown))
+                time.sleep(0.2)
+            self.server.kill()
+            self.channel.close()
+            self.server.start()
+            type(self).connect()
+        done = self.wait(job.name, (pb.FAILED, pb.SUCCEEDED), timeout=120)
+        self.assertEqual(done.state, pb.FAILED)
+        self.assertEqual(done.attempt, 3)
+        self.assertIn("its worker was lost 3 times", done.error)
+        self.assertIn("--max-attempts 3", done.error)
+        # segqatd keeps serving: it stays up, and the next job runs to the end.
+        time.sleep(2)
+        self.assertTrue(self.server.alive())
+        self.assertEqual(self.get(job.name).state, pb.FAILED)
+        after = self.create(pb.TRAIN, "SOLVER.NUM_EPOCHS", "1")
+        finished_ok = self.wait(after.name, (pb.SUCCEEDED, pb.FAILED))
+        self.assertEqual(finished_ok.state, pb.SUCCEEDED, finished_ok.error)
+
     def test_a_checkpoint_whose_config_links_to_a_secret_quotes_none_of_it(self):
         secret = os.path.join(self.work, "secret")
         with open(secret, "w") as f:
