@@ -271,7 +271,7 @@ void Agent::RunJob(Job* job) {
       if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", st.message()));
       return dest;
     };
-    auto cfg = runtime::BuildJobConfig(request, resolve);
+    auto cfg = runtime::PrepareJob(&request, resolve);
     if (!cfg.ok()) return fail(cfg.status());
     if (auto st = CheckTrainingFits(request, *cfg, job->world); !st.ok()) return fail(st);
     if (!job->run.snapshot().empty()) {

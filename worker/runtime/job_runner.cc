@@ -78,7 +78,9 @@ absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
                     use_gpu ? static_cast<int>(torch::cuda::device_count()) : 0);
 }
 
-absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve) {
+absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve,
+                                      DatasetLists* lists) {
+  DatasetLists read;
   std::vector<std::string> overrides = request.overrides;
   if (!request.not_quant_pattern.empty()) {
     overrides.push_back("SLIM.not_quant_pattern");
@@ -114,7 +116,7 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
   if (reads_val) reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.VAL_FILE_LIST"});
   if (auto st = request.read_roots.CheckConfig(*cfg, reads); !st.ok()) return st;
   if (reads_train) {
-    auto train = SplitEntries(*cfg, Split::kTrain);
+    auto train = read.ReadAndKeep(*cfg, Split::kTrain);
     if (!train.ok()) return absl::InvalidArgumentError(train.status().message());
     if (auto st = request.read_roots.CheckEntries(*train, "DATASET.TRAIN_FILE_LIST"); !st.ok()) {
       return st;
@@ -135,7 +137,7 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
         "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
   }
   if (reads_val) {
-    auto val = SplitEntries(*cfg, Split::kVal);
+    auto val = read.ReadAndKeep(*cfg, Split::kVal);
     if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
     if (auto st = request.read_roots.CheckEntries(*val, "DATASET.VAL_FILE_LIST"); !st.ok()) {
       return st;
@@ -168,6 +170,14 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
   if (request.calib_batches < 0) {
     return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
   }
+  if (lists != nullptr) *lists = std::move(read);
+  return cfg;
+}
+
+absl::StatusOr<Config> PrepareJob(JobRequest* request, const PathResolver& resolve) {
+  auto lists = std::make_shared<DatasetLists>();
+  auto cfg = BuildJobConfig(*request, resolve, lists.get());
+  if (cfg.ok()) request->lists = std::move(lists);
   return cfg;
 }
 
@@ -242,6 +252,7 @@ absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
   opt.device = device;
   opt.stop = stop;
   opt.collectives = request.collectives;
+  opt.lists = request.lists.get();
   auto result = Train(cfg, opt, sink);
   if (!result.ok()) return result.status();
   outcome.interrupted = result->interrupted;
@@ -340,6 +351,7 @@ absl::StatusOr<PtqOptions> PtqFromRequest(const JobRequest& request, c10::Device
   o.calib_batches = request.calib_batches > 0 ? request.calib_batches : 10;
   o.device = device;
   o.stop = stop;
+  o.lists = request.lists.get();
   return o;
 }
 
@@ -365,7 +377,7 @@ absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const J
   outcome.outputs.push_back("final");
   outcome.last_checkpoint = final_dir;
   if (request.do_eval) {
-    auto entries = SplitEntries(cfg, Split::kVal);
+    auto entries = SplitEntries(cfg, Split::kVal, request.lists.get());
     if (!entries.ok()) return entries.status();
     ptq->model->to(device);
     auto metrics = Evaluate(ptq->model, cfg, *entries, device, stop);
@@ -402,7 +414,9 @@ absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Confi
   auto ptq = PostTrainingQuantize(cfg, "TEST.TEST_MODEL", o, sink);
   const double budget = request.drop_budget >= 0 ? request.drop_budget : 0.5;
   absl::StatusOr<SensitivityReport> report =
-      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop) : ptq.status();
+      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop,
+                                 request.lists.get())
+               : ptq.status();
   if (!report.ok()) {
     if (absl::IsCancelled(report.status())) {
       outcome.interrupted = true;
@@ -454,7 +468,7 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
   sink->OnLog(absl::StrCat("evaluating ", cfg.Str("TEST.TEST_MODEL"), " (",
                            loaded->checkpoint.meta.quantized ? "quantized" : "float",
                            request.convert ? ", converted to int8" : "", ")"));
-  auto entries = SplitEntries(cfg, Split::kVal);
+  auto entries = SplitEntries(cfg, Split::kVal, request.lists.get());
   if (!entries.ok()) return entries.status();
   JobOutcome outcome;
   auto metrics = EvaluateLoaded(*loaded, cfg, *entries, device, request.convert, stop);

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 
 namespace segqat {
 class Collectives;
+struct DatasetLists;  // worker/train/dataset.h
 }
 
 namespace segqat::runtime {
@@ -50,6 +52,9 @@ struct JobRequest {
   Collectives* collectives = nullptr;  // data-parallel training (worker/train/collectives.h)
   // Where the job may read (BuildJobConfig checks); none: anywhere.
   ReadRoots read_roots;
+  // The file lists BuildJobConfig read and checked; the job uses these
+  // entries (null: the job reads the lists itself).
+  std::shared_ptr<const DatasetLists> lists;
 };
 
 // Maps the value of a path key that names another job's artifact
@@ -63,8 +68,14 @@ using PathResolver =
 // empty). InvalidArgument naming the key for any config error; checks that
 // every path the job reads is inside request.read_roots (before opening any),
 // then that the dataset lists / folders and the checkpoint it needs exist.
+// The lists it read go to `lists` when given.
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request,
-                                      const PathResolver& resolve = nullptr);
+                                      const PathResolver& resolve = nullptr,
+                                      DatasetLists* lists = nullptr);
+
+// BuildJobConfig for a job about to run: the lists it read and checked are
+// kept in request->lists, so that the job uses what was checked.
+absl::StatusOr<Config> PrepareJob(JobRequest* request, const PathResolver& resolve = nullptr);
 
 
 // Where a job's files go: for a service job everything sits in its work

@@ -12,6 +12,7 @@
 
 #include "worker/runtime/read_roots.h"
 #include "worker/train/checkpoint.h"
+#include "worker/train/dataset.h"
 
 namespace segqat::runtime {
 namespace {
@@ -145,6 +146,53 @@ TEST(BuildJobConfigTest, PtqAndSensitivityNeedAFloatModelAndTrainingImages) {
   EXPECT_EQ(message(JobKind::kSensitivity, {"TEST.TEST_MODEL", model}), "ok");
   EXPECT_EQ(message(JobKind::kSensitivity, {}),
             "TEST.TEST_MODEL: the checkpoint to scan is required");
+}
+
+// What was checked is what is used: the lists PrepareJob read are the ones
+// the job's SplitEntries returns, even when a list changes on disk between
+// the check and the run (a link flipped to another file, say).
+TEST(PrepareJobTest, TheJobUsesTheListsItWasCheckedWith) {
+  TempDir tmp;
+  const fs::path data = tmp.path() / "data";
+  fs::create_directories(data);
+  std::ofstream(data / "train.txt") << "a.png a_label.png\n";
+  std::ofstream(data / "val.txt") << "v.png v_label.png\n";
+  std::ofstream(data / "other.txt") << "o.png o_label.png\n";
+  JobRequest r;
+  r.kind = JobKind::kTrain;
+  r.do_eval = true;
+  r.overrides = {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
+                 (data / "train.txt").string(), "DATASET.VAL_FILE_LIST",
+                 (data / "val.txt").string()};
+  auto cfg = PrepareJob(&r);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  ASSERT_NE(r.lists, nullptr);
+  std::ofstream(data / "train.txt") << "b.png b_label.png\nc.png c_label.png\n";
+  fs::remove(data / "val.txt");
+
+  auto train = SplitEntries(*cfg, Split::kTrain, r.lists.get());
+  ASSERT_TRUE(train.ok()) << train.status();
+  ASSERT_EQ(train->size(), 1u);
+  EXPECT_EQ(fs::path(train->front().image_path).filename(), "a.png");
+  auto val = SplitEntries(*cfg, Split::kVal, r.lists.get());
+  ASSERT_TRUE(val.ok()) << val.status();
+  EXPECT_EQ(fs::path(val->front().image_path).filename(), "v.png");
+  // Read again without them, the list is what the disk now holds...
+  auto reread = SplitEntries(*cfg, Split::kTrain);
+  ASSERT_TRUE(reread.ok()) << reread.status();
+  EXPECT_EQ(reread->size(), 2u);
+  // ...and a config naming another list reads that one.
+  Config other = *cfg;
+  ASSERT_TRUE(other.SetFromString("DATASET.TRAIN_FILE_LIST", (data / "other.txt").string()).ok());
+  auto moved = SplitEntries(other, Split::kTrain, r.lists.get());
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(fs::path(moved->front().image_path).filename(), "o.png");
+  // A failed check keeps nothing.
+  JobRequest bad = r;
+  bad.lists = nullptr;
+  bad.overrides.back() = (data / "missing.txt").string();
+  EXPECT_FALSE(PrepareJob(&bad).ok());
+  EXPECT_EQ(bad.lists, nullptr);
 }
 
 }  // namespace

@@ -7,12 +7,37 @@
 
 namespace segqat {
 
-absl::StatusOr<std::vector<data::ListEntry>> SplitEntries(const Config& cfg, Split split) {
-  const char* key = split == Split::kTrain ? "DATASET.TRAIN_FILE_LIST"
-                    : split == Split::kVal ? "DATASET.VAL_FILE_LIST"
-                                           : "DATASET.TEST_FILE_LIST";
+namespace {
+
+const char* ListKey(Split split) {
+  return split == Split::kTrain ? "DATASET.TRAIN_FILE_LIST"
+         : split == Split::kVal ? "DATASET.VAL_FILE_LIST"
+                                : "DATASET.TEST_FILE_LIST";
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<data::ListEntry>> DatasetLists::ReadAndKeep(const Config& cfg,
+                                                                       Split split) {
+  auto entries = SplitEntries(cfg, split);
+  if (!entries.ok()) return entries;
+  splits[split] = Read{cfg.Str(ListKey(split)), cfg.Str("DATASET.DATA_DIR"),
+                       cfg.Str("DATASET.SEPARATOR"), *entries};
+  return entries;
+}
+
+absl::StatusOr<std::vector<data::ListEntry>> SplitEntries(const Config& cfg, Split split,
+                                                          const DatasetLists* checked) {
+  const char* key = ListKey(split);
   const std::string& list = cfg.Str(key);
   const std::string& root = cfg.Str("DATASET.DATA_DIR");
+  if (checked != nullptr) {
+    auto it = checked->splits.find(split);
+    if (it != checked->splits.end() && it->second.list == list && it->second.data_dir == root &&
+        it->second.separator == cfg.Str("DATASET.SEPARATOR")) {
+      return it->second.entries;
+    }
+  }
   absl::StatusOr<std::vector<data::ListEntry>> entries =
       list.empty() ? data::ScanCityscapes(root, split == Split::kTrain ? "train"
                                                 : split == Split::kVal ? "val"

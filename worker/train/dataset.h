@@ -7,6 +7,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,26 @@ namespace segqat {
 
 enum class Split { kTrain, kVal, kTest };
 
+// The splits a job was checked with: BuildJobConfig reads each list once and
+// checks its entries; the job then uses those entries instead of reading the
+// list again, so that what was checked is what is used (a list swapped in
+// between is never read).
+struct DatasetLists {
+  struct Read {
+    std::string list, data_dir, separator;  // the config values it was read with
+    std::vector<data::ListEntry> entries;
+  };
+  std::map<Split, Read> splits;
+
+  // Reads the split (SplitEntries) and keeps it.
+  absl::StatusOr<std::vector<data::ListEntry>> ReadAndKeep(const Config& cfg, Split split);
+};
+
 // Errors name the config key that points at the missing list or folder.
-absl::StatusOr<std::vector<data::ListEntry>> SplitEntries(const Config& cfg, Split split);
+// With `checked`, a split it holds for cfg's current list, data dir and
+// separator is returned as it was read; anything else is read now.
+absl::StatusOr<std::vector<data::ListEntry>> SplitEntries(const Config& cfg, Split split,
+                                                          const DatasetLists* checked = nullptr);
 
 data::AugmentOptions AugmentFromConfig(const Config& cfg);
 data::LoaderOptions LoaderFromConfig(const Config& cfg, data::LoaderMode mode);

@@ -67,7 +67,7 @@ absl::StatusOr<PtqModel> PostTrainingQuantize(const Config& cfg, const std::stri
   if (options.calib_batches < 1) {
     return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
   }
-  auto entries = SplitEntries(cfg, Split::kTrain);
+  auto entries = SplitEntries(cfg, Split::kTrain, options.lists);
   if (!entries.ok()) return entries.status();
   if (entries->empty()) {
     return absl::InvalidArgumentError(
@@ -147,8 +147,9 @@ std::string SensitivityReport::ToJson() const {
 absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg,
                                                   double budget, c10::Device device,
                                                   ProgressSink* sink,
-                                                  const std::atomic<bool>* stop) {
-  auto entries = SplitEntries(cfg, Split::kVal);
+                                                  const std::atomic<bool>* stop,
+                                                  const DatasetLists* lists) {
+  auto entries = SplitEntries(cfg, Split::kVal, lists);
   if (!entries.ok()) return entries.status();
   if (entries->empty()) {
     return absl::InvalidArgumentError("DATASET.VAL_FILE_LIST: the val set is empty");

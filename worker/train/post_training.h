@@ -22,11 +22,15 @@
 
 namespace segqat {
 
+struct DatasetLists;  // worker/train/dataset.h
+
 struct PtqOptions {
   quant::CalibOptions calib;
   int calib_batches = 10;  // of BATCH_SIZE training images, in list order, eval transforms
   c10::Device device = c10::Device(c10::kCPU);
   const std::atomic<bool>* stop = nullptr;  // Cancelled when set
+  // The file lists the job was checked with (null: read them here).
+  const DatasetLists* lists = nullptr;
 };
 
 struct PtqModel {
@@ -75,7 +79,8 @@ struct SensitivityReport {
 absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg,
                                                   double budget, c10::Device device,
                                                   ProgressSink* sink,
-                                                  const std::atomic<bool>* stop);
+                                                  const std::atomic<bool>* stop,
+                                                  const DatasetLists* lists = nullptr);
 
 }  // namespace segqat
 

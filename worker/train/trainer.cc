@@ -101,11 +101,11 @@ absl::Status Run::Setup() {
                                 " residual adds quantized (SLIM.quant_add)"));
     }
   }
-  auto train = SplitEntries(cfg_, Split::kTrain);
+  auto train = SplitEntries(cfg_, Split::kTrain, opt_.lists);
   if (!train.ok()) return train.status();
   train_ = *std::move(train);
   if (opt_.do_eval) {
-    auto val = SplitEntries(cfg_, Split::kVal);
+    auto val = SplitEntries(cfg_, Split::kVal, opt_.lists);
     if (!val.ok()) return val.status();
     val_ = *std::move(val);
   }

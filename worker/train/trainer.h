@@ -22,6 +22,8 @@
 
 namespace segqat {
 
+struct DatasetLists;  // worker/train/dataset.h
+
 struct TrainOptions {
   bool quant = false;    // --quant: quant_aware with the SLIM.* config
   bool do_eval = false;  // evaluate each snapshot, keep best_model
@@ -37,6 +39,8 @@ struct TrainOptions {
   // stop on any rank stops all of them at the same step, and only rank 0
   // evaluates, writes snapshots and reports progress.
   Collectives* collectives = nullptr;
+  // The file lists the job was checked with (null: read them here).
+  const DatasetLists* lists = nullptr;
 };
 
 struct TrainResult {
