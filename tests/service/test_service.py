@@ -345,15 +345,21 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                 if a.name == "final/model.pt"][0]
         self.assertGreater(size, 4 << 20)  # several chunks: a stalled reader holds one
         before = rss_mb()
-        # 100 downloads that read one chunk and stall: 64 hold a slot, the rest
-        # are refused. (No BDP probing: the flow-control window stays small, so
-        # a client that stops reading stops the server's writes.)
-        channel = grpc.insecure_channel(self.server.target, options=[("grpc.http2.bdp_probe", 0)])
+        # 100 downloads that read one chunk and stall, 8 per connection (the
+        # most one connection may hold): 64 hold a slot, the rest are
+        # refused. (No BDP probing: the flow-control window stays small, so a
+        # client that stops reading stops the server's writes; a subchannel
+        # pool per channel: a TCP connection each.)
+        channels = [grpc.insecure_channel(self.server.target,
+                                          options=[("grpc.http2.bdp_probe", 0),
+                                                   ("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(13)]
+        channel = channels[0]
         stub = pb_grpc.JobServiceStub(channel)
         streams, refused = [], 0
-        for _ in range(100):
-            it = stub.ReadArtifact(pb.ReadArtifactRequest(name=done.name,
-                                                          artifact="final/model.pt"), timeout=120)
+        for i in range(100):
+            it = pb_grpc.JobServiceStub(channels[i // 8]).ReadArtifact(
+                pb.ReadArtifactRequest(name=done.name, artifact="final/model.pt"), timeout=120)
             try:
                 next(it)  # the first chunk; then this client stalls
                 streams.append(it)
@@ -383,7 +389,8 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         self.assertTrue(next(self.stub.WatchJob(pb.WatchJobRequest(name=job.name), timeout=60)))
         for it in streams + watchers:
             it.cancel()
-        channel.close()
+        for c in channels:
+            c.close()
         self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
         list(first)
         deadline = time.time() + 30
