@@ -38,12 +38,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "worker/config/config.h"
-#include "worker/export/exporter.h"
-#include "worker/export/onnx_model.h"
-#include "worker/infer/engine.h"
-#include "worker/models/deeplab.h"
-#include "worker/quant/quant_aware.h"
+#include "engine/config/config.h"
+#include "engine/export/exporter.h"
+#include "engine/export/onnx_model.h"
+#include "engine/infer/engine.h"
+#include "engine/models/deeplab.h"
+#include "engine/quant/quant_aware.h"
 
 namespace {
 

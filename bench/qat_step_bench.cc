@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "worker/config/config.h"
-#include "worker/models/deeplab.h"
-#include "worker/quant/quant_aware.h"
-#include "worker/train/checkpoint.h"
-#include "worker/train/sgd.h"
+#include "engine/config/config.h"
+#include "engine/models/deeplab.h"
+#include "engine/quant/quant_aware.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/sgd.h"
 
 namespace {
 

@@ -24,7 +24,7 @@
 #include "server/job_service.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
-#include "worker/data/synthetic.h"
+#include "engine/data/synthetic.h"
 
 namespace {
 

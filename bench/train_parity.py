@@ -44,7 +44,7 @@ NUM_CLASSES = 19
 IGNORE = 255
 
 
-# --- The network, as worker/models/ builds it -------------------------------
+# --- The network, as engine/models/ builds it -------------------------------
 
 def conv_bn(cin, cout, k, stride=1, dilation=1, groups=1, act=True):
     layers = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2 * dilation, dilation, groups,

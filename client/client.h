@@ -22,7 +22,7 @@ class Client {
   // `target` is HOST:PORT. `deadline` applies to each unary call.
   explicit Client(const std::string& target,
                   std::chrono::milliseconds deadline = std::chrono::seconds(30));
-  // Over a channel made by Connect (client/channel.h): tokens, TLS.
+  // Over a channel made by Connect (common/channel.h): tokens, TLS.
   explicit Client(std::shared_ptr<grpc::Channel> channel,
                   std::chrono::milliseconds deadline = std::chrono::seconds(30));
 

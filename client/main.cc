@@ -27,11 +27,11 @@
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/channel.h"
+#include "common/channel.h"
 #include "client/client.h"
 #include "client/progress_printer.h"
 #include "client/report.h"
-#include "worker/cli/flags.h"
+#include "job/flags.h"
 
 namespace segqat::client {
 namespace {

@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/report_parts.h"
-#include "worker/config/config.h"
-#include "worker/data/cityscapes.h"
+#include "engine/config/config.h"
+#include "engine/data/cityscapes.h"
 
 namespace segqat::client {
 namespace fs = std::filesystem;

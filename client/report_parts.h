@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "segqat/v1/jobs.pb.h"
-#include "worker/config/config.h"
+#include "engine/config/config.h"
 
 namespace segqat::client::report {
 

@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
 #include "server/artifact_store.h"
-#include "worker/config/config.h"
+#include "engine/config/config.h"
 
 namespace segqat::server {
 namespace {

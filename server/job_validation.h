@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "worker/config/config.h"
+#include "engine/config/config.h"
 #include "segqat/v1/jobs.pb.h"
 #include "server/job_store.h"
 

@@ -37,10 +37,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "agent/agent.h"
-#include "client/channel.h"
+#include "worker/agent.h"
+#include "common/channel.h"
 #include "server/artifact_store.h"
-#include "worker/data/confined_read.h"
+#include "engine/data/confined_read.h"
 #include "server/auth.h"
 #include "server/bad_request.h"
 #include "server/event_bus.h"
@@ -51,8 +51,8 @@
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
 #include "server/worker_service.h"
-#include "worker/cli/flags.h"
-#include "worker/runtime/job_runner.h"
+#include "job/flags.h"
+#include "engine/runtime/job_runner.h"
 
 namespace {
 

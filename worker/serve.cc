@@ -15,10 +15,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "agent/agent.h"
-#include "client/channel.h"
-#include "worker/cli/flags.h"
-#include "worker/data/confined_read.h"
+#include "worker/agent.h"
+#include "common/channel.h"
+#include "job/flags.h"
+#include "engine/data/confined_read.h"
 
 namespace segqat {
 namespace {

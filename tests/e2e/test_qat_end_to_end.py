@@ -33,7 +33,7 @@ SEED = os.environ.get("SEGQAT_E2E_SEED", "7")
 # QAT may cost at most half a point against float; scoring better is fine,
 # so that bound is one-sided.
 # The converted model computes what the simulated one computes in eval, code
-# for code (worker/export/deployed_ops.h; measured: 0.00 points on every
+# for code (engine/export/deployed_ops.h; measured: 0.00 points on every
 # seed, 8 and 7 bits), so INT8 - QAT is held to 0.02 points both ways.
 MAX_QAT_LOSS = 0.005
 MAX_INT8_GAP_8BIT = 0.0002

@@ -139,7 +139,7 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     print("pixels agreeing with segqat: ONNX Runtime %.5f  PyTorch %.5f" % (a_ort, a_torch))
     if not assert_numbers:  # tests/e2e/measure_spread.py
         return m_segqat, m_ort, m_torch, a_ort, a_torch
-    # model.ts computes the engine's arithmetic (worker/export/deployed_ops.h:
+    # model.ts computes the engine's arithmetic (engine/export/deployed_ops.h:
     # codes summed in float, scaled, rounded half to even on the same steps):
     # measured 100.00% of the pixels for QAT 8- and 7-bit and PTQ KL (seed 7,
     # AVX-512 VNNI EPYC); the bound leaves 0.1% for another CPU's resize.

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "worker/data/file_list.h"
+#include "engine/data/file_list.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <string>
 
-#include "worker/data/image_io.h"
+#include "engine/data/image_io.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "worker/train/tensor_file.h"
+#include "engine/train/tensor_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string bytes(reinterpret_cast<const char*>(data), size);

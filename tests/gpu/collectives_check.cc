@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "worker/train/collectives.h"
+#include "engine/train/collectives.h"
 
 namespace {
 

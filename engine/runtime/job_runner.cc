@@ -1,0 +1,551 @@
+#include "engine/runtime/job_runner.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "engine/export/exporter.h"
+#include "engine/infer/engine.h"
+#include "engine/quant/calibration.h"
+#include "engine/train/checkpoint.h"
+#include "engine/train/dataset.h"
+#include "engine/train/evaluator.h"
+#include "engine/train/model_loader.h"
+#include "engine/train/post_training.h"
+#include "engine/train/trainer.h"
+
+namespace segqat::runtime {
+namespace fs = std::filesystem;
+namespace {
+
+absl::Status CheckPathExists(const Config& cfg, const std::string& key) {
+  const std::string& path = cfg.Str(key);
+  if (path.empty()) return absl::OkStatus();
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", path, " does not exist"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string NewestSnapshot(const std::string& work_dir, ProgressSink* sink) {
+  std::vector<std::pair<int64_t, std::string>> found;  // (step, dir)
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_directory() || name == "best_model" || name == "final") continue;
+    auto ck = ReadCheckpoint(e.path().string());
+    if (ck.ok()) found.emplace_back(ck->meta.step, e.path().string());
+  }
+  std::sort(found.begin(), found.end(), std::greater<>());
+  for (const auto& [step, dir] : found) {
+    absl::Status st = CheckCheckpointFiles(dir);
+    if (st.ok()) return dir;
+    if (sink != nullptr) {
+      sink->OnLog(absl::StrCat("snapshot ", dir, " (step ", step, ") is damaged (",
+                               st.message(), "); trying an older one"));
+    }
+  }
+  return "";
+}
+
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index, int device_count) {
+  if (!use_gpu) return c10::Device(c10::kCPU);
+  if (device_count < 1) {
+    return absl::FailedPreconditionError("--use_gpu: no CUDA device is visible on this machine");
+  }
+  if (gpu_index < 0 || gpu_index >= device_count) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--use_gpu: no CUDA device ", gpu_index, " on this machine (it has ", device_count, ")"));
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu_index));
+}
+
+absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
+  return PickDevice(use_gpu, gpu_index,
+                    use_gpu ? static_cast<int>(torch::cuda::device_count()) : 0);
+}
+
+absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve,
+                                      DatasetLists* lists) {
+  DatasetLists read;
+  std::vector<std::string> overrides = request.overrides;
+  if (!request.not_quant_pattern.empty()) {
+    overrides.push_back("SLIM.not_quant_pattern");
+    overrides.push_back(absl::StrCat("[", absl::StrJoin(request.not_quant_pattern, ","), "]"));
+  }
+  auto cfg = Config::FromYamlText(request.config_yaml, overrides);
+  if (!cfg.ok()) return cfg.status();
+  if (resolve) {
+    for (const std::string& key : ArtifactReferenceKeys()) {
+      if (cfg->Str(key).empty()) continue;
+      auto path = resolve(key, cfg->Str(key));
+      if (!path.ok()) return path.status();
+      if (auto st = cfg->Set(key, *path); !st.ok()) return st;
+    }
+  }
+  const JobKind kind = request.kind;
+  const bool trains = kind == JobKind::kTrain || kind == JobKind::kQuantTrain;
+  // What the job reads: training images (training, PTQ's and the scan's
+  // calibration), val images, and which checkpoint.
+  const bool reads_train =
+      trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
+  const bool reads_val = kind == JobKind::kEval || kind == JobKind::kSensitivity ||
+                         (request.do_eval && kind != JobKind::kExport);
+  const bool reads_test_model =
+      kind == JobKind::kEval || kind == JobKind::kExport || kind == JobKind::kSensitivity;
+  // The paths this job reads, checked against the worker's --data-root
+  // before any is opened.
+  std::vector<std::string> reads;
+  if (reads_train) reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST"});
+  if (trains || kind == JobKind::kPtq) reads.push_back("TRAIN.PRETRAINED_MODEL_DIR");
+  if (trains) reads.push_back("TRAIN.RESUME_MODEL_DIR");
+  if (reads_test_model) reads.push_back("TEST.TEST_MODEL");
+  if (reads_val) reads.insert(reads.end(), {"DATASET.DATA_DIR", "DATASET.VAL_FILE_LIST"});
+  if (auto st = request.read_roots.CheckConfig(*cfg, reads); !st.ok()) return st;
+  if (reads_train) {
+    auto train = read.ReadAndKeep(*cfg, Split::kTrain);
+    if (!train.ok()) return absl::InvalidArgumentError(train.status().message());
+    if (auto st = request.read_roots.CheckEntries(*train, "DATASET.TRAIN_FILE_LIST"); !st.ok()) {
+      return st;
+    }
+    if (!trains && train->empty()) {
+      return absl::InvalidArgumentError(
+          "DATASET.TRAIN_FILE_LIST: the calibration set is empty (calibration reads the training "
+          "images)");
+    }
+  }
+  if (trains || kind == JobKind::kPtq) {
+    for (const char* key : {"TRAIN.PRETRAINED_MODEL_DIR", "TRAIN.RESUME_MODEL_DIR"}) {
+      if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
+    }
+  }
+  if (kind == JobKind::kPtq && cfg->Str("TRAIN.PRETRAINED_MODEL_DIR").empty()) {
+    return absl::InvalidArgumentError(
+        "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
+  }
+  if (reads_val) {
+    auto val = read.ReadAndKeep(*cfg, Split::kVal);
+    if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
+    if (auto st = request.read_roots.CheckEntries(*val, "DATASET.VAL_FILE_LIST"); !st.ok()) {
+      return st;
+    }
+  }
+  if (reads_test_model) {
+    if (cfg->Str("TEST.TEST_MODEL").empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "TEST.TEST_MODEL: the checkpoint to ",
+          kind == JobKind::kExport ? "export" : kind == JobKind::kEval ? "evaluate" : "scan",
+          " is required"));
+    }
+    auto ck = ReadCheckpoint(cfg->Str("TEST.TEST_MODEL"));
+    if (!ck.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("TEST.TEST_MODEL: ", ck.status().message()));
+    }
+    if (request.convert && !ck->meta.quantized) {
+      return absl::InvalidArgumentError(
+          "TEST.TEST_MODEL: --convert needs a quantized checkpoint (trained with --quant)");
+    }
+    if (kind == JobKind::kSensitivity && ck->meta.quantized) {
+      return absl::InvalidArgumentError(
+          "TEST.TEST_MODEL: the sensitivity scan starts from a float checkpoint");
+    }
+  }
+  if (!request.calib.empty()) {
+    auto m = quant::ParseCalibMethod(request.calib, "--calib");
+    if (!m.ok()) return m.status();
+  }
+  if (request.calib_batches < 0) {
+    return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
+  }
+  if (lists != nullptr) *lists = std::move(read);
+  return cfg;
+}
+
+absl::StatusOr<Config> PrepareJob(JobRequest* request, const PathResolver& resolve) {
+  auto lists = std::make_shared<DatasetLists>();
+  auto cfg = BuildJobConfig(*request, resolve, lists.get());
+  if (cfg.ok()) request->lists = std::move(lists);
+  return cfg;
+}
+
+absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg,
+                                          const std::vector<data::ListEntry>& entries,
+                                          c10::Device device, bool converted,
+                                          const std::atomic<bool>* stop) {
+  if (converted && device.is_cpu()) {
+    // Models the exports cannot express (abs_max activations) run as they are.
+    auto graph = exports::BuildDeployGraph(*loaded.model, cfg, /*normalize_inside=*/false);
+    if (graph.ok()) {
+      auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8);
+      if (!engine.ok()) return engine.status();
+      infer::Engine& e = **engine;
+      return Evaluate([&](const at::Tensor& images) { return e.Run(images); }, cfg, entries,
+                      stop);
+    }
+  }
+  loaded.model->to(device);
+  return Evaluate(loaded.model, cfg, entries, device, stop);
+}
+
+void PrepareProcessForJobs() { infer::RetainFreedMemory(); }
+
+JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
+  JobPaths p;
+  p.save_dir = work_dir;
+  p.resume_newest = true;
+  p.export_dir = (fs::path(work_dir) / "export").string();
+  p.metrics_json = (fs::path(work_dir) / "metrics.json").string();
+  p.int8_dir = (fs::path(work_dir) / "int8").string();
+  p.sensitivity_json = (fs::path(work_dir) / "sensitivity.json").string();
+  return p;
+}
+
+namespace {
+
+absl::Status WriteText(const std::string& path, const std::string& text, const char* what) {
+  std::error_code ec;
+  if (fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat(what, ": cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
+                                       const JobPaths& paths, c10::Device device,
+                                       ProgressSink* sink, const std::atomic<bool>* stop) {
+  JobOutcome outcome;
+  if (!paths.save_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(paths.save_dir, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot create ", paths.save_dir, ": ", ec.message()));
+    }
+    (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
+  }
+  if (paths.resume_newest) {
+    const std::string resume = NewestSnapshot(cfg.Str("TRAIN.MODEL_SAVE_DIR"), sink);
+    if (!resume.empty()) {
+      (void)cfg.Set("TRAIN.RESUME_MODEL_DIR", resume);
+      sink->OnLog(absl::StrCat("resuming from the job's snapshot ", resume));
+    }
+  }
+  TrainOptions opt;
+  opt.quant = request.kind == JobKind::kQuantTrain;
+  opt.do_eval = request.do_eval;
+  opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
+  opt.device = device;
+  opt.stop = stop;
+  opt.collectives = request.collectives;
+  opt.lists = request.lists.get();
+  auto result = Train(cfg, opt, sink);
+  if (!result.ok()) return result.status();
+  outcome.interrupted = result->interrupted;
+  outcome.best_miou = result->best_miou;
+  outcome.steps = result->steps_completed;
+  outcome.last_checkpoint = result->final_dir;
+  if (!outcome.interrupted) {
+    outcome.outputs.push_back("final");
+    if (fs::exists(fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "best_model")) {
+      outcome.outputs.push_back("best_model");
+    }
+  }
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, ProgressSink* sink) {
+  if (cfg.Str("TEST.TEST_MODEL").empty()) {
+    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to export is required");
+  }
+  if (!paths.export_dir.empty()) (void)cfg.Set("FREEZE.SAVE_DIR", paths.export_dir);
+  auto report = exports::ExportModel(cfg);
+  if (!report.ok()) return report.status();
+  for (const std::string& note : report->notes) sink->OnLog(note);
+  sink->OnLog(absl::StrCat("exported ", cfg.Str("TEST.TEST_MODEL"), " to ", report->dir,
+                           ": model.onnx, model.ts, deploy.yaml; ", report->quantized_convs,
+                           " of ", report->convs, " convs and ", report->quantized_adds, " of ",
+                           report->adds, " residual adds int8, conv weights ",
+                           report->weight_bytes, " bytes, ",
+                           absl::StrFormat("%.3f", static_cast<double>(report->weight_bytes) /
+                                                       report->float_weight_bytes),
+                           " of float (", report->float_weight_bytes, " bytes)"));
+  JobOutcome outcome;
+  outcome.outputs.push_back("export");
+  return outcome;
+}
+
+struct Latency {
+  double int8_ms = 0, float_ms = 0;
+  int64_t height = 0, width = 0;
+};
+
+// The converted model's INT8 engine against the float engine of the same
+// graph, on the first val image: the median of 7 runs each, interleaved
+// after 2 warm-up runs, so both see the same machine load.
+absl::StatusOr<Latency> MeasureLatency(LoadedModel& loaded, const Config& cfg,
+                                       const std::vector<data::ListEntry>& entries) {
+  if (entries.empty()) return absl::FailedPreconditionError("no val image");
+  auto graph = exports::BuildDeployGraph(*loaded.model, cfg, /*normalize_inside=*/false);
+  if (!graph.ok()) return graph.status();
+  auto int8 = infer::Engine::Create(*graph, infer::Precision::kInt8);
+  if (!int8.ok()) return int8.status();
+  auto fp = infer::Engine::Create(*std::move(graph), infer::Precision::kFloat);
+  if (!fp.ok()) return fp.status();
+  data::BatchLoader loader({entries.front()}, LoaderFromConfig(cfg, data::LoaderMode::kEval), 0);
+  auto batch = loader.Next();
+  if (!batch.ok()) return batch.status();
+  if (!batch->has_value()) return absl::FailedPreconditionError("no val image");
+  const at::Tensor image = BatchImages(**batch);
+  auto time_ms = [&](infer::Engine& e) -> absl::StatusOr<double> {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = e.Run(image);
+    if (!out.ok()) return out.status();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+        .count();
+  };
+  std::vector<double> a, b;
+  for (int i = 0; i < 9; ++i) {
+    auto ta = time_ms(**int8);
+    if (!ta.ok()) return ta.status();
+    auto tb = time_ms(**fp);
+    if (!tb.ok()) return tb.status();
+    if (i >= 2) {
+      a.push_back(*ta);
+      b.push_back(*tb);
+    }
+  }
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  Latency l;
+  l.int8_ms = a[a.size() / 2];
+  l.float_ms = b[b.size() / 2];
+  l.height = image.size(2);
+  l.width = image.size(3);
+  return l;
+}
+
+// PTQ's and the scan's calibration, as the request asks.
+absl::StatusOr<PtqOptions> PtqFromRequest(const JobRequest& request, c10::Device device,
+                                          const std::atomic<bool>* stop) {
+  PtqOptions o;
+  if (!request.calib.empty()) {
+    auto m = quant::ParseCalibMethod(request.calib, "--calib");
+    if (!m.ok()) return m.status();
+    o.calib.method = *m;
+  }
+  o.calib_batches = request.calib_batches > 0 ? request.calib_batches : 10;
+  o.device = device;
+  o.stop = stop;
+  o.lists = request.lists.get();
+  return o;
+}
+
+absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const JobPaths& paths,
+                                  c10::Device device, ProgressSink* sink,
+                                  const std::atomic<bool>* stop) {
+  auto options = PtqFromRequest(request, device, stop);
+  if (!options.ok()) return options.status();
+  const PtqOptions& o = *options;
+  JobOutcome outcome;
+  auto ptq = PostTrainingQuantize(cfg, "TRAIN.PRETRAINED_MODEL_DIR", o, sink);
+  if (!ptq.ok()) {
+    if (absl::IsCancelled(ptq.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return ptq.status();
+  }
+  if (!paths.save_dir.empty()) (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
+  const std::string final_dir = (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "final").string();
+  if (auto st = SavePtqCheckpoint(final_dir, *ptq, cfg); !st.ok()) return st;
+  sink->OnSnapshot({0, "final", final_dir});
+  outcome.outputs.push_back("final");
+  outcome.last_checkpoint = final_dir;
+  if (request.do_eval) {
+    auto entries = SplitEntries(cfg, Split::kVal, request.lists.get());
+    if (!entries.ok()) return entries.status();
+    ptq->model->to(device);
+    auto metrics = Evaluate(ptq->model, cfg, *entries, device, stop);
+    if (!metrics.ok()) {
+      if (absl::IsCancelled(metrics.status())) {
+        outcome.interrupted = true;
+        return outcome;
+      }
+      return metrics.status();
+    }
+    sink->OnEval({0, *metrics});
+    outcome.metrics = *metrics;
+    if (!paths.metrics_json.empty()) {
+      nlohmann::json j = nlohmann::json::parse(metrics->ToJson());
+      j["model"] = "quantized";
+      j["calib"] = quant::CalibMethodName(o.calib.method);
+      j["calib_images"] = ptq->calib_images;
+      if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) {
+        return st;
+      }
+      outcome.outputs.push_back("metrics.json");
+    }
+  }
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Config& cfg,
+                                          const JobPaths& paths, c10::Device device,
+                                          ProgressSink* sink, const std::atomic<bool>* stop) {
+  auto options = PtqFromRequest(request, device, stop);
+  if (!options.ok()) return options.status();
+  const PtqOptions& o = *options;
+  JobOutcome outcome;
+  auto ptq = PostTrainingQuantize(cfg, "TEST.TEST_MODEL", o, sink);
+  const double budget = request.drop_budget >= 0 ? request.drop_budget : 0.5;
+  absl::StatusOr<SensitivityReport> report =
+      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop,
+                                 request.lists.get())
+               : ptq.status();
+  if (!report.ok()) {
+    if (absl::IsCancelled(report.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return report.status();
+  }
+  report->calib = quant::CalibMethodName(o.calib.method);
+  std::string table = absl::StrFormat("%-40s %-16s %8s %8s\n", "layer", "kind", "mIoU", "drop");
+  for (const LayerSensitivity& l : report->layers) {
+    table += absl::StrFormat("%-40s %-16s %8.4f %+8.2f\n", l.name, l.kind, l.miou, 100 * l.drop);
+  }
+  sink->OnLog(absl::StrCat("sensitivity (drop in mIoU points, worst first):\n", table));
+  sink->OnLog(absl::StrFormat(
+      "float mIoU %.4f, PTQ (%s) %.4f; --not_quant_pattern %s gives %.4f (budget %.2f points)",
+      report->float_miou, report->calib, report->ptq_miou,
+      report->suggested_pattern.empty() ? std::string("(none needed)")
+                                        : absl::StrJoin(report->suggested_pattern, " "),
+      report->suggested_miou, budget));
+  if (!paths.sensitivity_json.empty()) {
+    if (auto st = WriteText(paths.sensitivity_json, report->ToJson(), "sensitivity");
+        !st.ok()) {
+      return st;
+    }
+    outcome.outputs.push_back(fs::path(paths.sensitivity_json).filename().string());
+  }
+  return outcome;
+}
+
+absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
+                                   const JobPaths& paths, c10::Device device, ProgressSink* sink,
+                                   const std::atomic<bool>* stop) {
+  if (cfg.Str("TEST.TEST_MODEL").empty()) {
+    return absl::InvalidArgumentError("TEST.TEST_MODEL: the checkpoint to evaluate is required");
+  }
+  auto loaded =
+      LoadCheckpointModel(cfg, "TEST.TEST_MODEL", cfg.Str("TEST.TEST_MODEL"), request.convert);
+  if (!loaded.ok()) return loaded.status();
+  if (request.convert) {
+    for (const std::string& note : loaded->checkpoint.notes) sink->OnLog(note);
+  }
+  if (!request.not_quant_pattern.empty() && loaded->checkpoint.meta.quantized &&
+      loaded->checkpoint.config.Strs("SLIM.not_quant_pattern") !=
+          cfg.Strs("SLIM.not_quant_pattern")) {
+    sink->OnLog(absl::StrCat("--not_quant_pattern differs from the checkpoint's ",
+                             loaded->checkpoint.config.Text("SLIM.not_quant_pattern"),
+                             "; the checkpoint's is used"));
+  }
+  sink->OnLog(absl::StrCat("evaluating ", cfg.Str("TEST.TEST_MODEL"), " (",
+                           loaded->checkpoint.meta.quantized ? "quantized" : "float",
+                           request.convert ? ", converted to int8" : "", ")"));
+  auto entries = SplitEntries(cfg, Split::kVal, request.lists.get());
+  if (!entries.ok()) return entries.status();
+  JobOutcome outcome;
+  auto metrics = EvaluateLoaded(*loaded, cfg, *entries, device, request.convert, stop);
+  if (!metrics.ok()) {
+    if (absl::IsCancelled(metrics.status())) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+    return metrics.status();
+  }
+  sink->OnEval({loaded->checkpoint.meta.epoch, *metrics});
+  outcome.metrics = *metrics;
+  if (!paths.metrics_json.empty()) {
+    nlohmann::json j = nlohmann::json::parse(metrics->ToJson());
+    j["model"] = loaded->checkpoint.meta.quantized ? (request.convert ? "int8" : "quantized")
+                                                   : "float";
+    if (request.convert && device.is_cpu()) {
+      auto latency = MeasureLatency(*loaded, cfg, *entries);
+      if (latency.ok()) {
+        j["latency_ms"] = {{"int8", latency->int8_ms},
+                           {"float", latency->float_ms},
+                           {"height", latency->height},
+                           {"width", latency->width},
+                           {"threads", at::get_num_threads()}};
+        sink->OnLog(absl::StrFormat(
+            "latency on one %dx%d image, %d threads: int8 %.2f ms, float %.2f ms (%.2fx)",
+            latency->width, latency->height, at::get_num_threads(), latency->int8_ms,
+            latency->float_ms, latency->float_ms / latency->int8_ms));
+      } else {
+        sink->OnLog(absl::StrCat("latency not measured: ", latency.status().message()));
+      }
+    }
+    if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) return st;
+    outcome.outputs.push_back("metrics.json");
+  }
+  if (request.convert && !paths.int8_dir.empty()) {
+    // The converted model as deployed: int8 weight codes and scales.
+    const fs::path int8(paths.int8_dir);
+    loaded->model->to(c10::Device(c10::kCPU));
+    if (auto st = SaveTensorFile((int8 / "model.pt").string(), ConvertedState(*loaded->model));
+        !st.ok()) {
+      return st;
+    }
+    if (auto st = WriteText((int8 / "config.yaml").string(), loaded->checkpoint.config.ToYaml(),
+                            "int8 model");
+        !st.ok()) {
+      return st;
+    }
+    sink->OnLog(absl::StrCat("saved the INT8 model to ", (int8 / "model.pt").string()));
+    outcome.outputs.push_back("int8");
+  }
+  return outcome;
+}
+
+}  // namespace
+
+absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& config,
+                                  const JobPaths& paths, ProgressSink* sink,
+                                  const std::atomic<bool>* stop) {
+  LogProgressSink log;
+  if (sink == nullptr) sink = &log;
+  auto device = PickDevice(request.use_gpu, request.gpu_index);
+  if (!device.ok()) return device.status();
+  switch (request.kind) {
+    case JobKind::kTrain:
+    case JobKind::kQuantTrain:
+      return RunTraining(request, config, paths, *device, sink, stop);
+    case JobKind::kExport:
+      return RunExport(config, paths, sink);
+    case JobKind::kEval:
+      return RunEval(request, config, paths, *device, sink, stop);
+    case JobKind::kPtq:
+      return RunPtq(request, config, paths, *device, sink, stop);
+    case JobKind::kSensitivity:
+      return RunSensitivity(request, config, paths, *device, sink, stop);
+  }
+  return absl::InvalidArgumentError("unknown job kind");
+}
+
+}  // namespace segqat::runtime

@@ -1,0 +1,74 @@
+// The layer-by-layer diff (`segqat-worker diff`): a quantized checkpoint's
+// simulated model (eval mode, the fake-quant forward) against the INT8
+// engine running its conversion, on the first N val images. For every
+// quantized tensor in graph order (a conv's input codes, an add's output
+// codes): how many integer codes differ and by how much, and the first
+// tensor where the two part; then the logits and the labels.
+#ifndef SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_
+#define SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/config/config.h"
+#include "engine/infer/engine.h"
+#include "engine/models/deeplab.h"
+
+namespace segqat::runtime {
+
+struct TensorDiff {
+  std::string name;  // the layer ("backbone.features.2.conv.1.0", "....add")
+  std::string op;    // "conv input", "add output"
+  int64_t codes = 0, differing = 0, max_difference = 0;
+  // Present in one forward only (a layer the other side does not quantize).
+  bool unmatched = false;
+};
+
+struct LayerDiff {
+  std::string runtime = "engine";
+  int images = 0;
+  std::vector<TensorDiff> tensors;  // graph order
+  // The first tensor with a differing code (or unmatched), "" when none.
+  std::string first_divergence;
+  double logits_max_difference = 0;
+  double pixel_agreement = 1;  // share of pixels with the same label
+
+  std::string ToJson() const;
+  std::string ToText() const;
+};
+
+// Accumulates the diff of a simulated model against an engine over batches.
+class LayerDiffer {
+ public:
+  // Both must outlive the differ; the model is run in eval mode.
+  LayerDiffer(models::DeepLabV3PlusImpl& simulated, infer::Engine& engine);
+  // images: N x 3 x H x W, as both take them.
+  absl::Status Add(const at::Tensor& images);
+  LayerDiff Result() const;
+
+ private:
+  struct Accumulated {
+    std::string op;
+    int64_t codes = 0, differing = 0, max_difference = 0;
+    bool unmatched = false;
+  };
+  models::DeepLabV3PlusImpl& simulated_;
+  infer::Engine& engine_;
+  std::map<const torch::nn::Module*, std::string> names_;
+  std::map<std::string, Accumulated> totals_;
+  int64_t pixels_ = 0, same_labels_ = 0;
+  int images_ = 0;
+  double logits_max_difference_ = 0;
+};
+
+// cfg names the checkpoint (TEST.TEST_MODEL, a quantized one) and the val
+// list; max_images >= 1. InvalidArgument names the key for a float
+// checkpoint or one the engine cannot run (abs_max activations).
+absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images);
+
+}  // namespace segqat::runtime
+
+#endif  // SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_

@@ -1,0 +1,516 @@
+#include "worker/agent.h"
+
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/job_events.h"
+#include "worker/transfer.h"
+#include "engine/runtime/device_info.h"
+#include "engine/runtime/job_runner.h"
+#include "engine/train/collectives.h"
+
+namespace segqat::agent {
+namespace fs = std::filesystem;
+namespace {
+
+using Outcome = v1::WorkerReport::Finished::Outcome;
+
+// FailedPrecondition naming BATCH_SIZE and TRAIN_CROP_SIZE when a training
+// job cannot fit in the memory of the device it was placed on (each of
+// `world` ranks trains its share of the batch): refused by name instead of
+// taking the worker (or segqatd, for an embedded one) down with it.
+absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config& cfg, int world) {
+  if (request.kind != runtime::JobKind::kTrain && request.kind != runtime::JobKind::kQuantTrain) {
+    return absl::OkStatus();
+  }
+  const std::vector<int64_t>& crop = cfg.Ints("TRAIN_CROP_SIZE");
+  const int64_t batch = (cfg.Int("BATCH_SIZE") + world - 1) / std::max(1, world);
+  const int64_t need = runtime::EstimateTrainingBytes(
+      batch, crop[0], crop[1], request.kind == runtime::JobKind::kQuantTrain);
+  int64_t have = 0;
+  std::string where = "this worker";
+  if (request.use_gpu) {
+    where = absl::StrCat("cuda:", request.gpu_index);
+    for (const runtime::CudaDeviceInfo& d : runtime::GetRuntimeInfo().cuda_devices) {
+      if (d.index == request.gpu_index) have = d.memory_bytes;
+    }
+  } else {
+    have = runtime::HostMemoryBytes();
+  }
+  if (have <= 0 || need <= have) return absl::OkStatus();
+  auto gib = [](int64_t bytes) {
+    return absl::StrCat(std::round(static_cast<double>(bytes) * 10 / (1 << 30)) / 10);
+  };
+  return absl::FailedPreconditionError(absl::StrCat(
+      "BATCH_SIZE x TRAIN_CROP_SIZE: training ", batch, " crop", batch == 1 ? "" : "s", " of ",
+      crop[0], "x", crop[1], " a step needs about ", gib(need), " GiB, and ", where, " has ",
+      gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
+}
+
+runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
+  const v1::JobSpec& spec = run.spec();
+  runtime::JobRequest r;
+  switch (spec.kind()) {
+    case v1::QUANT_TRAIN: r.kind = runtime::JobKind::kQuantTrain; break;
+    case v1::EVAL: r.kind = runtime::JobKind::kEval; break;
+    case v1::EXPORT: r.kind = runtime::JobKind::kExport; break;
+    case v1::PTQ: r.kind = runtime::JobKind::kPtq; break;
+    case v1::SENSITIVITY: r.kind = runtime::JobKind::kSensitivity; break;
+    default: r.kind = runtime::JobKind::kTrain; break;
+  }
+  r.config_yaml = spec.config_yaml();
+  r.overrides.assign(spec.overrides().begin(), spec.overrides().end());
+  r.not_quant_pattern.assign(spec.not_quant_pattern().begin(), spec.not_quant_pattern().end());
+  r.do_eval = spec.do_eval();
+  r.convert = spec.convert();
+  r.use_gpu = !run.gpus().empty();
+  r.gpu_index = run.gpus().empty() ? 0 : run.gpus(0);
+  r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
+  r.calib = spec.calib();
+  r.calib_batches = spec.calib_batches();
+  r.drop_budget = spec.has_drop_budget() ? spec.drop_budget().value() : -1;
+  return r;
+}
+
+bool IsEpochSnapshot(const std::string& name) {
+  return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+}
+
+// Removes the epoch snapshots in work_dir but the newest `keep`: once one is
+// uploaded, older ones serve no resume.
+void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    int64_t n = 0;
+    if (e.is_directory() && IsEpochSnapshot(name) && absl::SimpleAtoi(name, &n)) {
+      found.emplace_back(n, e.path());
+    }
+  }
+  std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  for (size_t i = keep; i < found.size(); ++i) fs::remove_all(found[i].second, ec);
+}
+
+// A port that is free now, for a TCPStore this worker may serve as rank 0.
+int PickFreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  a.sin_port = 0;
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+    port = ntohs(a.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+}  // namespace
+
+void SweepStaleTemporaries(const std::string& work_dir) {
+  std::error_code ec;
+  int removed = 0;
+  for (auto it = fs::recursive_directory_iterator(work_dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it.depth() <= 1 && it->is_directory() &&
+        (name.find(".tmp") != std::string::npos || absl::EndsWith(name, ".old"))) {
+      std::error_code rm;
+      fs::remove_all(it->path(), rm);
+      it.disable_recursion_pending();
+      ++removed;
+    }
+  }
+  if (removed > 0) spdlog::info("removed {} half-written checkpoint folders in {}", removed, work_dir);
+}
+
+
+struct Agent::Job {
+  v1::RunAssignment run;
+  std::string id;
+  int rank = 0;
+  int world = 1;
+  std::string work_dir;
+  std::unique_ptr<JobEvents> events;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> dropped{false};  // the lease is gone: upload nothing more
+  std::mutex mu;
+  std::string snapshot;              // newest snapshot uploaded in full (mu)
+  bool finished = false;             // (mu)
+  Outcome outcome = v1::WorkerReport::Finished::FAILED;
+  std::string error;
+  std::thread thread;
+
+  void Finish(Outcome o, std::string why = "") {
+    std::lock_guard<std::mutex> lock(mu);
+    outcome = o;
+    error = std::move(why);
+    finished = true;
+  }
+  bool Finished() {
+    std::lock_guard<std::mutex> lock(mu);
+    return finished;
+  }
+};
+
+std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
+                                        const runtime::RuntimeInfo& info) {
+  std::vector<v1::Device> out;
+  for (int g : gpus) {
+    v1::Device d;
+    d.set_kind("cuda");
+    d.set_index(g);
+    d.set_description(absl::StrCat("CUDA device ", g));
+    for (const runtime::CudaDeviceInfo& visible : info.cuda_devices) {
+      if (visible.index != g) continue;
+      d.set_description(visible.name);
+      d.set_memory_bytes(visible.memory_bytes);
+      d.set_compute_capability(visible.compute_capability);
+    }
+    out.push_back(d);
+  }
+  if (out.empty()) {
+    v1::Device d;
+    d.set_kind("cpu");
+    d.set_description(absl::StrCat(std::max(1u, std::thread::hardware_concurrency()), " cores"));
+    out.push_back(d);
+  }
+  return out;
+}
+
+Agent::Agent(std::shared_ptr<grpc::Channel> channel, AgentOptions options)
+    : workers_(v1::WorkerService::NewStub(channel)),
+      jobs_(v1::JobService::NewStub(channel)),
+      options_(std::move(options)) {}
+
+Agent::~Agent() = default;
+
+void Agent::UploadOrLog(Job* job, const std::string& local, const std::string& name) {
+  auto st = Upload(workers_.get(), options_.worker_id, job->run.lease(), local, name,
+                   options_.rpc_deadline);
+  if (absl::IsAborted(st)) job->dropped = true;
+  if (!st.ok()) spdlog::warn("[job {}] {}", job->id, std::string(st.message()));
+}
+
+void Agent::RemoveWorkDir(Job* job) {
+  std::error_code ec;
+  fs::remove_all(job->work_dir, ec);
+  if (ec) spdlog::warn("[job {}] cannot remove {}: {}", job->id, job->work_dir, ec.message());
+}
+
+void Agent::RunJob(Job* job) {
+  const std::string log_path = (fs::path(job->work_dir) / "job.log").string();
+  auto upload = [&](const std::string& local, const std::string& name) {
+    return Upload(workers_.get(), options_.worker_id, job->run.lease(), local, name,
+                  options_.rpc_deadline);
+  };
+  auto fail = [&](const absl::Status& st) {
+    if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    if (job->world > 1 && absl::IsUnavailable(st)) {
+      // A peer is gone: the gang goes back to the queue, not to FAILED.
+      return job->Finish(v1::WorkerReport::Finished::INTERRUPTED,
+                         absl::StrCat("a data-parallel peer was lost (", st.message(), ")"));
+    }
+    job->events->FlushLog();
+    if (job->rank > 0) {
+      return job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
+    }
+    std::ofstream(log_path, std::ios::app) << "FAILED: " << st.message() << "\n";
+    UploadOrLog(job, log_path, "job.log");
+    RemoveWorkDir(job);
+    job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
+  };
+  try {
+    runtime::JobRequest request = ToJobRequest(job->run);
+    if (!options_.data_roots.empty()) {
+      std::vector<std::string> roots = options_.data_roots;
+      roots.push_back(job->work_dir);
+      request.read_roots = runtime::ReadRoots(roots);
+    }
+    job->events->OnLog(absl::StrCat(
+        "attempt ", job->run.lease().fencing(), " on workers/", options_.worker_id, " (",
+        request.use_gpu ? absl::StrCat("cuda:", request.gpu_index) : std::string("cpu"), ")"));
+    const std::string cache = (fs::path(options_.work_dir) / "cache").string();
+    auto resolve = [&](const std::string& key,
+                       const std::string& value) -> absl::StatusOr<std::string> {
+      if (!absl::StartsWith(value, "jobs/")) return value;
+      const std::string rest = value.substr(5);
+      const size_t slash = rest.find('/');
+      if (slash == std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(key, ": '", value, "' names no artifact"));
+      }
+      const std::string dest = (fs::path(job->work_dir) / "inputs" / rest).string();
+      auto st = Fetch(jobs_.get(), rest.substr(0, slash), rest.substr(slash + 1), cache, dest,
+                      options_.rpc_deadline);
+      if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(key, ": ", st.message()));
+      return dest;
+    };
+    auto cfg = runtime::PrepareJob(&request, resolve);
+    if (!cfg.ok()) return fail(cfg.status());
+    if (auto st = CheckTrainingFits(request, *cfg, job->world); !st.ok()) return fail(st);
+    if (!job->run.snapshot().empty()) {
+      // The newest snapshot uploaded by an earlier attempt, wherever it ran,
+      // and the older ones the server keeps: one that cannot be fetched (its
+      // stored bytes no longer match their digest) or read leaves the run to
+      // resume from the next newest (runtime::NewestSnapshot picks it).
+      std::vector<std::string> snapshots = {job->run.snapshot()};
+      if (auto kept = ListSnapshots(jobs_.get(), job->id, options_.rpc_deadline); kept.ok()) {
+        for (const std::string& s : *kept) {
+          if (s != job->run.snapshot()) snapshots.push_back(s);
+        }
+      }
+      absl::Status last;
+      int fetched = 0;
+      for (const std::string& snapshot : snapshots) {
+        const std::string dest =
+            (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
+        last = Fetch(jobs_.get(), job->id, snapshot, cache, dest, options_.rpc_deadline);
+        if (last.ok()) {
+          ++fetched;
+          job->events->OnLog(absl::StrCat("fetched snapshot ", snapshot));
+        } else {
+          job->events->OnLog(
+              absl::StrCat("cannot fetch snapshot ", snapshot, ": ", last.message()));
+        }
+      }
+      if (fetched == 0) return fail(last);
+    }
+    std::unique_ptr<Collectives> peers;
+    if (job->world > 1) {
+      const std::string& master = job->run.master();
+      const size_t colon = master.rfind(':');
+      DistributedOptions d;
+      d.rank = job->rank;
+      d.world_size = job->world;
+      d.master_addr = master.substr(0, colon == std::string::npos ? 0 : colon);
+      d.timeout = std::chrono::seconds(120);
+      if (request.use_gpu) d.device = c10::Device(c10::kCUDA, request.gpu_index);
+      if (colon == std::string::npos ||
+          !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
+        return fail(absl::InvalidArgumentError(absl::StrCat("master: '", master, "'")));
+      }
+      job->events->OnLog(absl::StrCat("rank ", job->rank, " of ", job->world, " joins at ",
+                                      master, " (", BackendName(BackendFor(d.device)), ")"));
+      auto joined = ConnectCollectives(d);
+      if (!joined.ok()) return fail(joined.status());
+      peers = *std::move(joined);
+      request.collectives = peers.get();
+    }
+    auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths::InWorkDir(job->work_dir),
+                                   job->events.get(), &job->stop);
+    if (!outcome.ok()) return fail(outcome.status());
+    job->events->FlushLog();
+    if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    if (job->rank > 0) {
+      // Rank 0 uploads and reports for the gang.
+      return job->Finish(outcome->interrupted ? v1::WorkerReport::Finished::INTERRUPTED
+                                              : v1::WorkerReport::Finished::SUCCEEDED);
+    }
+    if (outcome->interrupted) {
+      const fs::path interrupted = fs::path(job->work_dir) / "interrupted";
+      std::error_code ec;
+      if (fs::exists(interrupted, ec)) {
+        if (auto st = upload(interrupted.string(), "interrupted"); st.ok()) {
+          std::lock_guard<std::mutex> lock(job->mu);
+          job->snapshot = "interrupted";
+        }
+      }
+      if (job->cancelled) UploadOrLog(job, log_path, "job.log");
+      return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+    }
+    for (const std::string& out : outcome->outputs) {
+      auto st = upload((fs::path(job->work_dir) / out).string(), out);
+      if (!st.ok()) return fail(st);
+    }
+    if (auto st = upload(log_path, "job.log"); !st.ok()) return fail(st);
+    RemoveWorkDir(job);  // everything worth keeping is on the server now
+    job->Finish(v1::WorkerReport::Finished::SUCCEEDED);
+  } catch (const std::bad_alloc&) {
+    fail(absl::ResourceExhaustedError("out of memory"));
+  } catch (const std::exception& e) {
+    fail(absl::InternalError(absl::StrCat("the engine failed: ", e.what())));
+  }
+}
+
+absl::Status Agent::Run(const std::atomic<bool>* quit) {
+  const runtime::RuntimeInfo runtime_info = runtime::GetRuntimeInfo();
+  const std::vector<v1::Device> devices = DescribeDevices(options_.gpus, runtime_info);
+  const std::string runtime_build = runtime::DescribeBuild(runtime_info);
+  int rendezvous_port = PickFreePort();
+  std::unique_ptr<Job> job;
+  auto interval = std::chrono::milliseconds(1000);
+  auto retry = std::chrono::milliseconds(200);
+  bool warned = false;
+  auto drop_job = [&] {
+    if (!job) return;
+    job->dropped = true;
+    job->stop = true;
+    if (job->thread.joinable()) job->thread.join();
+    job.reset();
+  };
+  std::optional<std::chrono::steady_clock::time_point> quit_at;
+  while (true) {
+    const bool quitting = quit->load();
+    if (quitting && !job) return absl::OkStatus();
+    if (quitting && job) job->stop = true;
+    if (quitting && !quit_at) quit_at = std::chrono::steady_clock::now();
+    if (quitting && job && job->Finished() &&
+        std::chrono::steady_clock::now() - *quit_at > std::chrono::seconds(20)) {
+      // A report the server keeps refusing: stop anyway; its lease expires
+      // there and the job goes back to the queue.
+      spdlog::warn("worker {}: stopping with job {} unreported", options_.worker_id, job->id);
+      drop_job();
+      return absl::OkStatus();
+    }
+    v1::SynchronizeRequest req;
+    req.set_protocol(v1::WORKER_PROTOCOL_V1);
+    req.set_worker_id(options_.worker_id);
+    req.set_host(options_.host);
+    req.set_draining(quitting);
+    req.set_address(options_.address);
+    req.set_rendezvous_port(rendezvous_port);
+    req.set_runtime(runtime_build);
+    for (const auto& d : devices) *req.add_devices() = d;
+    bool reported_finished = false;
+    if (!job) {
+      req.mutable_report()->mutable_idle();
+    } else {
+      std::lock_guard<std::mutex> lock(job->mu);
+      // Rank 0 speaks for a data-parallel job.
+      auto pending = job->events && job->rank == 0 ? job->events->Pending()
+                                                   : std::vector<v1::JobEvent>{};
+      if (job->finished) {
+        auto* f = req.mutable_report()->mutable_finished();
+        *f->mutable_lease() = job->run.lease();
+        for (auto& e : pending) *f->add_events() = std::move(e);
+        f->set_snapshot(job->snapshot);
+        f->set_outcome(job->outcome);
+        f->set_error(job->error);
+        reported_finished = true;
+      } else {
+        auto* r = req.mutable_report()->mutable_running();
+        *r->mutable_lease() = job->run.lease();
+        for (auto& e : pending) *r->add_events() = std::move(e);
+        r->set_snapshot(job->snapshot);
+      }
+    }
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    v1::SynchronizeResponse resp;
+    const absl::Status st = FromGrpc(workers_->Synchronize(&ctx, req, &resp));
+    if (st.ok()) {
+      warned = false;
+      retry = std::chrono::milliseconds(200);
+      if (resp.report_interval_ms() > 0) {
+        interval = std::chrono::milliseconds(resp.report_interval_ms());
+      }
+      if (job && job->events) job->events->Acknowledge(resp.acked_seq());
+      if (reported_finished) {
+        if (job->thread.joinable()) job->thread.join();
+        if (job->world > 1) rendezvous_port = PickFreePort();
+        job.reset();
+      }
+      if (resp.has_run() && !job) {
+        job = std::make_unique<Job>();
+        job->run = resp.run();
+        job->id = resp.run().lease().job().substr(5);
+        if (quit->load()) {
+          // Given a job while stopping: hand it straight back.
+          job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
+          continue;
+        }
+        job->rank = resp.run().lease().rank();
+        job->world = std::max(1, resp.run().world_size());
+        std::error_code ec;
+        if (job->world > 1) {
+          // Every rank starts the attempt from the same uploaded snapshot.
+          job->work_dir =
+              (fs::path(options_.work_dir) / absl::StrCat(job->id, "-rank", job->rank)).string();
+          fs::remove_all(job->work_dir, ec);
+        } else {
+          job->work_dir = (fs::path(options_.work_dir) / job->id).string();
+        }
+        fs::create_directories(job->work_dir, ec);
+        Job* raw = job.get();
+        job->events = std::make_unique<JobEvents>(
+            job->id, (fs::path(job->work_dir) / "job.log").string(),
+            [this, raw](const SnapshotEvent& e) {
+              if (!IsEpochSnapshot(e.name) || raw->dropped) return;
+              const std::string name = absl::StrCat("snapshots/", e.name);
+              auto up = Upload(workers_.get(), options_.worker_id, raw->run.lease(), e.path,
+                               name, options_.rpc_deadline);
+              if (absl::IsAborted(up)) raw->dropped = true;
+              if (!up.ok()) {
+                spdlog::warn("[job {}] snapshot {} not uploaded: {}", raw->id, e.name,
+                             std::string(up.message()));
+                return;
+              }
+              KeepNewestLocalSnapshots(raw->work_dir, 2);
+              std::lock_guard<std::mutex> lock(raw->mu);
+              raw->snapshot = name;
+            });
+        job->thread = std::thread([this, raw] { RunJob(raw); });
+        continue;  // report right away that it runs
+      }
+      if (resp.has_stop() && job && resp.stop().lease().fencing() == job->run.lease().fencing()) {
+        job->cancelled = resp.stop().cancelled();
+        job->stop = true;
+      }
+    } else if (absl::IsAborted(st)) {
+      spdlog::warn("worker {}: {}; dropping the job", options_.worker_id, std::string(st.message()));
+      drop_job();
+      continue;
+    } else if (absl::IsFailedPrecondition(st) || absl::IsInvalidArgument(st) ||
+               absl::IsUnauthenticated(st) || absl::IsPermissionDenied(st)) {
+      spdlog::error("worker {}: the server refused it: {}", options_.worker_id, std::string(st.message()));
+      drop_job();
+      return st;
+    } else {
+      if (!warned) {
+        spdlog::warn("worker {}: cannot reach the server ({}); retrying", options_.worker_id,
+                     std::string(st.message()));
+      }
+      warned = true;
+      std::this_thread::sleep_for(retry);
+      // Never quieter than the report interval: a server that answers with an
+      // error (a full disk) must still see this worker, or its lease expires.
+      retry = std::min(retry * 2, std::max(std::chrono::milliseconds(200), interval));
+      if (quit->load() && job && !job->Finished()) job->stop = true;
+      continue;
+    }
+    // Sleep until the next report is due, the job ends, or we are told to quit.
+    const auto due = std::chrono::steady_clock::now() + interval;
+    while (std::chrono::steady_clock::now() < due) {
+      if (quit->load() != quitting || (job && job->Finished())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+}
+
+}  // namespace segqat::agent
