@@ -32,6 +32,8 @@
 #include "client/progress_printer.h"
 #include "client/report.h"
 #include "job/flags.h"
+#include "job/job_flags.h"
+#include "job/job_spec.h"
 
 namespace segqat::client {
 namespace {
@@ -167,70 +169,43 @@ int Report(const std::vector<std::string>& in) {
   return 0;
 }
 
-int Submit(v1::JobKind kind, const std::vector<std::string>& args) {
-  auto f = ParseFlags(args, With({{"--cfg", true},
-                                  {"--quant", false},
-                                  {"--not_quant_pattern", true, true},
-                                  {"--do_eval", false},
-                                  {"--convert", false},
-                                  {"--use_gpu", false},
-                                  {"--gpus", true},
-                                  {"--workers", true},
-                                  {"--use_mpio", false},
-                                  {"--log_steps", true},
-                                  {"--priority", true},
-                                  {"--label", true, true},
-                                  {"--request-id", true},
-                                  {"--calib", true},
-                                  {"--calib-batches", true},
-                                  {"--budget", true},
-                                  {"--wait", false}}));
+// A job from the command line: the job's flags as segqat-worker parses them
+// (job/job_flags.h), checked here by the rules segqatd applies, then sent.
+int Submit(job::JobKind kind, const std::vector<std::string>& args) {
+  std::vector<FlagSpec> flags = job::JobFlags(kind);
+  flags.insert(flags.end(), {{"--gpus", true},
+                             {"--workers", true},
+                             {"--priority", true},
+                             {"--label", true, true},
+                             {"--request-id", true},
+                             {"--wait", false}});
+  auto f = ParseFlags(args, With(flags));
   if (!f.ok()) return Fail(f.status());
-  if (!f->Has("--cfg")) return Fail(absl::InvalidArgumentError("--cfg FILE is required"));
-  std::ifstream in(f->Get("--cfg"));
-  if (!in) return Fail(absl::NotFoundError(absl::StrCat("--cfg: cannot read ", f->Get("--cfg"))));
-  std::stringstream text;
-  text << in.rdbuf();
+  job::JobRequest request;
+  request.kind = kind;
+  if (auto st = job::ApplyJobFlags(*f, &request); !st.ok()) return Fail(st);
   v1::CreateJobRequest req;
   v1::JobSpec* spec = req.mutable_spec();
-  spec->set_kind(kind == v1::TRAIN && f->Has("--quant") ? v1::QUANT_TRAIN : kind);
-  spec->set_config_yaml(text.str());
-  spec->set_config_path(f->Get("--cfg"));
-  for (const auto& o : f->overrides) spec->add_overrides(o);
-  if (f->Has("--not_quant_pattern")) {
-    for (const auto& p : f->values.at("--not_quant_pattern")) spec->add_not_quant_pattern(p);
-  }
-  spec->set_do_eval(f->Has("--do_eval"));
-  spec->set_convert(f->Has("--convert"));
-  spec->set_use_gpu(f->Has("--use_gpu"));
+  *spec = job::ToSpec(request);
   int n = 0;
   if (f->Has("--gpus")) {
-    if (!absl::SimpleAtoi(f->Get("--gpus"), &n) || n < 0) {
-      return Fail(absl::InvalidArgumentError("--gpus: expects a number of GPUs >= 0"));
+    if (!absl::SimpleAtoi(f->Get("--gpus"), &n)) {
+      return Fail(absl::InvalidArgumentError("--gpus: expects a number of GPUs"));
     }
     spec->set_gpus(n);
   }
   if (f->Has("--workers")) {
-    if (!absl::SimpleAtoi(f->Get("--workers"), &n) || n < 1) {
-      return Fail(absl::InvalidArgumentError("--workers: expects a number of ranks >= 1"));
+    if (!absl::SimpleAtoi(f->Get("--workers"), &n)) {
+      return Fail(absl::InvalidArgumentError("--workers: expects a number of ranks"));
     }
     spec->set_workers(n);
   }
-  if (f->Has("--log_steps") && absl::SimpleAtoi(f->Get("--log_steps"), &n)) spec->set_log_steps(n);
-  spec->set_calib(f->Get("--calib", ""));
-  if (f->Has("--calib-batches")) {
-    if (!absl::SimpleAtoi(f->Get("--calib-batches"), &n) || n < 1) {
-      return Fail(absl::InvalidArgumentError("--calib-batches: expects a number >= 1"));
-    }
-    spec->set_calib_batches(n);
-  }
-  if (f->Has("--budget")) {
-    double budget = 0;
-    if (!absl::SimpleAtod(f->Get("--budget"), &budget) || budget < 0) {
-      return Fail(absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)"));
-    }
-    spec->mutable_drop_budget()->set_value(budget);
-  }
+  // Refused here as segqatd would refuse it (the same rules, job/job_spec.h),
+  // and as segqat-worker refuses the same command line.
+  if (auto checked = job::FromSpec(*spec); !checked.ok()) return Fail(checked.status());
+  auto cfg = job::AssembleConfig(request);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (auto st = job::CheckJob(request, *cfg); !st.ok()) return Fail(st);
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
   if (f->Has("--label")) {
     for (const auto& kv : f->values.at("--label")) {
@@ -433,11 +408,11 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   std::vector<std::string> rest(lead);
   rest.insert(rest.end(), args.begin() + 1, args.end());
-  if (cmd == "train") return Submit(segqat::v1::TRAIN, rest);
-  if (cmd == "eval") return Submit(segqat::v1::EVAL, rest);
-  if (cmd == "export") return Submit(segqat::v1::EXPORT, rest);
-  if (cmd == "ptq") return Submit(segqat::v1::PTQ, rest);
-  if (cmd == "sensitivity") return Submit(segqat::v1::SENSITIVITY, rest);
+  if (cmd == "train") return Submit(segqat::job::JobKind::kTrain, rest);
+  if (cmd == "eval") return Submit(segqat::job::JobKind::kEval, rest);
+  if (cmd == "export") return Submit(segqat::job::JobKind::kExport, rest);
+  if (cmd == "ptq") return Submit(segqat::job::JobKind::kPtq, rest);
+  if (cmd == "sensitivity") return Submit(segqat::job::JobKind::kSensitivity, rest);
   if (cmd == "report") return Report(rest);
   if (cmd == "list") return List(rest);
   if (cmd == "workers") return Workers(rest);

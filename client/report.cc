@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
+#include "job/artifact_layout.h"
+#include "job/job_spec.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/report_parts.h"
@@ -84,13 +86,10 @@ absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
   d.job = *job;
   d.id = JobId(d.job.name());
   const v1::JobSpec& spec = d.job.spec();
-  std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
-  if (!spec.not_quant_pattern().empty()) {
-    overrides.push_back("SLIM.not_quant_pattern");
-    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
+  if (auto request = job::FromSpec(spec); request.ok()) {
+    auto cfg = job::AssembleConfig(*request);
+    if (cfg.ok()) d.config = *std::move(cfg);
   }
-  auto cfg = Config::FromYamlText(spec.config_yaml(), overrides);
-  if (cfg.ok()) d.config = *std::move(cfg);
   // The stored events, up to the newest one the job has now.
   const int64_t last = d.job.last_event_seq();
   int64_t step = 0;
@@ -118,10 +117,10 @@ absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
   }
   auto artifacts = client.ListArtifacts(d.job.name());
   if (!artifacts.ok()) return artifacts.status();
-  auto metrics = ReadJsonArtifact(client, d, *artifacts, "metrics.json", scratch);
+  auto metrics = ReadJsonArtifact(client, d, *artifacts, job::kMetricsJson, scratch);
   if (!metrics.ok()) return metrics.status();
   d.metrics = *std::move(metrics);
-  auto sens = ReadJsonArtifact(client, d, *artifacts, "sensitivity.json", scratch);
+  auto sens = ReadJsonArtifact(client, d, *artifacts, job::kSensitivityJson, scratch);
   if (!sens.ok()) return sens.status();
   d.sensitivity = *std::move(sens);
   for (const char* file : {"int8/model.pt", "best_model/model.pt", "final/model.pt"}) {
@@ -321,13 +320,13 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   data["sensitivity"] = json::array();
   for (const JobData& d : jobs) {
     if (d.metrics) {
-      if (auto st = WriteFile(out / "jobs" / d.id / "metrics.json", d.metrics->dump(1) + "\n");
+      if (auto st = WriteFile(out / "jobs" / d.id / job::kMetricsJson, d.metrics->dump(1) + "\n");
           !st.ok()) {
         return st;
       }
     }
     if (d.sensitivity) {
-      if (auto st = WriteFile(out / "jobs" / d.id / "sensitivity.json",
+      if (auto st = WriteFile(out / "jobs" / d.id / job::kSensitivityJson,
                               d.sensitivity->dump(1) + "\n");
           !st.ok()) {
         return st;

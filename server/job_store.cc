@@ -7,6 +7,7 @@
 #include <map>
 #include <utility>
 
+#include "job/artifact_layout.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -418,7 +419,7 @@ absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState
     auto* list = job.mutable_artifacts();
     list->erase(std::remove_if(list->begin(), list->end(),
                                [](const v1::Artifact& a) {
-                                 return absl::StartsWith(a.name(), "snapshots/");
+                                 return absl::StartsWith(a.name(), absl::StrCat(job::kSnapshots, "/"));
                                }),
                 list->end());
   }

@@ -11,6 +11,7 @@
 #include "common/quote.h"
 #include "server/artifact_store.h"
 #include "engine/config/config.h"
+#include "job/job_spec.h"
 
 namespace segqat::server {
 namespace {
@@ -36,18 +37,11 @@ absl::Status CheckReference(const std::string& key, const std::string& value, Jo
 
 }  // namespace
 
-absl::StatusOr<Config> SpecConfig(const v1::JobSpec& spec) {
-  std::vector<std::string> overrides(spec.overrides().begin(), spec.overrides().end());
-  if (!spec.not_quant_pattern().empty()) {
-    overrides.push_back("SLIM.not_quant_pattern");
-    overrides.push_back(absl::StrCat("[", absl::StrJoin(spec.not_quant_pattern(), ","), "]"));
-  }
-  return Config::FromYamlText(spec.config_yaml(), overrides);
-}
-
 std::set<std::string> InputJobIds(const v1::JobSpec& spec) {
   std::set<std::string> ids;
-  auto cfg = SpecConfig(spec);
+  auto request = job::FromSpec(spec);
+  if (!request.ok()) return ids;
+  auto cfg = job::AssembleConfig(*request);
   if (!cfg.ok()) return ids;
   for (const std::string& key : ArtifactReferenceKeys()) {
     const std::string& value = cfg->Str(key);
@@ -59,74 +53,13 @@ std::set<std::string> InputJobIds(const v1::JobSpec& spec) {
 }
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store) {
-  if (spec.kind() == v1::JOB_KIND_UNSPECIFIED) {
-    return absl::InvalidArgumentError("spec.kind: required");
-  }
-  if (!v1::JobKind_IsValid(spec.kind())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec.kind: unknown kind ", static_cast<int>(spec.kind())));
-  }
-  if (spec.gpus() < 0 || spec.gpus() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "spec.gpus: a job runs on 0 or 1 GPU for now, got ", spec.gpus()));
-  }
-  if (spec.workers() < 0 || spec.workers() > 64) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec.workers: 0 to 64 data-parallel ranks, got ", spec.workers()));
-  }
-  if (spec.workers() > 1 && spec.kind() != v1::TRAIN && spec.kind() != v1::QUANT_TRAIN) {
-    return absl::InvalidArgumentError("spec.workers: only training runs data-parallel");
-  }
-  if (spec.log_steps() < 0) {
-    return absl::InvalidArgumentError("spec.log_steps: must not be negative");
-  }
-  auto cfg = SpecConfig(spec);
+  auto cfg = job::CheckSpec(spec);
   if (!cfg.ok()) return cfg.status();
   for (const std::string& key : ArtifactReferenceKeys()) {
     const std::string& value = cfg->Str(key);
     if (absl::StartsWith(value, "jobs/")) {
       if (auto st = CheckReference(key, value, store); !st.ok()) return st;
     }
-  }
-  const bool calibrates = spec.kind() == v1::PTQ || spec.kind() == v1::SENSITIVITY;
-  if (!spec.calib().empty() && spec.calib() != "abs_max" && spec.calib() != "percentile" &&
-      spec.calib() != "kl") {
-    return absl::InvalidArgumentError(absl::StrCat("spec.calib: ", QuoteForMessage(spec.calib()),
-                                                   " is not one of abs_max, percentile, kl"));
-  }
-  if (!calibrates && (!spec.calib().empty() || spec.calib_batches() != 0)) {
-    return absl::InvalidArgumentError("spec.calib: only PTQ and SENSITIVITY jobs calibrate");
-  }
-  if (spec.calib_batches() < 0) {
-    return absl::InvalidArgumentError("spec.calib_batches: must not be negative");
-  }
-  if (spec.has_drop_budget() && spec.kind() != v1::SENSITIVITY) {
-    return absl::InvalidArgumentError("spec.drop_budget: only SENSITIVITY jobs take a budget");
-  }
-  if (spec.drop_budget().value() < 0 || !std::isfinite(spec.drop_budget().value())) {
-    return absl::InvalidArgumentError("spec.drop_budget: mIoU points >= 0");
-  }
-  switch (spec.kind()) {
-    case v1::EVAL:
-    case v1::EXPORT:
-    case v1::SENSITIVITY:
-      if (cfg->Str("TEST.TEST_MODEL").empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "TEST.TEST_MODEL: the checkpoint to ",
-            spec.kind() == v1::EVAL     ? "evaluate"
-            : spec.kind() == v1::EXPORT ? "export"
-                                        : "scan",
-            " is required"));
-      }
-      break;
-    case v1::PTQ:
-      if (cfg->Str("TRAIN.PRETRAINED_MODEL_DIR").empty()) {
-        return absl::InvalidArgumentError(
-            "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
-      }
-      break;
-    default:
-      break;
   }
   return absl::OkStatus();
 }

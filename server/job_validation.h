@@ -17,11 +17,10 @@
 
 namespace segqat::server {
 
-// InvalidArgument naming the field or config key.
+// InvalidArgument naming the field or config key: job::CheckSpec (the rules
+// every entry point applies), then the references to other jobs' artifacts.
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, JobStore* store);
 
-// The spec's config: its YAML, its overrides and --not_quant_pattern.
-absl::StatusOr<Config> SpecConfig(const v1::JobSpec& spec);
 // The jobs whose artifacts the spec reads (ArtifactReferenceKeys whose value
 // is "jobs/ID/..."), as a worker running it fetches them.
 std::set<std::string> InputJobIds(const v1::JobSpec& spec);

@@ -11,7 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/snapshot_name.h"
+#include "job/artifact_layout.h"
 #include "server/auth.h"
 #include "server/job_state.h"
 #include "server/job_validation.h"
@@ -406,11 +406,11 @@ void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
   const size_t keep = IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
   std::set<int64_t, std::greater<int64_t>> numbers;
   for (const v1::Artifact& a : job->artifacts()) {
-    if (auto n = SnapshotNumber(a.name())) numbers.insert(*n);
+    if (auto n = job::SnapshotNumber(a.name())) numbers.insert(*n);
   }
   size_t kept = 0;
   for (int64_t n : numbers) {
-    const std::string prefix = SnapshotName(n);
+    const std::string prefix = job::SnapshotName(n);
     // The snapshot a requeued attempt would resume from stays while the job runs.
     if (kept < keep || (prefix == job->snapshot() && keep > 0)) {
       ++kept;
@@ -427,7 +427,7 @@ void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
   // An ended job's snapshots left its listing with its end (JobStore::Transition):
   // their files go too.
   if (keep == 0) {
-    if (auto st = artifacts_->Remove(job_id, "snapshots"); !st.ok()) {
+    if (auto st = artifacts_->Remove(job_id, job::kSnapshots); !st.ok()) {
       spdlog::warn("[job {}] {}", job_id, st.ToString());
     }
   }
@@ -665,15 +665,20 @@ bool Scheduler::MayRead(const std::string& identity, const std::string& job_id) 
   return false;
 }
 
-void Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
+absl::Status Scheduler::ArtifactUploaded(const std::string& job_id,
+                                         const v1::Artifact& artifact) {
   std::lock_guard<std::mutex> lock(mu_);  // ordered with the snapshot pruning in Synchronize
-  (void)store_->AddArtifact(job_id, artifact);
+  if (auto st = store_->AddArtifact(job_id, artifact); !st.ok()) return st;
   // A snapshot that lands late (its job moved on, or ended) is pruned at once.
-  if (absl::StartsWith(artifact.name(), "snapshots/")) KeepNewestSnapshots(job_id);
+  if (absl::StartsWith(artifact.name(), absl::StrCat(job::kSnapshots, "/"))) KeepNewestSnapshots(job_id);
   v1::JobEvent ev;
   *ev.mutable_artifact() = artifact;
-  (void)store_->AppendEvent(job_id, ev);
+  if (auto appended = store_->AppendEvent(job_id, ev); !appended.ok()) {
+    spdlog::warn("[job {}] {} is listed; its event was not recorded: {}", job_id,
+                 artifact.name(), appended.status().ToString());
+  }
   bus_->Notify(job_id);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id) {

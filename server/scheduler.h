@@ -97,8 +97,10 @@ class Scheduler {
   // keep_snapshots (and the one it would resume from), or, once it has
   // ended, all of them.
   void KeepNewestSnapshots(const std::string& job_id);
-  // Lists an uploaded artifact on its job and tells its watchers.
-  void ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact);
+  // Lists an uploaded artifact on its job and tells its watchers. An error
+  // when it cannot be listed (the upload then fails, and the worker sends it
+  // again); the watchers' event is best effort (logged when not recorded).
+  absl::Status ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact);
 
   // QUEUED: cancelled at once. RUNNING: CANCELLING now; the worker is told
   // to stop in its next answer and the job is CANCELLED when it reports that

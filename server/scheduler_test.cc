@@ -460,7 +460,7 @@ TEST_F(SchedulerTest, ARunningJobKeepsItsNewestSnapshotsAndAnEndedOneNone) {
     const std::string prefix = "snapshots/" + std::to_string(n);
     std::filesystem::create_directories(dir_ / "artifacts" / "jobs" / id / prefix);
     std::ofstream(dir_ / "artifacts" / "jobs" / id / prefix / "model.pt") << "x";
-    scheduler_->ArtifactUploaded(id, Uploaded(prefix + "/model.pt"));
+    ASSERT_TRUE(scheduler_->ArtifactUploaded(id, Uploaded(prefix + "/model.pt")).ok());
     v1::SynchronizeRequest r = Running("w1", lease, {});
     r.mutable_report()->mutable_running()->set_snapshot(prefix);
     ASSERT_TRUE(scheduler_->Synchronize(r).ok());
@@ -479,7 +479,10 @@ TEST_F(SchedulerTest, ARunningJobKeepsItsNewestSnapshotsAndAnEndedOneNone) {
   EXPECT_FALSE(std::filesystem::exists(dir_ / "artifacts" / "jobs" / id / "snapshots" / "2"));
   EXPECT_TRUE(std::filesystem::exists(dir_ / "artifacts" / "jobs" / id / "snapshots" / "6"));
 
-  scheduler_->ArtifactUploaded(id, Uploaded("final/model.pt"));
+  ASSERT_TRUE(scheduler_->ArtifactUploaded(id, Uploaded("final/model.pt")).ok());
+  // An artifact that cannot be listed fails its upload instead of answering OK.
+  EXPECT_EQ(scheduler_->ArtifactUploaded("no-such-job", Uploaded("final/model.pt")).code(),
+            absl::StatusCode::kNotFound);
   ASSERT_TRUE(
       scheduler_->Synchronize(Finished("w1", lease, v1::WorkerReport::Finished::SUCCEEDED)).ok());
   EXPECT_THAT(names_of(), testing::ElementsAre("final/model.pt"));

@@ -197,8 +197,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     response_->set_name(header_.artifact());
     response_->set_size_bytes(written_);
     response_->set_sha256(got);
-    scheduler_->ArtifactUploaded(job_id_, *response_);
-    return absl::OkStatus();
+    return scheduler_->ArtifactUploaded(job_id_, *response_);
   }
 
   // Closes the file; removes it unless the upload may be resumed.

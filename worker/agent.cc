@@ -18,7 +18,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "job/artifact_layout.h"
+#include "job/job_spec.h"
 #include "worker/job_events.h"
+#include "worker/snapshot_uploader.h"
 #include "worker/transfer.h"
 #include "engine/runtime/device_info.h"
 #include "engine/runtime/job_runner.h"
@@ -62,28 +65,14 @@ absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config&
       gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
 }
 
-runtime::JobRequest ToJobRequest(const v1::RunAssignment& run) {
-  const v1::JobSpec& spec = run.spec();
+// The spec's request (job/job_spec.h) on the GPU the scheduler placed it.
+absl::StatusOr<runtime::JobRequest> ToJobRequest(const v1::RunAssignment& run) {
+  auto stated = job::FromSpec(run.spec());
+  if (!stated.ok()) return stated.status();
   runtime::JobRequest r;
-  switch (spec.kind()) {
-    case v1::QUANT_TRAIN: r.kind = runtime::JobKind::kQuantTrain; break;
-    case v1::EVAL: r.kind = runtime::JobKind::kEval; break;
-    case v1::EXPORT: r.kind = runtime::JobKind::kExport; break;
-    case v1::PTQ: r.kind = runtime::JobKind::kPtq; break;
-    case v1::SENSITIVITY: r.kind = runtime::JobKind::kSensitivity; break;
-    default: r.kind = runtime::JobKind::kTrain; break;
-  }
-  r.config_yaml = spec.config_yaml();
-  r.overrides.assign(spec.overrides().begin(), spec.overrides().end());
-  r.not_quant_pattern.assign(spec.not_quant_pattern().begin(), spec.not_quant_pattern().end());
-  r.do_eval = spec.do_eval();
-  r.convert = spec.convert();
+  static_cast<job::JobRequest&>(r) = *std::move(stated);
   r.use_gpu = !run.gpus().empty();
   r.gpu_index = run.gpus().empty() ? 0 : run.gpus(0);
-  r.log_steps = spec.log_steps() > 0 ? spec.log_steps() : 10;
-  r.calib = spec.calib();
-  r.calib_batches = spec.calib_batches();
-  r.drop_budget = spec.has_drop_budget() ? spec.drop_budget().value() : -1;
   return r;
 }
 
@@ -157,6 +146,7 @@ struct Agent::Job {
   int world = 1;
   std::string work_dir;
   std::unique_ptr<JobEvents> events;
+  std::unique_ptr<SnapshotUploader> uploader;  // epoch snapshots, beside training
   std::atomic<bool> stop{false};
   std::atomic<bool> cancelled{false};
   std::atomic<bool> dropped{false};  // the lease is gone: upload nothing more
@@ -225,12 +215,13 @@ void Agent::RemoveWorkDir(Job* job) {
 }
 
 void Agent::RunJob(Job* job) {
-  const std::string log_path = (fs::path(job->work_dir) / "job.log").string();
+  const std::string log_path = (fs::path(job->work_dir) / job::kJobLog).string();
   auto upload = [&](const std::string& local, const std::string& name) {
     return Upload(workers_.get(), options_.worker_id, job->run.lease(), local, name,
                   options_.rpc_deadline);
   };
   auto fail = [&](const absl::Status& st) {
+    job->uploader.reset();  // nothing more from the work dir, which may go
     if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
     if (job->world > 1 && absl::IsUnavailable(st)) {
       // A peer is gone: the gang goes back to the queue, not to FAILED.
@@ -242,12 +233,14 @@ void Agent::RunJob(Job* job) {
       return job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
     }
     std::ofstream(log_path, std::ios::app) << "FAILED: " << st.message() << "\n";
-    UploadOrLog(job, log_path, "job.log");
+    UploadOrLog(job, log_path, job::kJobLog);
     RemoveWorkDir(job);
     job->Finish(v1::WorkerReport::Finished::FAILED, std::string(st.message()));
   };
   try {
-    runtime::JobRequest request = ToJobRequest(job->run);
+    auto requested = ToJobRequest(job->run);
+    if (!requested.ok()) return fail(requested.status());
+    runtime::JobRequest request = *std::move(requested);
     if (!options_.data_roots.empty()) {
       std::vector<std::string> roots = options_.data_roots;
       roots.push_back(job->work_dir);
@@ -325,6 +318,15 @@ void Agent::RunJob(Job* job) {
     auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths::InWorkDir(job->work_dir),
                                    job->events.get(), &job->stop);
     if (!outcome.ok()) return fail(outcome.status());
+    // The newest epoch snapshot in place before the job's last uploads (and
+    // before "interrupted" becomes its resume point).
+    job->uploader->Drain();
+    if (job->uploader->superseded() > 0) {
+      job->events->OnLog(absl::StrCat(job->uploader->superseded(),
+                                      " snapshots were not uploaded: a newer one replaced each "
+                                      "while the previous upload ran"));
+    }
+    job->uploader.reset();
     job->events->FlushLog();
     if (job->dropped) return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
     if (job->rank > 0) {
@@ -333,22 +335,22 @@ void Agent::RunJob(Job* job) {
                                               : v1::WorkerReport::Finished::SUCCEEDED);
     }
     if (outcome->interrupted) {
-      const fs::path interrupted = fs::path(job->work_dir) / "interrupted";
+      const fs::path interrupted = fs::path(job->work_dir) / job::kInterrupted;
       std::error_code ec;
       if (fs::exists(interrupted, ec)) {
-        if (auto st = upload(interrupted.string(), "interrupted"); st.ok()) {
+        if (auto st = upload(interrupted.string(), job::kInterrupted); st.ok()) {
           std::lock_guard<std::mutex> lock(job->mu);
-          job->snapshot = "interrupted";
+          job->snapshot = job::kInterrupted;
         }
       }
-      if (job->cancelled) UploadOrLog(job, log_path, "job.log");
+      if (job->cancelled) UploadOrLog(job, log_path, job::kJobLog);
       return job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
     }
     for (const std::string& out : outcome->outputs) {
       auto st = upload((fs::path(job->work_dir) / out).string(), out);
       if (!st.ok()) return fail(st);
     }
-    if (auto st = upload(log_path, "job.log"); !st.ok()) return fail(st);
+    if (auto st = upload(log_path, job::kJobLog); !st.ok()) return fail(st);
     RemoveWorkDir(job);  // everything worth keeping is on the server now
     job->Finish(v1::WorkerReport::Finished::SUCCEEDED);
   } catch (const std::bad_alloc&) {
@@ -458,22 +460,28 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
         }
         fs::create_directories(job->work_dir, ec);
         Job* raw = job.get();
-        job->events = std::make_unique<JobEvents>(
-            job->id, (fs::path(job->work_dir) / "job.log").string(),
-            [this, raw](const SnapshotEvent& e) {
-              if (!IsEpochSnapshot(e.name) || raw->dropped) return;
-              const std::string name = absl::StrCat("snapshots/", e.name);
-              auto up = Upload(workers_.get(), options_.worker_id, raw->run.lease(), e.path,
-                               name, options_.rpc_deadline);
+        job->uploader = std::make_unique<SnapshotUploader>(
+            [this, raw](const std::string& path, const std::string& name) {
+              return Upload(workers_.get(), options_.worker_id, raw->run.lease(), path, name,
+                            options_.rpc_deadline);
+            },
+            [raw](const std::string& name, const absl::Status& up) {
               if (absl::IsAborted(up)) raw->dropped = true;
               if (!up.ok()) {
-                spdlog::warn("[job {}] snapshot {} not uploaded: {}", raw->id, e.name,
+                spdlog::warn("[job {}] {} not uploaded: {}", raw->id, name,
                              std::string(up.message()));
                 return;
               }
               KeepNewestLocalSnapshots(raw->work_dir, 2);
               std::lock_guard<std::mutex> lock(raw->mu);
               raw->snapshot = name;
+            });
+        job->events = std::make_unique<JobEvents>(
+            job->id, (fs::path(job->work_dir) / job::kJobLog).string(),
+            [raw](const SnapshotEvent& e) {
+              // On the training thread: queue it and return.
+              if (!IsEpochSnapshot(e.name) || raw->dropped) return;
+              raw->uploader->Offer(e.path, absl::StrCat(job::kSnapshots, "/", e.name));
             });
         job->thread = std::thread([this, raw] { RunJob(raw); });
         continue;  // report right away that it runs

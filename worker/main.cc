@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "job/flags.h"
+#include "job/job_flags.h"
 #include "engine/config/config.h"
 #include "engine/data/image_io.h"
 #include "engine/data/synthetic.h"
@@ -107,57 +108,66 @@ absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
   return Config::Load(flags.Get("--cfg"), overrides);
 }
 
+// A job command: the job's flags (job/job_flags.h, the table segqat parses
+// too) and the command's own, then the job checked as a worker checks a
+// service job (runtime::PrepareJob: the rules every entry point applies,
+// then the dataset lists, checkpoints and paths on this machine).
+struct Command {
+  runtime::JobRequest request;
+  ParsedFlags flags;
+  Config config;  // what the job runs with
+};
+
+absl::StatusOr<Command> PrepareCommand(job::JobKind kind, const std::vector<std::string>& args,
+                                       std::vector<FlagSpec> own) {
+  std::vector<FlagSpec> specs = job::JobFlags(kind);
+  specs.insert(specs.end(), own.begin(), own.end());
+  auto flags = ParseFlags(args, specs);
+  if (!flags.ok()) return flags.status();
+  Command c;
+  c.flags = *std::move(flags);
+  c.request.kind = kind;
+  if (auto st = job::ApplyJobFlags(c.flags, &c.request); !st.ok()) return st;
+  auto cfg = runtime::PrepareJob(&c.request);
+  if (!cfg.ok()) return cfg.status();
+  c.config = *std::move(cfg);
+  return c;
+}
+
 int RunTrain(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true},
-                                 {"--quant", false},
-                                 {"--not_quant_pattern", true, true},
-                                 {"--do_eval", false},
-                                 {"--log_steps", true},
-                                 {"--use_gpu", false},
-                                 {"--use_mpio", false},
-                                 {"--world-size", true},
-                                 {"--rank", true},
-                                 {"--master", true},
-                                 {"--threads", true}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
+  auto c = PrepareCommand(job::JobKind::kTrain, args,
+                          {{"--world-size", true}, {"--rank", true}, {"--master", true},
+                           {"--threads", true}});
+  if (!c.ok()) return Fail(c.status());
+  const ParsedFlags& flags = c->flags;
   int threads = 0;
-  if (flags->Has("--threads")) {
-    if (!absl::SimpleAtoi(flags->Get("--threads"), &threads) || threads < 1) {
+  if (flags.Has("--threads")) {
+    if (!absl::SimpleAtoi(flags.Get("--threads"), &threads) || threads < 1) {
       return Fail(absl::InvalidArgumentError("--threads: expects a number >= 1"));
     }
     at::set_num_threads(threads);  // e.g. ranks sharing one machine's cores
   }
   // Data-parallel, as torchrun's ranks: --world-size N --rank R --master HOST:PORT.
   std::unique_ptr<Collectives> collectives;
-  if (flags->Has("--world-size")) {
+  if (flags.Has("--world-size")) {
     DistributedOptions d;
-    const std::string master = flags->Get("--master", "127.0.0.1:29500");
+    const std::string master = flags.Get("--master", "127.0.0.1:29500");
     const size_t colon = master.rfind(':');
-    if (!absl::SimpleAtoi(flags->Get("--world-size"), &d.world_size) ||
-        !absl::SimpleAtoi(flags->Get("--rank", "0"), &d.rank) || colon == std::string::npos ||
+    if (!absl::SimpleAtoi(flags.Get("--world-size"), &d.world_size) ||
+        !absl::SimpleAtoi(flags.Get("--rank", "0"), &d.rank) || colon == std::string::npos ||
         !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
       return Fail(absl::InvalidArgumentError(
           "--world-size N --rank R --master HOST:PORT expect numbers and a host:port"));
     }
     d.master_addr = master.substr(0, colon);
     // A GPU rank (--use_gpu trains on cuda:0) talks over NCCL, as the agent's ranks do.
-    if (flags->Has("--use_gpu")) d.device = c10::Device(c10::kCUDA, 0);
+    if (flags.Has("--use_gpu")) d.device = c10::Device(c10::kCUDA, 0);
     auto joined = ConnectCollectives(d);
     if (!joined.ok()) return Fail(joined.status());
     collectives = *std::move(joined);
   }
-  runtime::JobRequest request;
-  request.kind = flags->Has("--quant") ? runtime::JobKind::kQuantTrain : runtime::JobKind::kTrain;
-  request.do_eval = flags->Has("--do_eval");
-  request.use_gpu = flags->Has("--use_gpu");
-  request.collectives = collectives.get();
-  if (flags->Has("--log_steps") &&
-      !absl::SimpleAtoi(flags->Get("--log_steps"), &request.log_steps)) {
-    return Fail(absl::InvalidArgumentError("--log_steps: expects an integer"));
-  }
-  auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths{}, nullptr, nullptr);
+  c->request.collectives = collectives.get();
+  auto outcome = runtime::RunJob(c->request, c->config, runtime::JobPaths{}, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   if (outcome->best_miou) spdlog::info("best mIoU {:.4f}", *outcome->best_miou);
   spdlog::info("training done: {} steps, last checkpoint {}", outcome->steps,
@@ -166,42 +176,24 @@ int RunTrain(const std::vector<std::string>& args) {
 }
 
 int RunEval(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true},
-                                 {"--convert", false},
-                                 {"--metrics-json", true},
-                                 {"--save_int8", true},
-                                 {"--not_quant_pattern", true, true},
-                                 {"--use_gpu", false},
-                                 {"--use_mpio", false}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
-  if (flags->Has("--save_int8") && !flags->Has("--convert")) {
+  auto c = PrepareCommand(job::JobKind::kEval, args,
+                          {{"--metrics-json", true}, {"--save_int8", true}});
+  if (!c.ok()) return Fail(c.status());
+  if (c->flags.Has("--save_int8") && !c->flags.Has("--convert")) {
     return Fail(absl::InvalidArgumentError("--save_int8 needs --convert"));
   }
-  runtime::JobRequest request;
-  request.kind = runtime::JobKind::kEval;
-  request.convert = flags->Has("--convert");
-  request.use_gpu = flags->Has("--use_gpu");
-  if (flags->Has("--not_quant_pattern")) {
-    request.not_quant_pattern = flags->values.at("--not_quant_pattern");
-  }
   runtime::JobPaths paths;
-  paths.metrics_json = flags->Get("--metrics-json", "");
-  paths.int8_dir = flags->Get("--save_int8", "");
-  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  paths.metrics_json = c->flags.Get("--metrics-json", "");
+  paths.int8_dir = c->flags.Get("--save_int8", "");
+  auto outcome = runtime::RunJob(c->request, c->config, paths, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   return 0;
 }
 
 int RunExport(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
-  runtime::JobRequest request;
-  request.kind = runtime::JobKind::kExport;
-  auto outcome = runtime::RunJob(request, *cfg, runtime::JobPaths{}, nullptr, nullptr);
+  auto c = PrepareCommand(job::JobKind::kExport, args, {});
+  if (!c.ok()) return Fail(c.status());
+  auto outcome = runtime::RunJob(c->request, c->config, runtime::JobPaths{}, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   return 0;
 }
@@ -228,66 +220,25 @@ int RunDiff(const std::vector<std::string>& args) {
   return diff->first_divergence.empty() ? 0 : 1;
 }
 
-// --calib and --calib-batches, shared by ptq and sensitivity.
-absl::Status CalibFlags(const ParsedFlags& flags, runtime::JobRequest& request) {
-  request.calib = flags.Get("--calib", "");
-  if (flags.Has("--calib-batches") &&
-      (!absl::SimpleAtoi(flags.Get("--calib-batches"), &request.calib_batches) ||
-       request.calib_batches < 1)) {
-    return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
-  }
-  return absl::OkStatus();
-}
-
 // PaddleSlim's quant_post: calibrates a float checkpoint; writes
 // TRAIN.MODEL_SAVE_DIR/final, a checkpoint as QAT writes.
 int RunPtq(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true},
-                                 {"--not_quant_pattern", true, true},
-                                 {"--calib", true},
-                                 {"--calib-batches", true},
-                                 {"--do_eval", false},
-                                 {"--metrics-json", true},
-                                 {"--use_gpu", false}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
-  runtime::JobRequest request;
-  request.kind = runtime::JobKind::kPtq;
-  request.do_eval = flags->Has("--do_eval");
-  request.use_gpu = flags->Has("--use_gpu");
-  if (auto st = CalibFlags(*flags, request); !st.ok()) return Fail(st);
+  auto c = PrepareCommand(job::JobKind::kPtq, args, {{"--metrics-json", true}});
+  if (!c.ok()) return Fail(c.status());
   runtime::JobPaths paths;
-  paths.metrics_json = flags->Get("--metrics-json", "");
-  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  paths.metrics_json = c->flags.Get("--metrics-json", "");
+  auto outcome = runtime::RunJob(c->request, c->config, paths, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   spdlog::info("post-training quantized checkpoint: {}", outcome->last_checkpoint);
   return 0;
 }
 
 int RunSensitivity(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true},
-                                 {"--not_quant_pattern", true, true},
-                                 {"--calib", true},
-                                 {"--calib-batches", true},
-                                 {"--budget", true},
-                                 {"--json", true},
-                                 {"--use_gpu", false}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
-  runtime::JobRequest request;
-  request.kind = runtime::JobKind::kSensitivity;
-  request.use_gpu = flags->Has("--use_gpu");
-  if (auto st = CalibFlags(*flags, request); !st.ok()) return Fail(st);
-  if (flags->Has("--budget") &&
-      (!absl::SimpleAtod(flags->Get("--budget"), &request.drop_budget) ||
-       request.drop_budget < 0)) {
-    return Fail(absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)"));
-  }
+  auto c = PrepareCommand(job::JobKind::kSensitivity, args, {{"--json", true}});
+  if (!c.ok()) return Fail(c.status());
   runtime::JobPaths paths;
-  paths.sensitivity_json = flags->Get("--json", "");
-  auto outcome = runtime::RunJob(request, *cfg, paths, nullptr, nullptr);
+  paths.sensitivity_json = c->flags.Get("--json", "");
+  auto outcome = runtime::RunJob(c->request, c->config, paths, nullptr, nullptr);
   if (!outcome.ok()) return Fail(outcome.status());
   return 0;
 }

@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/sha256.h"
-#include "common/snapshot_name.h"
+#include "job/artifact_layout.h"
 
 namespace segqat::agent {
 namespace fs = std::filesystem;
@@ -225,10 +225,10 @@ absl::StatusOr<std::vector<std::string>> ListSnapshots(v1::JobService::Stub* stu
   if (!listed.ok()) return listed.status();
   std::set<int64_t, std::greater<int64_t>> numbers;
   for (const v1::Artifact& a : listed->artifacts()) {
-    if (auto n = SnapshotNumber(a.name())) numbers.insert(*n);
+    if (auto n = job::SnapshotNumber(a.name())) numbers.insert(*n);
   }
   std::vector<std::string> out;
-  for (int64_t n : numbers) out.push_back(SnapshotName(n));
+  for (int64_t n : numbers) out.push_back(job::SnapshotName(n));
   return out;
 }
 

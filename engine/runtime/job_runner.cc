@@ -19,6 +19,7 @@
 #include "engine/quant/calibration.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
+#include "job/artifact_layout.h"
 #include "engine/train/evaluator.h"
 #include "engine/train/model_loader.h"
 #include "engine/train/post_training.h"
@@ -45,7 +46,7 @@ std::string NewestSnapshot(const std::string& work_dir, ProgressSink* sink) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(work_dir, ec)) {
     const std::string name = e.path().filename().string();
-    if (!e.is_directory() || name == "best_model" || name == "final") continue;
+    if (!e.is_directory() || name == job::kBestModel || name == job::kFinal) continue;
     auto ck = ReadCheckpoint(e.path().string());
     if (ck.ok()) found.emplace_back(ck->meta.step, e.path().string());
   }
@@ -81,13 +82,9 @@ absl::StatusOr<c10::Device> PickDevice(bool use_gpu, int gpu_index) {
 absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResolver& resolve,
                                       DatasetLists* lists) {
   DatasetLists read;
-  std::vector<std::string> overrides = request.overrides;
-  if (!request.not_quant_pattern.empty()) {
-    overrides.push_back("SLIM.not_quant_pattern");
-    overrides.push_back(absl::StrCat("[", absl::StrJoin(request.not_quant_pattern, ","), "]"));
-  }
-  auto cfg = Config::FromYamlText(request.config_yaml, overrides);
+  auto cfg = job::AssembleConfig(request);
   if (!cfg.ok()) return cfg.status();
+  if (auto st = job::CheckJob(request, *cfg); !st.ok()) return st;
   if (resolve) {
     for (const std::string& key : ArtifactReferenceKeys()) {
       if (cfg->Str(key).empty()) continue;
@@ -132,10 +129,6 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
       if (auto st = CheckPathExists(*cfg, key); !st.ok()) return st;
     }
   }
-  if (kind == JobKind::kPtq && cfg->Str("TRAIN.PRETRAINED_MODEL_DIR").empty()) {
-    return absl::InvalidArgumentError(
-        "TRAIN.PRETRAINED_MODEL_DIR: the float checkpoint to quantize is required");
-  }
   if (reads_val) {
     auto val = read.ReadAndKeep(*cfg, Split::kVal);
     if (!val.ok()) return absl::InvalidArgumentError(val.status().message());
@@ -144,12 +137,6 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
     }
   }
   if (reads_test_model) {
-    if (cfg->Str("TEST.TEST_MODEL").empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "TEST.TEST_MODEL: the checkpoint to ",
-          kind == JobKind::kExport ? "export" : kind == JobKind::kEval ? "evaluate" : "scan",
-          " is required"));
-    }
     auto ck = ReadCheckpoint(cfg->Str("TEST.TEST_MODEL"));
     if (!ck.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("TEST.TEST_MODEL: ", ck.status().message()));
@@ -162,13 +149,6 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
       return absl::InvalidArgumentError(
           "TEST.TEST_MODEL: the sensitivity scan starts from a float checkpoint");
     }
-  }
-  if (!request.calib.empty()) {
-    auto m = quant::ParseCalibMethod(request.calib, "--calib");
-    if (!m.ok()) return m.status();
-  }
-  if (request.calib_batches < 0) {
-    return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
   }
   if (lists != nullptr) *lists = std::move(read);
   return cfg;
@@ -206,10 +186,10 @@ JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
   JobPaths p;
   p.save_dir = work_dir;
   p.resume_newest = true;
-  p.export_dir = (fs::path(work_dir) / "export").string();
-  p.metrics_json = (fs::path(work_dir) / "metrics.json").string();
-  p.int8_dir = (fs::path(work_dir) / "int8").string();
-  p.sensitivity_json = (fs::path(work_dir) / "sensitivity.json").string();
+  p.export_dir = (fs::path(work_dir) / job::kExport).string();
+  p.metrics_json = (fs::path(work_dir) / job::kMetricsJson).string();
+  p.int8_dir = (fs::path(work_dir) / job::kInt8).string();
+  p.sensitivity_json = (fs::path(work_dir) / job::kSensitivityJson).string();
   return p;
 }
 
@@ -248,7 +228,7 @@ absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
   TrainOptions opt;
   opt.quant = request.kind == JobKind::kQuantTrain;
   opt.do_eval = request.do_eval;
-  opt.log_steps = request.log_steps > 0 ? request.log_steps : 10;
+  opt.log_steps = request.log_steps;
   opt.device = device;
   opt.stop = stop;
   opt.collectives = request.collectives;
@@ -260,9 +240,9 @@ absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
   outcome.steps = result->steps_completed;
   outcome.last_checkpoint = result->final_dir;
   if (!outcome.interrupted) {
-    outcome.outputs.push_back("final");
-    if (fs::exists(fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "best_model")) {
-      outcome.outputs.push_back("best_model");
+    outcome.outputs.push_back(job::kFinal);
+    if (fs::exists(fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / job::kBestModel)) {
+      outcome.outputs.push_back(job::kBestModel);
     }
   }
   return outcome;
@@ -285,7 +265,7 @@ absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, Progress
                                                        report->float_weight_bytes),
                            " of float (", report->float_weight_bytes, " bytes)"));
   JobOutcome outcome;
-  outcome.outputs.push_back("export");
+  outcome.outputs.push_back(job::kExport);
   return outcome;
 }
 
@@ -348,7 +328,7 @@ absl::StatusOr<PtqOptions> PtqFromRequest(const JobRequest& request, c10::Device
     if (!m.ok()) return m.status();
     o.calib.method = *m;
   }
-  o.calib_batches = request.calib_batches > 0 ? request.calib_batches : 10;
+  o.calib_batches = request.calib_batches;
   o.device = device;
   o.stop = stop;
   o.lists = request.lists.get();
@@ -371,10 +351,11 @@ absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const J
     return ptq.status();
   }
   if (!paths.save_dir.empty()) (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
-  const std::string final_dir = (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / "final").string();
+  const std::string final_dir =
+      (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / job::kFinal).string();
   if (auto st = SavePtqCheckpoint(final_dir, *ptq, cfg); !st.ok()) return st;
-  sink->OnSnapshot({0, "final", final_dir});
-  outcome.outputs.push_back("final");
+  sink->OnSnapshot({0, job::kFinal, final_dir});
+  outcome.outputs.push_back(job::kFinal);
   outcome.last_checkpoint = final_dir;
   if (request.do_eval) {
     auto entries = SplitEntries(cfg, Split::kVal, request.lists.get());
@@ -398,7 +379,7 @@ absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const J
       if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) {
         return st;
       }
-      outcome.outputs.push_back("metrics.json");
+      outcome.outputs.push_back(job::kMetricsJson);
     }
   }
   return outcome;
@@ -412,7 +393,7 @@ absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Confi
   const PtqOptions& o = *options;
   JobOutcome outcome;
   auto ptq = PostTrainingQuantize(cfg, "TEST.TEST_MODEL", o, sink);
-  const double budget = request.drop_budget >= 0 ? request.drop_budget : 0.5;
+  const double budget = request.drop_budget;
   absl::StatusOr<SensitivityReport> report =
       ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop,
                                  request.lists.get())
@@ -502,7 +483,7 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
       }
     }
     if (auto st = WriteText(paths.metrics_json, j.dump(1) + "\n", "metrics"); !st.ok()) return st;
-    outcome.outputs.push_back("metrics.json");
+    outcome.outputs.push_back(job::kMetricsJson);
   }
   if (request.convert && !paths.int8_dir.empty()) {
     // The converted model as deployed: int8 weight codes and scales.
@@ -518,7 +499,7 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
       return st;
     }
     sink->OnLog(absl::StrCat("saved the INT8 model to ", (int8 / "model.pt").string()));
-    outcome.outputs.push_back("int8");
+    outcome.outputs.push_back(job::kInt8);
   }
   return outcome;
 }

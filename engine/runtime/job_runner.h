@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/config/config.h"
+#include "job/job_request.h"
 #include "engine/data/sample.h"
 #include "engine/runtime/read_roots.h"
 #include "engine/train/metrics.h"
@@ -30,25 +31,11 @@ struct DatasetLists;  // engine/train/dataset.h
 
 namespace segqat::runtime {
 
-enum class JobKind { kTrain, kQuantTrain, kEval, kExport, kPtq, kSensitivity };
+using job::JobKind;
 
-struct JobRequest {
-  JobKind kind = JobKind::kTrain;
-  std::string config_yaml;
-  std::vector<std::string> overrides;  // KEY VALUE ...
-  std::vector<std::string> not_quant_pattern;
-  bool do_eval = false;
-  bool convert = false;
-  bool use_gpu = false;
-  int gpu_index = 0;  // the CUDA ordinal, with use_gpu
-  int log_steps = 10;
-  // PTQ and sensitivity: the calibration method ("abs_max", "percentile",
-  // "kl"; empty: abs_max) and how many BATCH_SIZE batches of training images
-  // it sees (0: 10).
-  std::string calib;
-  int calib_batches = 0;
-  // Sensitivity: the mIoU drop, in points, the suggested pattern may leave (< 0: 0.5).
-  double drop_budget = -1;
+// A job request (job/job_request.h: kind, config, flags, their defaults) and
+// what the engine runs it with.
+struct JobRequest : job::JobRequest {
   Collectives* collectives = nullptr;  // data-parallel training (engine/train/collectives.h)
   // Where the job may read (BuildJobConfig checks); none: anywhere.
   ReadRoots read_roots;

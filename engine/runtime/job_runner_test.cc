@@ -138,7 +138,7 @@ TEST(BuildJobConfigTest, PtqAndSensitivityNeedAFloatModelAndTrainingImages) {
                 .find("TRAIN.PRETRAINED_MODEL_DIR: " + model + "x does not exist"),
             std::string::npos);
   EXPECT_EQ(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model}, "mse"),
-            "--calib: 'mse' is not one of abs_max, percentile, kl");
+            "calib: 'mse' is not one of abs_max, percentile, kl");
   EXPECT_NE(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model,
                                     "DATASET.TRAIN_FILE_LIST", (data / "empty.txt").string()})
                 .find("DATASET.TRAIN_FILE_LIST"),

@@ -19,6 +19,7 @@
 #include "engine/quant/quant_aware.h"
 #include "engine/train/metrics.h"
 #include "engine/train/progress.h"
+#include "job/job_request.h"
 
 namespace segqat {
 
@@ -26,7 +27,7 @@ struct DatasetLists;  // engine/train/dataset.h
 
 struct PtqOptions {
   quant::CalibOptions calib;
-  int calib_batches = 10;  // of BATCH_SIZE training images, in list order, eval transforms
+  int calib_batches = job::kDefaultCalibBatches;  // of BATCH_SIZE training images, in list order, eval transforms
   c10::Device device = c10::Device(c10::kCPU);
   const std::atomic<bool>* stop = nullptr;  // Cancelled when set
   // The file lists the job was checked with (null: read them here).

@@ -16,6 +16,7 @@
 #include "engine/quant/quant_aware.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
+#include "job/artifact_layout.h"
 #include "engine/train/evaluator.h"
 #include "engine/train/lr_schedule.h"
 #include "engine/train/sgd.h"
@@ -199,7 +200,7 @@ absl::Status Run::Restore(const std::string& dir) {
   global_step_ = ck->meta.step;
   skip_steps_ = ck->meta.epoch_step;
   // Keep the best mIoU seen before the restart.
-  auto best = ReadCheckpoint(SaveDir("best_model"));
+  auto best = ReadCheckpoint(SaveDir(job::kBestModel));
   if (best.ok() && best->meta.miou) result_.best_miou = best->meta.miou;
   sink_->OnLog(absl::StrCat("resume from ", dir, ": epoch ", first_epoch_, ", step ",
                             global_step_));
@@ -232,7 +233,7 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
     if (!stop.ok()) return stop.status();
     if (*stop) {
       if (auto st = SyncBuffers(); !st.ok()) return st;
-      if (auto st = Snapshot("interrupted", epoch - 1, epoch_step, std::nullopt); !st.ok()) return st;
+      if (auto st = Snapshot(job::kInterrupted, epoch - 1, epoch_step, std::nullopt); !st.ok()) return st;
       result_.interrupted = true;
       return absl::OkStatus();
     }
@@ -338,7 +339,7 @@ absl::Status Run::EndOfEpoch(int64_t epoch) {
   if (auto st = Snapshot(std::to_string(epoch), epoch, 0, miou); !st.ok()) return st;
   if (miou && (!result_.best_miou || *miou > *result_.best_miou)) {
     result_.best_miou = miou;
-    if (auto st = Snapshot("best_model", epoch, 0, miou); !st.ok()) return st;
+    if (auto st = Snapshot(job::kBestModel, epoch, 0, miou); !st.ok()) return st;
     sink_->OnLog(absl::StrCat("best_model: mIoU ", *miou, " at epoch ", epoch));
   }
   return absl::OkStatus();
@@ -354,7 +355,7 @@ absl::StatusOr<TrainResult> Run::Execute() {
     if (auto st = EndOfEpoch(epoch); !st.ok()) return st;
   }
   if (!result_.interrupted) {
-    if (auto st = Snapshot("final", last, 0, result_.last_miou); !st.ok()) return st;
+    if (auto st = Snapshot(job::kFinal, last, 0, result_.last_miou); !st.ok()) return st;
   }
   result_.steps_completed = global_step_;
   if (comm_->world_size() > 1) {

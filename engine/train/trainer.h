@@ -19,6 +19,7 @@
 #include "engine/config/config.h"
 #include "engine/train/collectives.h"
 #include "engine/train/progress.h"
+#include "job/job_request.h"
 
 namespace segqat {
 
@@ -27,7 +28,7 @@ struct DatasetLists;  // engine/train/dataset.h
 struct TrainOptions {
   bool quant = false;    // --quant: quant_aware with the SLIM.* config
   bool do_eval = false;  // evaluate each snapshot, keep best_model
-  int log_steps = 10;
+  int log_steps = job::kDefaultLogSteps;
   c10::Device device = c10::Device(c10::kCPU);
   // When it becomes true, training stops between steps, saves the snapshot
   // "interrupted" (resumable) and returns with interrupted set.

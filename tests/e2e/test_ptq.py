@@ -120,7 +120,7 @@ def main():
         assert code != 0 and "DATASET.TRAIN_FILE_LIST: no images in" in log, log
         code, log = run(["ptq", "--cfg", SYNTHETIC_CFG, "--calib", "mse"] + ds +
                         ["TRAIN.PRETRAINED_MODEL_DIR", best], expect_ok=False)
-        assert code != 0 and "--calib: 'mse' is not one of abs_max, percentile, kl" in log, log
+        assert code != 0 and "calib: 'mse' is not one of abs_max, percentile, kl" in log, log
         code, log = run(["ptq", "--cfg", SYNTHETIC_CFG] + ds + RECIPE +
                         ["TRAIN.PRETRAINED_MODEL_DIR", os.path.join(work, "ptq_kl", "final")],
                         expect_ok=False)

@@ -159,8 +159,8 @@ class ReportTest(unittest.TestCase):
     def test_3_calibration_flags_are_checked_at_create(self):
         with open(SYNTHETIC_CFG) as f:
             yaml = f.read()
-        for kind, calib, needle in ((pb.PTQ, "mse", "spec.calib: 'mse' is not one of"),
-                                    (pb.TRAIN, "kl", "spec.calib: only PTQ and SENSITIVITY")):
+        for kind, calib, needle in ((pb.PTQ, "mse", "calib: 'mse' is not one of"),
+                                    (pb.TRAIN, "kl", "calib: only PTQ and SENSITIVITY")):
             with self.assertRaises(grpc.RpcError) as cm:
                 self.stub.CreateJob(pb.CreateJobRequest(spec=pb.JobSpec(
                     kind=kind, config_yaml=yaml, calib=calib,
