@@ -21,6 +21,9 @@
 // --profile prints each segqat engine's slowest nodes afterwards.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -33,10 +36,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "engine/config/config.h"
 #include "engine/export/exporter.h"
@@ -216,8 +215,8 @@ int main(int argc, char** argv) {
   }
   at::set_num_threads(threads);
   segqat::infer::RetainFreedMemory();
-  auto cfg = Config::Load(std::string(SEGQAT_SOURCE_DIR) +
-                          "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml", {});
+  auto cfg = Config::Load(
+      std::string(SEGQAT_SOURCE_DIR) + "/configs/deeplabv3p_mobilenetv2_cityscapes.yaml", {});
   if (!cfg.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cfg.status().message()).c_str());
     return 1;
@@ -239,8 +238,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<segqat::infer::Engine> engine;
   };
   std::vector<Entry> engines;
-  engines.push_back({"float", "", *segqat::infer::Engine::Create(
-                                      float_graph, segqat::infer::Precision::kFloat)});
+  engines.push_back(
+      {"float", "", *segqat::infer::Engine::Create(float_graph, segqat::infer::Precision::kFloat)});
   // The default engine: every quantized conv on its codes in float, the
   // simulation's arithmetic (converted == simulated, code for code).
   for (const auto* g : {&graph, &graph7}) {
@@ -264,9 +263,9 @@ int main(int argc, char** argv) {
         options.integer_kernels = true;
         auto e = segqat::infer::Engine::Create(*g, segqat::infer::Precision::kInt8, options);
         if (!e.ok() || (*e)->qengine() != qengine) continue;
-        engines.push_back({"INT8 " + std::string(qengine) + (g == &graph7 ? " a7 " : " a8 ") +
-                               (*e)->int8_rule(),
-                           qengine, *std::move(e)});
+        engines.push_back(
+            {"INT8 " + std::string(qengine) + (g == &graph7 ? " a7 " : " a8 ") + (*e)->int8_rule(),
+             qengine, *std::move(e)});
       }
     }
   }
@@ -285,7 +284,8 @@ int main(int argc, char** argv) {
   const fs::path src(SEGQAT_SOURCE_DIR);
   const std::string python = PeerPython(src);
   if (peers && !fs::exists(python)) {
-    std::printf("  (peers not run: %s missing; scripts/install-python.sh makes it)\n", python.c_str());
+    std::printf("  (peers not run: %s missing; scripts/install-python.sh makes it)\n",
+                python.c_str());
     peers = false;
   }
   if (peers) {
@@ -293,7 +293,8 @@ int main(int argc, char** argv) {
     auto torch_peer = std::make_unique<Peer>();
     // PyTorch 2.x's default x86 engine and qconfig unless --torch-qconfig names another.
     const std::string qconfig = torch_qconfig;
-    if (torch_peer->Start(std::string(kPeerMalloc) + python + " " + (src / "bench/pytorch_int8.py").string() + " " +
+    if (torch_peer->Start(std::string(kPeerMalloc) + python + " " +
+                          (src / "bench/pytorch_int8.py").string() + " " +
                           (dir / "graph.json").string() + " --height " + std::to_string(height) +
                           " --width " + std::to_string(width) + " --threads " +
                           std::to_string(threads) + " --qconfig " + qconfig)) {
@@ -309,11 +310,11 @@ int main(int argc, char** argv) {
         const segqat::exports::DeployGraph* graph;
         bool int8_weights;  // FREEZE.ONNX_INT8_WEIGHTS
       };
-      for (const auto& [name, g, int8_weights] : std::vector<OrtModel>{
-               {"ORT float", &float_graph, false},
-               {"ORT QDQ a8", &graph, false},
-               {"ORT QDQ a8 int8 weights", &graph, true},
-               {"ORT QDQ a7", &graph7, false}}) {
+      for (const auto& [name, g, int8_weights] :
+           std::vector<OrtModel>{{"ORT float", &float_graph, false},
+                                 {"ORT QDQ a8", &graph, false},
+                                 {"ORT QDQ a8 int8 weights", &graph, true},
+                                 {"ORT QDQ a7", &graph7, false}}) {
         std::string file = name.substr(4);
         std::replace(file.begin(), file.end(), ' ', '_');
         file = (dir / (file + ".onnx")).string();
@@ -321,9 +322,9 @@ int main(int argc, char** argv) {
         options.int8_weights_everywhere = int8_weights;
         if (!segqat::exports::WriteOnnx(*g, file, options).ok()) continue;
         auto p = std::make_unique<Peer>();
-        if (p->Start(std::string(kPeerMalloc) + python + " " + ort_script.string() + " " + file + " " + (dir / "in").string() +
-                     " " + (dir / "out").string() + " --threads " + std::to_string(threads) +
-                     " --serve")) {
+        if (p->Start(std::string(kPeerMalloc) + python + " " + ort_script.string() + " " + file +
+                     " " + (dir / "in").string() + " " + (dir / "out").string() + " --threads " +
+                     std::to_string(threads) + " --serve")) {
           others.push_back({name, std::move(p)});
         } else {
           std::printf("  (%s not run: %s has no onnxruntime)\n", name.c_str(), python.c_str());
@@ -340,7 +341,7 @@ int main(int argc, char** argv) {
       // The quantized engine is process-wide: pick this engine's again.
       if (!engines[i].qengine.empty()) {
         at::globalContext().setQEngine(engines[i].qengine == "onednn" ? at::QEngine::ONEDNN
-                                                                       : at::QEngine::QNNPACK);
+                                                                      : at::QEngine::QNNPACK);
       }
       Settle();
       auto t0 = std::chrono::steady_clock::now();
@@ -403,7 +404,8 @@ int main(int argc, char** argv) {
         by_kind[segqat::exports::OpKindName(nodes[i].kind)] += ms[i] / rounds;
       }
       std::string kinds;
-      for (const auto& [kind, t] : by_kind) kinds += " " + kind + " " + std::to_string(t).substr(0, 5);
+      for (const auto& [kind, t] : by_kind)
+        kinds += " " + kind + " " + std::to_string(t).substr(0, 5);
       std::printf("profile %s: %.1f ms in nodes (by kind:%s); slowest:\n", e.name.c_str(), total,
                   kinds.c_str());
       for (size_t k = 0; k < std::min<size_t>(12, order.size()); ++k) {

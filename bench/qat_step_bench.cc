@@ -110,12 +110,14 @@ int main(int argc, char** argv) {
     tq.push_back(qat.Step(x, y));
   }
   const double f = Median(tf), q = Median(tq);
-  std::printf("qat_step_bench: DeepLabv3+/MobileNetV2 OS16 (seed recipe: no ASPP, no decoder, "
-              "last_conv float), batch %d, %dx%d, %s, %d threads, %d rounds\n",
-              batch, height, width, device.str().c_str(), at::get_num_threads(), rounds);
+  std::printf(
+      "qat_step_bench: DeepLabv3+/MobileNetV2 OS16 (seed recipe: no ASPP, no decoder, "
+      "last_conv float), batch %d, %dx%d, %s, %d threads, %d rounds\n",
+      batch, height, width, device.str().c_str(), at::get_num_threads(), rounds);
   std::printf("  float step  median %.1f ms\n", f * 1e3);
   std::printf("  QAT step    median %.1f ms\n", q * 1e3);
-  std::printf("  QAT / float %.3f  (goal <= 1.25; PyTorch eager QAT here: 1.41 fused, 1.68 unfused)\n",
-              q / f);
+  std::printf(
+      "  QAT / float %.3f  (goal <= 1.25; PyTorch eager QAT here: 1.41 fused, 1.68 unfused)\n",
+      q / f);
   return 0;
 }

@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "client/client.h"
+#include "engine/data/synthetic.h"
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
-#include "engine/data/synthetic.h"
 
 namespace {
 
@@ -64,8 +64,8 @@ int main(int argc, char** argv) {
   so.width = 64;
   if (!segqat::data::MakeSyntheticDataset(so).ok()) return 1;
 
-  auto store = segqat::server::JobStore::Open((dir / "jobs.db").string(),
-                                              segqat::server::SystemClock());
+  auto store =
+      segqat::server::JobStore::Open((dir / "jobs.db").string(), segqat::server::SystemClock());
   if (!store.ok()) return 1;
   segqat::server::ArtifactStore artifacts((dir / "artifacts").string());
   segqat::server::EventBus bus;
@@ -89,8 +89,8 @@ int main(int argc, char** argv) {
   segqat::v1::CreateJobRequest req;
   req.mutable_spec()->set_kind(segqat::v1::TRAIN);
   req.mutable_spec()->set_config_yaml(yaml);
-  for (const char* s : {"DATASET.DATA_DIR", "", "DATASET.TRAIN_FILE_LIST", "",
-                        "DATASET.VAL_FILE_LIST", ""}) {
+  for (const char* s :
+       {"DATASET.DATA_DIR", "", "DATASET.TRAIN_FILE_LIST", "", "DATASET.VAL_FILE_LIST", ""}) {
     req.mutable_spec()->add_overrides(s);
   }
   req.mutable_spec()->set_overrides(1, so.out_dir);
@@ -175,10 +175,11 @@ int main(int argc, char** argv) {
     // events step events + the final state change
     if (static_cast<int>(delays[w].size()) != events + 1 || bad[w]) ++lost;
   }
-  std::printf("  WatchJob   %d watchers x %d events: delay p50 %.2f ms  p99 %.2f ms  max %.2f ms;"
-              " %zu deliveries, %d watchers missed or reordered events\n",
-              watchers, events, Percentile(d, 0.5), Percentile(d, 0.99), Percentile(d, 1.0),
-              d.size(), lost);
+  std::printf(
+      "  WatchJob   %d watchers x %d events: delay p50 %.2f ms  p99 %.2f ms  max %.2f ms;"
+      " %zu deliveries, %d watchers missed or reordered events\n",
+      watchers, events, Percentile(d, 0.5), Percentile(d, 0.99), Percentile(d, 1.0), d.size(),
+      lost);
   server->Shutdown();
   scheduler.Shutdown();
   fs::remove_all(dir);

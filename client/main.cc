@@ -1,12 +1,10 @@
 // segqat: the command-line client of segqatd.
-//   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY VALUE ...]
-//   segqat eval --cfg FILE [--convert] [KEY VALUE ...]
-//   segqat export --cfg FILE [KEY VALUE ...]
-//   segqat ptq --cfg FILE [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval] ...
-//   segqat sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N] ...
-//   segqat report JOB ... -o DIR
-//   segqat get|watch|logs|cancel|delete JOB     segqat list [--state S]     segqat workers
-//   segqat download JOB [ARTIFACT ...] -o DIR
+//   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY
+//   VALUE ...] segqat eval --cfg FILE [--convert] [KEY VALUE ...] segqat export --cfg FILE [KEY
+//   VALUE ...] segqat ptq --cfg FILE [--calib abs_max|percentile|kl] [--calib-batches N]
+//   [--do_eval] ... segqat sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N]
+//   ... segqat report JOB ... -o DIR segqat get|watch|logs|cancel|delete JOB     segqat list
+//   [--state S]     segqat workers segqat download JOB [ARTIFACT ...] -o DIR
 // Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
 // (per call, default 30), --json (protobuf's JSON mapping, for pipelines),
 // --token-file FILE (else $SEGQAT_TOKEN), --tls-ca FILE [--tls-cert F --tls-key F].
@@ -23,14 +21,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/channel.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "client/progress_printer.h"
 #include "client/report.h"
+#include "common/channel.h"
 #include "job/flags.h"
 #include "job/job_flags.h"
 #include "job/job_spec.h"
@@ -57,10 +55,9 @@ constexpr char kUsage[] =
     "common flags: --timeout SECONDS, --json, --token-file FILE (else $SEGQAT_TOKEN),\n"
     "              --tls-ca FILE [--tls-cert FILE --tls-key FILE]\n";
 
-const std::vector<FlagSpec> kCommon = {{"--server", true},     {"--timeout", true},
-                                       {"--json", false},      {"--token-file", true},
-                                       {"--tls-ca", true},     {"--tls-cert", true},
-                                       {"--tls-key", true}};
+const std::vector<FlagSpec> kCommon = {
+    {"--server", true}, {"--timeout", true},  {"--json", false},  {"--token-file", true},
+    {"--tls-ca", true}, {"--tls-cert", true}, {"--tls-key", true}};
 
 bool IsCommonValueFlag(const std::string& a) {
   return a == "--server" || a == "--timeout" || a == "--token-file" || a == "--tls-ca" ||
@@ -301,7 +298,8 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
     int count = 0;
     for (const auto& a : listed->artifacts()) {
       bool match = wanted.empty();
-      for (const auto& w : wanted) match = match || a.name() == w || a.name().rfind(w + "/", 0) == 0;
+      for (const auto& w : wanted)
+        match = match || a.name() == w || a.name().rfind(w + "/", 0) == 0;
       if (!match) continue;
       const std::string path = (std::filesystem::path(out) / a.name()).string();
       if (auto st = client->Download(name, a, path); !st.ok()) return Fail(st);
@@ -315,22 +313,27 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
 }
 
 int List(const std::vector<std::string>& args) {
-  auto f = ParseFlags(args, With({{"--state", true}, {"--kind", true}, {"--label", true, true},
-                                  {"--page-size", true}, {"--page-token", true}}));
+  auto f = ParseFlags(args, With({{"--state", true},
+                                  {"--kind", true},
+                                  {"--label", true, true},
+                                  {"--page-size", true},
+                                  {"--page-token", true}}));
   if (!f.ok()) return Fail(f.status());
   v1::ListJobsRequest req;
   if (f->Has("--state")) {
     v1::JobState s;
     if (!v1::JobState_Parse(f->Get("--state"), &s)) {
-      return Fail(absl::InvalidArgumentError("--state: one of QUEUED RUNNING SUCCEEDED FAILED "
-                                             "CANCELLING CANCELLED"));
+      return Fail(
+          absl::InvalidArgumentError("--state: one of QUEUED RUNNING SUCCEEDED FAILED "
+                                     "CANCELLING CANCELLED"));
     }
     req.set_state(s);
   }
   if (f->Has("--kind")) {
     v1::JobKind k;
     if (!v1::JobKind_Parse(f->Get("--kind"), &k)) {
-      return Fail(absl::InvalidArgumentError("--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT PTQ SENSITIVITY"));
+      return Fail(absl::InvalidArgumentError(
+          "--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT PTQ SENSITIVITY"));
     }
     req.set_kind(k);
   }
@@ -350,7 +353,8 @@ int List(const std::vector<std::string>& args) {
     return 0;
   }
   for (const auto& job : resp->jobs()) PrintJob(job, false);
-  if (!resp->next_page_token().empty()) std::cout << "next page: --page-token " << resp->next_page_token() << "\n";
+  if (!resp->next_page_token().empty())
+    std::cout << "next page: --page-token " << resp->next_page_token() << "\n";
   return 0;
 }
 
@@ -380,8 +384,8 @@ int Workers(const std::vector<std::string>& args) {
       devices.push_back(absl::StrCat("cuda:", d.index(), " (", about, ")"));
     }
     std::cout << w.name() << "  " << (w.host().empty() ? "-" : w.host()) << "  "
-              << (devices.empty() ? w.device() : absl::StrJoin(devices, ", ")) << "  "
-              << w.state() << "  " << (w.job().empty() ? "-" : w.job()) << "  "
+              << (devices.empty() ? w.device() : absl::StrJoin(devices, ", ")) << "  " << w.state()
+              << "  " << (w.job().empty() ? "-" : w.job()) << "  "
               << std::max<int64_t>(0, now - w.last_report_time().seconds()) << "s ago  "
               << (w.runtime().empty() ? "-" : w.runtime()) << "\n";
   }

@@ -58,7 +58,8 @@ void ProgressPrinter::Print(const v1::JobEvent& e) {
   if (e.has_step()) {
     const auto& s = e.step();
     const int width = 20;
-    const int filled = s.total_steps() > 0 ? static_cast<int>(width * s.step() / s.total_steps()) : 0;
+    const int filled =
+        s.total_steps() > 0 ? static_cast<int>(width * s.step() / s.total_steps()) : 0;
     std::string bar(filled, '#');
     bar.resize(width, '-');
     std::snprintf(line, sizeof(line),

@@ -5,19 +5,18 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/strings/match.h"
-#include "job/artifact_layout.h"
-#include "job/job_spec.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/report_parts.h"
 #include "engine/config/config.h"
 #include "engine/data/cityscapes.h"
+#include "job/artifact_layout.h"
+#include "job/job_spec.h"
 
 namespace segqat::client {
 namespace fs = std::filesystem;
@@ -215,9 +214,9 @@ absl::StatusOr<Row> RowOf(const JobData& d) {
   }
   if (!d.evals.empty()) {
     // Training keeps best_model by mIoU: its evaluation is the row.
-    const EvalPoint& best = *std::max_element(
-        d.evals.begin(), d.evals.end(),
-        [](const EvalPoint& a, const EvalPoint& b) { return a.miou < b.miou; });
+    const EvalPoint& best =
+        *std::max_element(d.evals.begin(), d.evals.end(),
+                          [](const EvalPoint& a, const EvalPoint& b) { return a.miou < b.miou; });
     r.miou = best.miou;
     r.acc = best.acc;
     r.kappa = best.kappa;
@@ -253,8 +252,7 @@ std::vector<std::string> ClassNames(const std::vector<JobData>& jobs, size_t n) 
 absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   if (options.jobs.empty()) return absl::InvalidArgumentError("report: name at least one JOB");
   if (options.out_dir.empty()) return absl::InvalidArgumentError("report: -o DIR is required");
-  std::string scratch_template =
-      (fs::temp_directory_path() / "segqat-report-XXXXXX").string();
+  std::string scratch_template = (fs::temp_directory_path() / "segqat-report-XXXXXX").string();
   if (mkdtemp(scratch_template.data()) == nullptr) {
     return absl::InternalError("report: cannot create a scratch directory");
   }
@@ -272,14 +270,15 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
     auto d = ReadJob(client, name, scratch);
     if (!d.ok()) return d.status();
     if (d->job.kind() == v1::EXPORT) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "report: ", d->job.name(), " is an EXPORT job; a report shows TRAIN, QUANT_TRAIN, PTQ, "
-          "EVAL and SENSITIVITY jobs"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("report: ", d->job.name(),
+                       " is an EXPORT job; a report shows TRAIN, QUANT_TRAIN, PTQ, "
+                       "EVAL and SENSITIVITY jobs"));
     }
     if (d->job.kind() == v1::SENSITIVITY && !d->sensitivity) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "report: ", d->job.name(), " (SENSITIVITY, ", v1::JobState_Name(d->job.state()),
-          ") has no sensitivity.json yet"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("report: ", d->job.name(), " (SENSITIVITY, ",
+                       v1::JobState_Name(d->job.state()), ") has no sensitivity.json yet"));
     }
     jobs.push_back(*std::move(d));
   }
@@ -326,8 +325,8 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
       }
     }
     if (d.sensitivity) {
-      if (auto st = WriteFile(out / "jobs" / d.id / job::kSensitivityJson,
-                              d.sensitivity->dump(1) + "\n");
+      if (auto st =
+              WriteFile(out / "jobs" / d.id / job::kSensitivityJson, d.sensitivity->dump(1) + "\n");
           !st.ok()) {
         return st;
       }
@@ -360,8 +359,8 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   if (auto st = WriteFile(data_path, data.dump(1) + "\n"); !st.ok()) return st;
   auto pngs = report::DrawPlots(PythonInterpreter(options), data_path, out, scratch);
   // report.md is written without plots when they could not be drawn.
-  const std::string md = report::Markdown(jobs, rows, class_names,
-                                  pngs.ok() ? *pngs : std::vector<std::string>());
+  const std::string md =
+      report::Markdown(jobs, rows, class_names, pngs.ok() ? *pngs : std::vector<std::string>());
   if (auto st = WriteFile(out / "report.md", md); !st.ok()) return st;
   return pngs.status();
 }

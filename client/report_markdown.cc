@@ -61,7 +61,7 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
          << (r.int8_ms ? Fixed(*r.int8_ms, 2) : "") << " | "
          << (r.float_ms ? Fixed(*r.float_ms, 2) : "") << " | "
          << (r.int8_ms && r.float_ms && *r.int8_ms > 0 ? Fixed(*r.float_ms / *r.int8_ms, 2) + "x"
-                                                        : "")
+                                                       : "")
          << " |\n";
     }
     md << "\nLatency is measured by an EVAL job with `--convert` on its worker: the INT8 engine "
@@ -82,10 +82,11 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
     }
     if (qat != nullptr && best_ptq != nullptr) {
       const double gap = qat->miou - best_ptq->miou;
-      md << "\n" << qat->job->title << " " << (gap > 0 ? "beats" : "does not beat")
+      md << "\n"
+         << qat->job->title << " " << (gap > 0 ? "beats" : "does not beat")
          << " the best PTQ of the same bits and layers (" << best_ptq->job->title << ") "
-         << (gap > 0 ? "by " : ": it trails by ")
-         << absl::StrFormat("%.2f", 100 * std::abs(gap)) << " mIoU points.\n";
+         << (gap > 0 ? "by " : ": it trails by ") << absl::StrFormat("%.2f", 100 * std::abs(gap))
+         << " mIoU points.\n";
     }
     md << "\n";
   }
@@ -118,7 +119,8 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
     const double f = s.value("float_miou", 0.0), p = s.value("ptq_miou", 0.0),
                  sug = s.value("suggested_miou", 0.0);
     std::vector<std::string> pattern;
-    if (s.contains("suggested_pattern")) pattern = s["suggested_pattern"].get<std::vector<std::string>>();
+    if (s.contains("suggested_pattern"))
+      pattern = s["suggested_pattern"].get<std::vector<std::string>>();
     md << "## Sensitivity: " << d.title << " (`" << d.id << "`)\n\n"
        << "Each layer quantized alone (weights and input, " << s.value("calib", "")
        << " ranges from " << s.value("calib_images", 0) << " training images), the rest float. "

@@ -7,16 +7,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "absl/status/statusor.h"
-#include "segqat/v1/jobs.pb.h"
 #include "engine/config/config.h"
+#include "segqat/v1/jobs.pb.h"
 
 namespace segqat::client::report {
 
@@ -36,7 +35,7 @@ struct JobData {
   std::vector<EvalPoint> evals;
   std::optional<nlohmann::json> metrics;      // metrics.json
   std::optional<nlohmann::json> sensitivity;  // sensitivity.json
-  std::string model_file;           // the artifact whose size is shown
+  std::string model_file;                     // the artifact whose size is shown
   int64_t model_bytes = -1;
 };
 

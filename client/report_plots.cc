@@ -43,17 +43,17 @@ absl::Status RunPlots(const std::string& python, const fs::path& data, const fs:
     auto text = ReadFile(log);
     std::string tail = text.ok() ? *text : "";
     if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "report: the plots failed (", python, "; needs matplotlib, Debian: python3-matplotlib): ",
-        tail));
+    return absl::FailedPreconditionError(
+        absl::StrCat("report: the plots failed (", python,
+                     "; needs matplotlib, Debian: python3-matplotlib): ", tail));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::string>> DrawPlots(const std::string& python,
-                                                   const fs::path& data, const fs::path& out_dir,
+absl::StatusOr<std::vector<std::string>> DrawPlots(const std::string& python, const fs::path& data,
+                                                   const fs::path& out_dir,
                                                    const fs::path& scratch) {
   const fs::path log = scratch / "plots.log";
   if (auto st = RunPlots(python, data, out_dir, log); !st.ok()) return st;

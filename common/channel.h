@@ -17,8 +17,8 @@
 namespace segqat::client {
 
 struct ChannelOptions {
-  std::string token;    // empty: none sent
-  std::string tls_ca;   // PEM file: use TLS, trusting this CA; empty: plaintext
+  std::string token;              // empty: none sent
+  std::string tls_ca;             // PEM file: use TLS, trusting this CA; empty: plaintext
   std::string tls_cert, tls_key;  // PEM files: this client's certificate (mutual TLS)
   int max_receive_bytes = 8 << 20;
 };

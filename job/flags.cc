@@ -29,9 +29,10 @@ absl::StatusOr<ParsedFlags> ParseFlags(const std::vector<std::string>& args,
       inline_value = a.substr(eq + 1);
       has_inline = true;
     }
-    auto spec = std::find_if(specs.begin(), specs.end(),
-                             [&](const FlagSpec& s) { return s.name == name; });
-    if (spec == specs.end()) return absl::InvalidArgumentError(absl::StrCat(name, ": unknown flag"));
+    auto spec =
+        std::find_if(specs.begin(), specs.end(), [&](const FlagSpec& s) { return s.name == name; });
+    if (spec == specs.end())
+      return absl::InvalidArgumentError(absl::StrCat(name, ": unknown flag"));
     if (!out.overrides.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": flags go before the KEY VALUE overrides"));

@@ -12,9 +12,9 @@
 namespace segqat {
 
 struct FlagSpec {
-  std::string name;      // "--cfg"
-  bool takes_value;      // --cfg FILE
-  bool multi = false;    // --not_quant_pattern P [P ...]
+  std::string name;    // "--cfg"
+  bool takes_value;    // --cfg FILE
+  bool multi = false;  // --not_quant_pattern P [P ...]
 };
 
 struct ParsedFlags {

@@ -54,7 +54,8 @@ absl::Status ApplyJobFlags(const ParsedFlags& flags, JobRequest* request) {
   request->config_yaml = text.str();
   request->config_path = path;
   request->overrides = flags.overrides;
-  if (request->kind == JobKind::kTrain && flags.Has("--quant")) request->kind = JobKind::kQuantTrain;
+  if (request->kind == JobKind::kTrain && flags.Has("--quant"))
+    request->kind = JobKind::kQuantTrain;
   if (flags.Has("--not_quant_pattern")) {
     request->not_quant_pattern = flags.values.at("--not_quant_pattern");
   }

@@ -55,12 +55,11 @@ absl::Status CheckJob(const JobRequest& request, const Config& cfg) {
     case JobKind::kExport:
     case JobKind::kSensitivity:
       if (cfg.Str("TEST.TEST_MODEL").empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "TEST.TEST_MODEL: the checkpoint to ",
-            request.kind == JobKind::kEval     ? "evaluate"
-            : request.kind == JobKind::kExport ? "export"
-                                               : "scan",
-            " is required"));
+        return absl::InvalidArgumentError(absl::StrCat("TEST.TEST_MODEL: the checkpoint to ",
+                                                       request.kind == JobKind::kEval ? "evaluate"
+                                                       : request.kind == JobKind::kExport ? "export"
+                                                                                          : "scan",
+                                                       " is required"));
       }
       break;
     case JobKind::kPtq:

@@ -19,9 +19,9 @@ namespace segqat::job {
 enum class JobKind { kTrain, kQuantTrain, kEval, kExport, kPtq, kSensitivity };
 
 // What a job runs with when its request leaves a value unset.
-inline constexpr int kDefaultLogSteps = 10;       // a loss event every N steps
-inline constexpr int kDefaultCalibBatches = 10;   // BATCH_SIZE batches PTQ and the scan see
-inline constexpr double kDefaultDropBudget = 0.5; // mIoU points the scan's pattern may lose
+inline constexpr int kDefaultLogSteps = 10;        // a loss event every N steps
+inline constexpr int kDefaultCalibBatches = 10;    // BATCH_SIZE batches PTQ and the scan see
+inline constexpr double kDefaultDropBudget = 0.5;  // mIoU points the scan's pattern may lose
 
 struct JobRequest {
   JobKind kind = JobKind::kTrain;

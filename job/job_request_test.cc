@@ -3,7 +3,6 @@
 #include "job/job_request.h"
 
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <fstream>
@@ -72,8 +71,7 @@ TEST(FromSpecTest, SpecsNoRequestComesFromNameTheField) {
   EXPECT_EQ(Message(FromSpec(s).status()), "calib: only PTQ and SENSITIVITY jobs calibrate");
   s = Spec(v1::PTQ);
   s.mutable_drop_budget()->set_value(1);
-  EXPECT_EQ(Message(FromSpec(s).status()),
-            "spec.drop_budget: only SENSITIVITY jobs take a budget");
+  EXPECT_EQ(Message(FromSpec(s).status()), "spec.drop_budget: only SENSITIVITY jobs take a budget");
 }
 
 TEST(CheckJobTest, EachRuleNamesItsSetting) {

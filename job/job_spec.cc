@@ -9,12 +9,24 @@ namespace segqat::job {
 absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
   JobRequest r;
   switch (spec.kind()) {
-    case v1::TRAIN: r.kind = JobKind::kTrain; break;
-    case v1::QUANT_TRAIN: r.kind = JobKind::kQuantTrain; break;
-    case v1::EVAL: r.kind = JobKind::kEval; break;
-    case v1::EXPORT: r.kind = JobKind::kExport; break;
-    case v1::PTQ: r.kind = JobKind::kPtq; break;
-    case v1::SENSITIVITY: r.kind = JobKind::kSensitivity; break;
+    case v1::TRAIN:
+      r.kind = JobKind::kTrain;
+      break;
+    case v1::QUANT_TRAIN:
+      r.kind = JobKind::kQuantTrain;
+      break;
+    case v1::EVAL:
+      r.kind = JobKind::kEval;
+      break;
+    case v1::EXPORT:
+      r.kind = JobKind::kExport;
+      break;
+    case v1::PTQ:
+      r.kind = JobKind::kPtq;
+      break;
+    case v1::SENSITIVITY:
+      r.kind = JobKind::kSensitivity;
+      break;
     case v1::JOB_KIND_UNSPECIFIED:
       return absl::InvalidArgumentError("spec.kind: required");
     default:
@@ -59,12 +71,18 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
 
 v1::JobKind ToProto(JobKind kind) {
   switch (kind) {
-    case JobKind::kTrain: return v1::TRAIN;
-    case JobKind::kQuantTrain: return v1::QUANT_TRAIN;
-    case JobKind::kEval: return v1::EVAL;
-    case JobKind::kExport: return v1::EXPORT;
-    case JobKind::kPtq: return v1::PTQ;
-    case JobKind::kSensitivity: return v1::SENSITIVITY;
+    case JobKind::kTrain:
+      return v1::TRAIN;
+    case JobKind::kQuantTrain:
+      return v1::QUANT_TRAIN;
+    case JobKind::kEval:
+      return v1::EVAL;
+    case JobKind::kExport:
+      return v1::EXPORT;
+    case JobKind::kPtq:
+      return v1::PTQ;
+    case JobKind::kSensitivity:
+      return v1::SENSITIVITY;
   }
   return v1::JOB_KIND_UNSPECIFIED;
 }

@@ -156,7 +156,8 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     for (size_t left = keep_alive_max_count_; left > 0; --left) {
       // Between requests the connection may idle for the keep-alive timeout,
       // checked in slices so that a stopping server does not wait for it.
-      const Clock::time_point idle_end = Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
+      const Clock::time_point idle_end =
+          Clock::now() + std::chrono::seconds(keep_alive_timeout_sec_);
       bool readable = stream.HasBuffered();
       while (!readable && svr_sock_ != INVALID_SOCKET && Clock::now() < idle_end) {
         readable = WaitFor(sock, POLLIN, 100);

@@ -67,17 +67,17 @@ absl::StatusOr<std::unique_ptr<HttpExporter>> HttpExporter::Start(
   server->set_read_timeout(kReadTimeoutSeconds, 0);
   server->set_write_timeout(5, 0);
   server->set_keep_alive_timeout(2);
-  server->Get("/metrics", [registry, authorize](const httplib::Request& req,
-                                                httplib::Response& res) {
-    if (authorize && !authorize(req.get_header_value("Authorization"))) {
-      res.status = 401;
-      res.set_header("WWW-Authenticate", "Bearer");
-      res.set_content("a token is required: Authorization: Bearer TOKEN\n",
-                      "text/plain; charset=utf-8");
-      return;
-    }
-    res.set_content(registry->Serialize(), kTextFormatContentType);
-  });
+  server->Get("/metrics",
+              [registry, authorize](const httplib::Request& req, httplib::Response& res) {
+                if (authorize && !authorize(req.get_header_value("Authorization"))) {
+                  res.status = 401;
+                  res.set_header("WWW-Authenticate", "Bearer");
+                  res.set_content("a token is required: Authorization: Bearer TOKEN\n",
+                                  "text/plain; charset=utf-8");
+                  return;
+                }
+                res.set_content(registry->Serialize(), kTextFormatContentType);
+              });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain; charset=utf-8");
   });

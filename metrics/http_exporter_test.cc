@@ -97,8 +97,9 @@ TEST(HttpExporterTest, HeadersThatDribbleInAreCutAtTheDeadline) {
   ASSERT_TRUE(exporter.ok()) << exporter.status();
   const int fd = Connect((*exporter)->port());
   ASSERT_GE(fd, 0);
-  const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " +
-                              std::string(40, 'a') + "\r\n\r\n";  // 4 s at 10 bytes/s
+  const std::string request =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(40, 'a') +
+      "\r\n\r\n";  // 4 s at 10 bytes/s
   const auto start = std::chrono::steady_clock::now();
   bool closed = false;
   std::string got;

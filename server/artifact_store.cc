@@ -56,7 +56,8 @@ absl::Status CheckRelativeName(const std::string& name, const std::string& what)
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": empty name"));
   const std::string quoted = QuoteForMessage(name);
   if (name.size() > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", quoted, " is longer than 1024 bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", quoted, " is longer than 1024 bytes"));
   }
   for (unsigned char c : name) {
     // NUL would cut the path short at the system call; no control characters.
@@ -85,8 +86,8 @@ std::string ArtifactStore::JobDir(const std::string& job_id) const {
 }
 
 absl::StatusOr<std::vector<v1::Artifact>> ArtifactStore::Publish(const std::string& job_id,
-                                                                  const std::string& source,
-                                                                  const std::string& name) {
+                                                                 const std::string& source,
+                                                                 const std::string& name) {
   if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
   if (auto st = CheckRelativeName(name, "artifact"); !st.ok()) return st;
   std::vector<std::pair<fs::path, std::string>> files;
@@ -168,7 +169,8 @@ absl::Status ArtifactStore::Verify(const std::string& job_id, const v1::Artifact
     }
   }
   auto digest = FileSha256(*path);
-  if (!digest.ok()) return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
+  if (!digest.ok())
+    return absl::DataLossError(absl::StrCat(artifact.name(), ": cannot read the stored file"));
   {
     std::lock_guard<std::mutex> lock(mu_);
     verified_[*path] = Verified{static_cast<int64_t>(size), mtime_ns, ctime_ns, inode, *digest};
@@ -185,10 +187,12 @@ absl::Status ArtifactStore::Remove(const std::string& job_id, const std::string&
   if (!prefix.empty()) {
     if (auto st = CheckRelativeName(prefix, "artifact"); !st.ok()) return st;
   }
-  const fs::path dir = prefix.empty() ? fs::path(JobDir(job_id)) : fs::path(JobDir(job_id)) / prefix;
+  const fs::path dir =
+      prefix.empty() ? fs::path(JobDir(job_id)) : fs::path(JobDir(job_id)) / prefix;
   std::error_code ec;
   fs::remove_all(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot remove ", dir.string(), ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot remove ", dir.string(), ": ", ec.message()));
   // Folders the removal left empty ("snapshots" once its last N is gone).
   for (fs::path up = dir.parent_path(); !prefix.empty() && up != fs::path(JobDir(job_id));
        up = up.parent_path()) {
@@ -222,9 +226,9 @@ absl::StatusOr<std::string> ArtifactStore::Path(const std::string& job_id,
   return p.string();
 }
 
-absl::StatusOr<std::string> ArtifactStore::Read(const std::string& job_id,
-                                                const std::string& name, int64_t offset,
-                                                int64_t limit, int64_t* size) const {
+absl::StatusOr<std::string> ArtifactStore::Read(const std::string& job_id, const std::string& name,
+                                                int64_t offset, int64_t limit,
+                                                int64_t* size) const {
   auto path = Path(job_id, name);
   if (!path.ok()) return path.status();
   std::error_code ec;

@@ -19,8 +19,7 @@ using ::testing::HasSubstr;
 TEST(CheckRelativeNameTest, RefusesNamesThatLeaveOrBreakThePath) {
   for (const std::string& bad :
        {std::string(""), std::string("/etc/passwd"), std::string("../jobs.db"),
-        std::string("final/../../x"), std::string("a//b"), std::string("./a"),
-        std::string("a\\b"),
+        std::string("final/../../x"), std::string("a//b"), std::string("./a"), std::string("a\\b"),
         // Found by fuzz_requests: a NUL cuts the path short at the system call.
         std::string("fina\n\0\0\0\0\0\0\0pt", 15), std::string("final\0/model.pt", 15),
         std::string("a\x7f"), std::string(2000, 'a')}) {
@@ -68,7 +67,7 @@ TEST_F(ArtifactStoreTest, VerifyRefusesATruncatedOrChangedFile) {
   absl::Status st = store.Verify("j1", log);
   EXPECT_TRUE(absl::IsDataLoss(st)) << st;
   EXPECT_THAT(std::string(st.message()), HasSubstr("4 bytes"));
-  usleep(2000);  // a new modification time
+  usleep(2000);                // a new modification time
   Write("job.log", "LINE\n");  // same size, other bytes
   st = store.Verify("j1", log);
   EXPECT_TRUE(absl::IsDataLoss(st)) << st;

@@ -24,12 +24,10 @@ std::string Digest(absl::string_view token) {
 bool Allowed(Role role, Rpc rpc) {
   switch (role) {
     case Role::kAdmin:  // manages jobs, never speaks as a worker
-      return rpc != Rpc::kSynchronize && rpc != Rpc::kUploadArtifact &&
-             rpc != Rpc::kQueryUpload;
+      return rpc != Rpc::kSynchronize && rpc != Rpc::kUploadArtifact && rpc != Rpc::kQueryUpload;
     case Role::kWorker:  // reads only what its leases need (Scheduler::MayRead)
-      return rpc == Rpc::kSynchronize || rpc == Rpc::kUploadArtifact ||
-             rpc == Rpc::kQueryUpload || rpc == Rpc::kReadArtifact ||
-             rpc == Rpc::kListArtifacts;
+      return rpc == Rpc::kSynchronize || rpc == Rpc::kUploadArtifact || rpc == Rpc::kQueryUpload ||
+             rpc == Rpc::kReadArtifact || rpc == Rpc::kListArtifacts;
     case Role::kSubmitter:
       if (rpc == Rpc::kCreateJob || rpc == Rpc::kCancelJob || rpc == Rpc::kDeleteJob) {
         return true;
@@ -37,8 +35,7 @@ bool Allowed(Role role, Rpc rpc) {
       [[fallthrough]];
     case Role::kViewer:
       return rpc == Rpc::kGetJob || rpc == Rpc::kListJobs || rpc == Rpc::kWatchJob ||
-             rpc == Rpc::kListArtifacts || rpc == Rpc::kReadArtifact ||
-             rpc == Rpc::kListWorkers;
+             rpc == Rpc::kListArtifacts || rpc == Rpc::kReadArtifact || rpc == Rpc::kListWorkers;
   }
   return false;
 }
@@ -61,18 +58,30 @@ const char* RoleName(Role role) {
 
 const char* RpcName(Rpc rpc) {
   switch (rpc) {
-    case Rpc::kCreateJob: return "CreateJob";
-    case Rpc::kGetJob: return "GetJob";
-    case Rpc::kListJobs: return "ListJobs";
-    case Rpc::kCancelJob: return "CancelJob";
-    case Rpc::kDeleteJob: return "DeleteJob";
-    case Rpc::kWatchJob: return "WatchJob";
-    case Rpc::kListArtifacts: return "ListArtifacts";
-    case Rpc::kReadArtifact: return "ReadArtifact";
-    case Rpc::kListWorkers: return "ListWorkers";
-    case Rpc::kSynchronize: return "Synchronize";
-    case Rpc::kUploadArtifact: return "UploadArtifact";
-    case Rpc::kQueryUpload: return "QueryUpload";
+    case Rpc::kCreateJob:
+      return "CreateJob";
+    case Rpc::kGetJob:
+      return "GetJob";
+    case Rpc::kListJobs:
+      return "ListJobs";
+    case Rpc::kCancelJob:
+      return "CancelJob";
+    case Rpc::kDeleteJob:
+      return "DeleteJob";
+    case Rpc::kWatchJob:
+      return "WatchJob";
+    case Rpc::kListArtifacts:
+      return "ListArtifacts";
+    case Rpc::kReadArtifact:
+      return "ReadArtifact";
+    case Rpc::kListWorkers:
+      return "ListWorkers";
+    case Rpc::kSynchronize:
+      return "Synchronize";
+    case Rpc::kUploadArtifact:
+      return "UploadArtifact";
+    case Rpc::kQueryUpload:
+      return "QueryUpload";
   }
   return "?";
 }
@@ -109,9 +118,10 @@ absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
         "--auth-tokens: ", path, " is readable by every user; chmod o-r it (0600 or 0640)"));
   }
   if ((st.st_mode & (S_IWOTH | S_IWGRP)) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--auth-tokens: ", path, " is writable by others than its owner (anyone could add an "
-        "admin); chmod go-w it (0600 or 0640)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--auth-tokens: ", path,
+                     " is writable by others than its owner (anyone could add an "
+                     "admin); chmod go-w it (0600 or 0640)"));
   }
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("--auth-tokens: cannot read ", path));
@@ -123,7 +133,8 @@ absl::StatusOr<Auth> Auth::FromFile(const std::string& path) {
     ++number;
     const absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || absl::StartsWith(text, "#")) continue;
-    std::vector<std::string> parts = absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    std::vector<std::string> parts =
+        absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     auto bad = [&](const std::string& why) {
       return absl::InvalidArgumentError(
           absl::StrCat("--auth-tokens: ", path, " line ", number, ": ", why));

@@ -21,9 +21,9 @@ class BadRequestInterceptor : public grpc::experimental::Interceptor {
     if (unparsable_ &&
         methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
         methods->GetSendStatus().error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      methods->ModifySendStatus(grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          "the request could not be parsed as the message " + method_ + " takes"));
+      methods->ModifySendStatus(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       "the request could not be parsed as the message " + method_ + " takes"));
     }
     methods->Proceed();
   }

@@ -9,8 +9,7 @@
 
 namespace segqat::server {
 
-class BadRequestInterceptorFactory
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class BadRequestInterceptorFactory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override;

@@ -20,9 +20,9 @@ std::vector<int64_t> Seqs(const std::vector<v1::JobEvent>& events) {
 TEST(EventTailTest, AnswersOnlyWhenItHoldsEveryLaterEvent) {
   EventTail tail(/*events_per_job=*/3, /*jobs=*/2);
   std::vector<v1::JobEvent> out;
-  EXPECT_FALSE(tail.Read("a", 0, 10, &out));  // nothing cached
+  EXPECT_FALSE(tail.Read("a", 0, 10, &out));                 // nothing cached
   for (int64_t s = 1; s <= 5; ++s) tail.Add("a", Event(s));  // keeps 3, 4, 5
-  EXPECT_FALSE(tail.Read("a", 1, 10, &out));  // 2 is gone: ask the database
+  EXPECT_FALSE(tail.Read("a", 1, 10, &out));                 // 2 is gone: ask the database
   EXPECT_TRUE(out.empty());
   ASSERT_TRUE(tail.Read("a", 2, 10, &out));
   EXPECT_EQ(Seqs(out), (std::vector<int64_t>{3, 4, 5}));

@@ -1,7 +1,8 @@
 #include "server/job_service.h"
 
-#include <algorithm>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -9,9 +10,9 @@
 #include "common/quote.h"
 #include "server/grpc_status.h"
 #include "server/job_state.h"
+#include "server/job_validation.h"
 #include "server/rpc_metrics.h"
 #include "server/watch_reactor.h"
-#include "server/job_validation.h"
 
 namespace segqat::server {
 namespace {
@@ -37,9 +38,14 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
               const v1::ReadArtifactRequest& req, std::shared_ptr<void> slot,
               StallWatchdog* watchdog, grpc::CallbackServerContext* ctx)
       : slot_(std::move(slot)),
-        artifacts_(artifacts), metrics_(metrics), record_(Recorder(metrics, "ReadArtifact")),
-        watchdog_(watchdog), watch_id_(watchdog->Register(ctx)),
-        job_id_(std::move(job_id)), name_(req.artifact()), offset_(req.read_offset()),
+        artifacts_(artifacts),
+        metrics_(metrics),
+        record_(Recorder(metrics, "ReadArtifact")),
+        watchdog_(watchdog),
+        watch_id_(watchdog->Register(ctx)),
+        job_id_(std::move(job_id)),
+        name_(req.artifact()),
+        offset_(req.read_offset()),
         remaining_(req.read_limit()) {
     int64_t size = 0;
     // Validate up front so a bad offset is an error, not an empty stream.
@@ -123,11 +129,11 @@ using ReadError = ErrorWriter<v1::ReadArtifactResponse>;
 
 absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
   // IDs are hex (JobStore::NewId); anything else cannot name a job.
-  const bool id_ok = absl::StartsWith(name, "jobs/") && name.size() > 5 && name.size() <= 5 + 64 &&
-                     std::all_of(name.begin() + 5, name.end(), [](char c) {
-                       return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' ||
-                              c == '_';
-                     });
+  const bool id_ok =
+      absl::StartsWith(name, "jobs/") && name.size() > 5 && name.size() <= 5 + 64 &&
+      std::all_of(name.begin() + 5, name.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      });
   if (!id_ok) {
     return absl::InvalidArgumentError(
         absl::StrCat("name: ", QuoteForMessage(name), " is not a job name (expected jobs/ID)"));
@@ -184,17 +190,21 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
     return Done(ctx, caller.status(), record);
   }
   if (req->page_size() < 0) {
-    return Done(ctx, absl::InvalidArgumentError(
-                         absl::StrCat("page_size: must not be negative, got ", req->page_size())), record);
-  }
-  if (!v1::JobState_IsValid(req->state()) || !v1::JobKind_IsValid(req->kind())) {
-    return Done(ctx, absl::InvalidArgumentError(absl::StrCat(
-                         !v1::JobState_IsValid(req->state()) ? "state" : "kind", ": unknown value ",
-                         !v1::JobState_IsValid(req->state()) ? static_cast<int>(req->state())
-                                                             : static_cast<int>(req->kind()))),
+    return Done(ctx,
+                absl::InvalidArgumentError(
+                    absl::StrCat("page_size: must not be negative, got ", req->page_size())),
                 record);
   }
-  const int size = req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
+  if (!v1::JobState_IsValid(req->state()) || !v1::JobKind_IsValid(req->kind())) {
+    return Done(ctx,
+                absl::InvalidArgumentError(absl::StrCat(
+                    !v1::JobState_IsValid(req->state()) ? "state" : "kind", ": unknown value ",
+                    !v1::JobState_IsValid(req->state()) ? static_cast<int>(req->state())
+                                                        : static_cast<int>(req->kind()))),
+                record);
+  }
+  const int size =
+      req->page_size() == 0 ? kDefaultPageSize : std::min(req->page_size(), kMaxPageSize);
   auto page = store_->List(*req, size);
   if (page.ok()) *resp = *std::move(page);
   return Done(ctx, page.status(), record);
@@ -212,9 +222,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
     return Done(ctx, job.status(), record);
   } else if (!caller->MayChange(job->owner())) {
     return Done(ctx,
-                absl::PermissionDeniedError(absl::StrCat(
-                    "CancelJob: ", req->name(), " belongs to another caller (", caller->name,
-                    " may cancel only its own jobs)")),
+                absl::PermissionDeniedError(
+                    absl::StrCat("CancelJob: ", req->name(), " belongs to another caller (",
+                                 caller->name, " may cancel only its own jobs)")),
                 record);
   }
   auto job = scheduler_->Cancel(*id);
@@ -234,9 +244,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::DeleteJob(grpc::CallbackServerContext*
   if (!job.ok()) return Done(ctx, job.status(), record);
   if (!caller->MayChange(job->owner())) {
     return Done(ctx,
-                absl::PermissionDeniedError(absl::StrCat(
-                    "DeleteJob: ", req->name(), " belongs to another caller (", caller->name,
-                    " may delete only its own jobs)")),
+                absl::PermissionDeniedError(
+                    absl::StrCat("DeleteJob: ", req->name(), " belongs to another caller (",
+                                 caller->name, " may delete only its own jobs)")),
                 record);
   }
   // The rows first: once they are gone nothing lists the files.
@@ -255,7 +265,8 @@ grpc::ServerWriteReactor<v1::JobEvent>* JobServiceImpl::WatchJob(grpc::CallbackS
     return new ErrorWriter<v1::JobEvent>(caller.status(), Recorder(metrics_, "WatchJob"));
   }
   auto slot = watch_slots_->Acquire(ctx->peer());
-  if (!slot.ok()) return new ErrorWriter<v1::JobEvent>(slot.status(), Recorder(metrics_, "WatchJob"));
+  if (!slot.ok())
+    return new ErrorWriter<v1::JobEvent>(slot.status(), Recorder(metrics_, "WatchJob"));
   return new WatchReactor(store_, bus_, *req, Recorder(metrics_, "WatchJob"), *std::move(slot));
 }
 
@@ -292,10 +303,11 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
   auto id = JobIdFromName(req->name());
   if (!id.ok()) return new ReadError(id.status(), record);
   if (auto st = MayRead(*caller, *id, "ReadArtifact"); !st.ok()) return new ReadError(st, record);
-  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok()) return new ReadError(st, record);
+  if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok())
+    return new ReadError(st, record);
   if (req->read_offset() < 0 || req->read_limit() < 0) {
     return new ReadError(absl::InvalidArgumentError("read_offset and read_limit must be >= 0"),
-                           record);
+                         record);
   }
   auto job = store_->Get(*id);
   if (!job.ok()) return new ReadError(job.status(), record);
@@ -313,8 +325,8 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
     return new ReadError(st, record);
   }
   const bool worker = caller->role == Role::kWorker;
-  auto slot = (worker ? worker_read_slots_ : read_slots_)->Acquire(ctx->peer(),
-                                                                  WorkerIdentity(*caller));
+  auto slot =
+      (worker ? worker_read_slots_ : read_slots_)->Acquire(ctx->peer(), WorkerIdentity(*caller));
   if (!slot.ok()) return new ReadError(slot.status(), record);
   return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot), read_watchdog_.get(),
                          ctx);

@@ -30,9 +30,8 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   // Open WatchJob streams per connection, and ReadArtifact streams in all
   // (each holds about 2 MiB of buffers): RESOURCE_EXHAUSTED past them.
   // One viewer's connection may hold an eighth of the downloads (a worker's a
-  // quarter) and one token a quarter; workers' fetches of their jobs' inputs have slots of their own,
-  // which no viewer can take.
-  // A download whose client has read nothing for `stall_timeout` is
+  // quarter) and one token a quarter; workers' fetches of their jobs' inputs have slots of their
+  // own, which no viewer can take. A download whose client has read nothing for `stall_timeout` is
   // cancelled and gives its slot back (0: never).
   void SetStreamLimits(int watchers_per_connection, int downloads,
                        std::chrono::milliseconds stall_timeout = std::chrono::seconds(60)) {

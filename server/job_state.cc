@@ -2,9 +2,7 @@
 
 namespace segqat::server {
 
-bool IsFinal(v1::JobState s) {
-  return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED;
-}
+bool IsFinal(v1::JobState s) { return s == v1::SUCCEEDED || s == v1::FAILED || s == v1::CANCELLED; }
 
 bool IsLegalTransition(v1::JobState from, v1::JobState to) {
   switch (from) {

@@ -7,13 +7,13 @@
 #include <map>
 #include <utility>
 
-#include "job/artifact_layout.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "job/artifact_layout.h"
 #include "server/job_state.h"
 #include "server/sqlite.h"
 
@@ -239,12 +239,13 @@ absl::StatusOr<JobStore::Row> JobStore::Load(const std::string& id) {
 
 absl::Status JobStore::Store(const std::string& id, const Row& row) {
   // request_id never changes after the insert.
-  Stmt s(db_,
-         "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job, owner, "
-         "gpus) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET "
-         "state = excluded.state, kind = excluded.kind, priority = excluded.priority, "
-         "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job, "
-         "owner = excluded.owner, gpus = excluded.gpus");
+  Stmt s(
+      db_,
+      "INSERT INTO jobs (id, request_id, state, kind, priority, create_us, last_seq, job, owner, "
+      "gpus) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET "
+      "state = excluded.state, kind = excluded.kind, priority = excluded.priority, "
+      "create_us = excluded.create_us, last_seq = excluded.last_seq, job = excluded.job, "
+      "owner = excluded.owner, gpus = excluded.gpus");
   s.BindText(1, id)
       .BindText(2, row.job.request_id(), /*empty_is_null=*/true)
       .BindInt(3, row.job.state())
@@ -284,7 +285,7 @@ absl::StatusOr<std::string> JobStore::NewId() {
 }
 
 absl::StatusOr<std::pair<v1::Job, bool>> JobStore::Create(const v1::CreateJobRequest& request,
-                                                           const std::string& owner) {
+                                                          const std::string& owner) {
   std::lock_guard<std::mutex> lock(mu_);
   Transaction txn(db_);
   absl::Status status = txn.Begin();
@@ -419,7 +420,8 @@ absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState
     auto* list = job.mutable_artifacts();
     list->erase(std::remove_if(list->begin(), list->end(),
                                [](const v1::Artifact& a) {
-                                 return absl::StartsWith(a.name(), absl::StrCat(job::kSnapshots, "/"));
+                                 return absl::StartsWith(a.name(),
+                                                         absl::StrCat(job::kSnapshots, "/"));
                                }),
                 list->end());
   }
@@ -524,7 +526,8 @@ absl::Status JobStore::Delete(const std::string& id) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", id, " has not ended; cancel it first"));
   }
-  for (const char* sql : {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
+  for (const char* sql :
+       {"DELETE FROM events WHERE job_id = ?1", "DELETE FROM jobs WHERE id = ?1"}) {
     Stmt s(db_, sql);
     if (auto done = s.BindText(1, id).Step(); !done.ok()) return done.status();
   }

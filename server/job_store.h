@@ -94,8 +94,8 @@ class JobStore {
   // The ids of ListByState's jobs that need at most `max_gpus` CUDA devices,
   // `limit` from `offset` on: the queue walked without reading any job (an
   // index scan), skipping what the worker asking could not run.
-  absl::StatusOr<std::vector<std::string>> IdsByState(v1::JobState state, int max_gpus,
-                                                      int limit, int64_t offset);
+  absl::StatusOr<std::vector<std::string>> IdsByState(v1::JobState state, int max_gpus, int limit,
+                                                      int64_t offset);
   // How many jobs are in `state` (and, given, belong to `owner`); an index
   // count, however long the queue.
   absl::StatusOr<int64_t> CountByState(v1::JobState state, const std::string* owner = nullptr);

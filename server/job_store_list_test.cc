@@ -184,6 +184,5 @@ TEST_F(JobStoreTest, ListByStateIsPriorityThenAge) {
   EXPECT_TRUE(store_->ListByState(v1::SUCCEEDED)->empty());
 }
 
-
 }  // namespace
 }  // namespace segqat::server

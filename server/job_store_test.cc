@@ -1,5 +1,4 @@
 #include "server/job_store.h"
-#include "server/job_store_test_util.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -12,6 +11,8 @@
 #include <fstream>
 #include <set>
 #include <thread>
+
+#include "server/job_store_test_util.h"
 
 namespace segqat::server {
 namespace {

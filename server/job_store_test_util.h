@@ -19,7 +19,6 @@ namespace segqat::server {
 namespace testing_util {
 namespace fs = std::filesystem;
 
-
 inline constexpr int64_t kStartUs = 1'700'000'000'000'000;
 
 inline std::string Id(const v1::Job& job) { return job.name().substr(std::string("jobs/").size()); }
@@ -79,7 +78,6 @@ class JobStoreTest : public ::testing::Test {
   std::atomic<int64_t> now_us_{kStartUs};
   std::unique_ptr<JobStore> store_;
 };
-
 
 }  // namespace testing_util
 }  // namespace segqat::server

@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/quote.h"
-#include "server/artifact_store.h"
 #include "engine/config/config.h"
 #include "job/job_spec.h"
+#include "server/artifact_store.h"
 
 namespace segqat::server {
 namespace {
@@ -21,8 +21,8 @@ absl::Status CheckReference(const std::string& key, const std::string& value, Jo
   const std::string rest = value.substr(5);
   const size_t slash = rest.find('/');
   if (slash == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": ", QuoteForMessage(value), " must name an artifact, e.g. jobs/ID/final"));
+    return absl::InvalidArgumentError(absl::StrCat(key, ": ", QuoteForMessage(value),
+                                                   " must name an artifact, e.g. jobs/ID/final"));
   }
   const std::string id = rest.substr(0, slash), name = rest.substr(slash + 1);
   if (auto st = CheckRelativeName(id, key); !st.ok()) return st;
@@ -82,12 +82,13 @@ absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::s
   int64_t bytes = 0;
   for (const auto& part : parts) bytes += part.second;
   if (bytes > limits.max_config_bytes) {
-    const auto largest = *std::max_element(
-        parts.begin(), parts.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-    return absl::InvalidArgumentError(absl::StrCat(
-        largest.first, ": the spec's config, path, overrides and patterns take ", bytes,
-        " bytes (", largest.first, " ", largest.second, "), more than the ",
-        limits.max_config_bytes, " allowed (--max-config-bytes)"));
+    const auto largest =
+        *std::max_element(parts.begin(), parts.end(),
+                          [](const auto& a, const auto& b) { return a.second < b.second; });
+    return absl::InvalidArgumentError(
+        absl::StrCat(largest.first, ": the spec's config, path, overrides and patterns take ",
+                     bytes, " bytes (", largest.first, " ", largest.second, "), more than the ",
+                     limits.max_config_bytes, " allowed (--max-config-bytes)"));
   }
   if (spec.config_path().size() > 4096) {
     return absl::InvalidArgumentError(
@@ -106,8 +107,8 @@ absl::Status ValidateCreateJob(const v1::CreateJobRequest& request, const std::s
   for (const auto& [key, value] : request.labels()) {
     if (static_cast<int>(key.size()) > limits.max_label_bytes ||
         static_cast<int>(value.size()) > limits.max_label_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat("labels: keys and values take at most ",
-                                                     limits.max_label_bytes, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("labels: keys and values take at most ", limits.max_label_bytes, " bytes"));
     }
   }
   auto queued = store->CountByState(v1::QUEUED, &owner);

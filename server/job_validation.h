@@ -30,8 +30,8 @@ struct JobLimits {
   int64_t max_config_bytes = int64_t{1} << 20;  // --max-config-bytes: YAML + overrides
   int max_overrides = 256;                      // KEY VALUE pairs
   int max_labels = 32;
-  int max_label_bytes = 256;                    // each key and each value
-  int max_queued_per_owner = 1000;              // --max-queued-per-token
+  int max_label_bytes = 256;        // each key and each value
+  int max_queued_per_owner = 1000;  // --max-queued-per-token
 };
 
 // The request's sizes against `limits` (InvalidArgument naming the field),

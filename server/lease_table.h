@@ -34,7 +34,7 @@ struct Lease {
   int64_t fencing = 0;
   std::string token_sha256;  // of the secret handed to the holder
   int64_t expires_us = 0;
-  int64_t acked_seq = 0;  // the worker's events stored so far (duplicates dropped)
+  int64_t acked_seq = 0;         // the worker's events stored so far (duplicates dropped)
   std::set<std::string> inputs;  // jobs whose artifacts the job reads (the holder may too)
 };
 
@@ -47,8 +47,8 @@ class LeaseTable {
 
   // A new lease on rank `rank` of `job_id` for `worker_id`, replacing any
   // earlier one; `token_sha256` is the digest of the secret its holder gets.
-  Lease& Grant(const std::string& job_id, int rank, const std::string& worker_id,
-               int64_t fencing, const std::string& token_sha256);
+  Lease& Grant(const std::string& job_id, int rank, const std::string& worker_id, int64_t fencing,
+               const std::string& token_sha256);
   // Extends the lease if `worker_id` holds `fencing` on that rank, presents
   // its `token` and it has not expired; Aborted (naming what is stale, never
   // the token) otherwise.

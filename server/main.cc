@@ -17,13 +17,13 @@
 // --tls-cert/--tls-key serve TLS; --tls-client-ca also asks clients for a
 // certificate and verifies it, and requires one for the worker RPCs.
 #include <ATen/Parallel.h>
-#include <sys/stat.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -37,22 +37,22 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "worker/agent.h"
 #include "common/channel.h"
-#include "server/artifact_store.h"
 #include "engine/data/confined_read.h"
+#include "engine/runtime/job_runner.h"
+#include "job/flags.h"
+#include "metrics/http_exporter.h"
+#include "metrics/registry.h"
+#include "server/artifact_store.h"
 #include "server/auth.h"
 #include "server/bad_request.h"
 #include "server/event_bus.h"
 #include "server/job_service.h"
-#include "metrics/http_exporter.h"
-#include "metrics/registry.h"
 #include "server/job_store.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
 #include "server/worker_service.h"
-#include "job/flags.h"
-#include "engine/runtime/job_runner.h"
+#include "worker/agent.h"
 
 namespace {
 
@@ -129,35 +129,35 @@ constexpr char kUsage[] =
 
 int Run(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto flags = segqat::ParseFlags(
-      args, {{"--listen", true},
-             {"--data-dir", true},
-             {"--local-workers", true},
-             {"--metrics-address", true},
-             {"--lease-timeout", true},
-             {"--auth-tokens", true},
-             {"--insecure", false},
-             {"--tls-cert", true},
-             {"--tls-key", true},
-             {"--tls-client-ca", true},
-             {"--data-root", true, true},
-             {"--max-config-bytes", true},
-             {"--max-queued-per-token", true},
-             {"--max-message-bytes", true},
-             {"--retention", true},
-             {"--max-watchers-per-connection", true},
-             {"--max-downloads", true},
-             {"--download-stall-timeout", true},
-             {"--metrics-auth", false},
-             {"--keep-snapshots", true},
-             {"--max-attempts", true},
-             {"--help", false}});
+  auto flags = segqat::ParseFlags(args, {{"--listen", true},
+                                         {"--data-dir", true},
+                                         {"--local-workers", true},
+                                         {"--metrics-address", true},
+                                         {"--lease-timeout", true},
+                                         {"--auth-tokens", true},
+                                         {"--insecure", false},
+                                         {"--tls-cert", true},
+                                         {"--tls-key", true},
+                                         {"--tls-client-ca", true},
+                                         {"--data-root", true, true},
+                                         {"--max-config-bytes", true},
+                                         {"--max-queued-per-token", true},
+                                         {"--max-message-bytes", true},
+                                         {"--retention", true},
+                                         {"--max-watchers-per-connection", true},
+                                         {"--max-downloads", true},
+                                         {"--download-stall-timeout", true},
+                                         {"--metrics-auth", false},
+                                         {"--keep-snapshots", true},
+                                         {"--max-attempts", true},
+                                         {"--help", false}});
   if (flags.ok() && flags->Has("--help")) {
     std::printf("%s", kUsage);
     return 0;
   }
   if (!flags.ok() || !flags->overrides.empty()) {
-    spdlog::error("{}\n{}", flags.ok() ? "unexpected arguments" : std::string(flags.status().message()),
+    spdlog::error("{}\n{}",
+                  flags.ok() ? "unexpected arguments" : std::string(flags.status().message()),
                   kUsage);
     return 2;
   }
@@ -172,9 +172,10 @@ int Run(int argc, char** argv) {
     }
     auth = *std::move(loaded);
   } else if (!IsLoopback(listen) && !flags->Has("--insecure")) {
-    spdlog::error("--listen {}: without --auth-tokens every caller may do everything; segqatd "
-                  "listens beyond loopback only with --auth-tokens FILE (or --insecure)",
-                  listen);
+    spdlog::error(
+        "--listen {}: without --auth-tokens every caller may do everything; segqatd "
+        "listens beyond loopback only with --auth-tokens FILE (or --insecure)",
+        listen);
     return 1;
   }
   auto credentials = ServerCredentials(*flags);
@@ -211,7 +212,8 @@ int Run(int argc, char** argv) {
   int64_t retention_hours = 0;
   if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
   if (limits.max_config_bytes > max_message_bytes / 2) {
-    limits.max_config_bytes = max_message_bytes / 2;  // a job must fit in the messages that carry it
+    limits.max_config_bytes =
+        max_message_bytes / 2;  // a job must fit in the messages that carry it
   }
   const bool gpu = torch::cuda::is_available();
   int workers = gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
@@ -240,9 +242,9 @@ int Run(int argc, char** argv) {
   std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all, ec);
   for (const char* db : {"/jobs.db", "/jobs.db-wal", "/jobs.db-shm"}) {
     std::error_code missing;
-    std::filesystem::permissions(data_dir + db,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                 missing);
+    std::filesystem::permissions(
+        data_dir + db, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+        missing);
   }
   // The embedded CPU workers share the cores, with at least 2 threads each:
   // LibTorch 1.13 runs 1x1 convolutions 4x slower on one thread (no oneDNN).
@@ -303,8 +305,8 @@ int Run(int argc, char** argv) {
     exporter = *std::move(started);
     spdlog::info("metrics on http://{}:{}/metrics", exporter->host(), exporter->port());
   }
-  segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler,
-                                         metrics->get(), &auth);
+  segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler, metrics->get(),
+                                         &auth);
   service.SetLimits(limits);
   service.SetStreamLimits(static_cast<int>(watchers), static_cast<int>(downloads),
                           std::chrono::seconds(stall_seconds));
@@ -332,12 +334,11 @@ int Run(int argc, char** argv) {
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
   // The bound address, for tests and scripts that ask for port 0.
-  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{}; {}, {})", host, port,
-               data_dir, workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s",
+  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{}; {}, {})", host, port, data_dir,
+               workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s",
                auth.enabled() ? "tokens" : "no auth",
-               flags->Has("--tls-cert")
-                   ? (flags->Has("--tls-client-ca") ? "mutual TLS" : "TLS")
-                   : "plaintext");
+               flags->Has("--tls-cert") ? (flags->Has("--tls-client-ca") ? "mutual TLS" : "TLS")
+                                        : "plaintext");
 
   // The embedded workers: agents over an in-process channel.
   std::atomic<bool> quit{false};

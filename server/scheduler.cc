@@ -8,9 +8,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "job/artifact_layout.h"
 #include "server/auth.h"
 #include "server/job_state.h"
@@ -55,9 +55,7 @@ google::protobuf::Timestamp ToTimestamp(int64_t us) {
 
 }  // namespace
 
-int GpusNeeded(const v1::JobSpec& spec) {
-  return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0);
-}
+int GpusNeeded(const v1::JobSpec& spec) { return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0); }
 
 Scheduler::Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
                      SchedulerOptions options)
@@ -92,8 +90,8 @@ absl::Status Scheduler::Start() {
     for (const v1::Job& job : *jobs) {
       const std::string id = job.name().substr(5);
       auto token = store_->LeaseToken(id);
-      if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1 &&
-          token.ok() && !token->empty()) {
+      if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1 && token.ok() &&
+          !token->empty()) {
         Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt(), *token);
         lease.inputs = InputJobIds(job.spec());
         lease.acked_seq = StoredWorkerSeq(id, job.last_event_seq());
@@ -135,10 +133,9 @@ void Scheduler::Shutdown() {
 absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     const v1::SynchronizeRequest& request, const std::string& identity) {
   if (request.protocol() != v1::WORKER_PROTOCOL_V1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("protocol: this server speaks worker protocol ", v1::WORKER_PROTOCOL_V1,
-                     ", the worker ", static_cast<int>(request.protocol()),
-                     "; upgrade the worker or the server"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "protocol: this server speaks worker protocol ", v1::WORKER_PROTOCOL_V1, ", the worker ",
+        static_cast<int>(request.protocol()), "; upgrade the worker or the server"));
   }
   if (auto st = CheckWorkerId(request.worker_id()); !st.ok()) return st;
   const std::string& worker_id = request.worker_id();
@@ -153,9 +150,10 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     for (const auto& [id, entry] : workers_) same += entry.identity == identity ? 1 : 0;
     if (same >= kMaxWorkersPerIdentity) {
       Refused("worker_id");
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "worker_id: these credentials report as ", same, " workers already, the most allowed; "
-          "reuse an id (workers are forgotten 10 minutes after their last report)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("worker_id: these credentials report as ", same,
+                       " workers already, the most allowed; "
+                       "reuse an id (workers are forgotten 10 minutes after their last report)"));
     }
   }
   if (auto known = workers_.find(worker_id);
@@ -170,10 +168,10 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
   w.worker.set_name(absl::StrCat("workers/", worker_id));
   w.worker.set_host(request.host().substr(0, 255));
   w.worker.set_runtime(request.runtime().substr(0, 255));
-  w.rendezvous = request.rendezvous_port() > 0 && !request.address().empty()
-                     ? absl::StrCat(request.address().substr(0, 255), ":",
-                                    request.rendezvous_port())
-                     : "";
+  w.rendezvous =
+      request.rendezvous_port() > 0 && !request.address().empty()
+          ? absl::StrCat(request.address().substr(0, 255), ":", request.rendezvous_port())
+          : "";
   w.worker.clear_devices();
   std::vector<std::string> cuda;
   for (const v1::Device& d : request.devices()) {
@@ -221,8 +219,8 @@ absl::StatusOr<v1::SynchronizeResponse> Scheduler::Synchronize(
     auto id = LeaseJobId(finished.lease());
     if (!id.ok()) return id.status();
     const int rank = finished.lease().rank();
-    auto lease = leases_.Renew(*id, rank, worker_id, finished.lease().fencing(),
-                               finished.lease().token());
+    auto lease =
+        leases_.Renew(*id, rank, worker_id, finished.lease().fencing(), finished.lease().token());
     if (!lease.ok()) {
       Refused("lease");
       return lease.status();
@@ -272,8 +270,8 @@ absl::Status Scheduler::ApplyEvents(
   for (const v1::JobEvent& in : events) {
     if (in.seq() <= lease->acked_seq) continue;  // a resend of a stored event
     if (in.seq() != lease->acked_seq + 1 && lease->acked_seq != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("events: seq ", in.seq(), " after ",
-                                                     lease->acked_seq, " leaves a gap"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("events: seq ", in.seq(), " after ", lease->acked_seq, " leaves a gap"));
     }
     if (!in.has_step() && !in.has_evaluation() && !in.has_log()) {
       return absl::InvalidArgumentError("events: workers send steps, evaluations and logs only");
@@ -324,8 +322,7 @@ void Scheduler::ReleaseAttempt(const std::string& job_id) {
   }
 }
 
-absl::Status Scheduler::Finish(const std::string& job_id,
-                               const v1::WorkerReport::Finished& report,
+absl::Status Scheduler::Finish(const std::string& job_id, const v1::WorkerReport::Finished& report,
                                const std::string& worker_id) {
   auto job = store_->Get(job_id);
   if (!job.ok()) {
@@ -352,18 +349,18 @@ absl::Status Scheduler::Finish(const std::string& job_id,
       }
       break;
     default:
-      moved = store_->Transition(
-          job_id, v1::FAILED,
-          report.error().empty() ? "the worker reported a failure" : report.error().substr(0, 4096));
+      moved = store_->Transition(job_id, v1::FAILED,
+                                 report.error().empty() ? "the worker reported a failure"
+                                                        : report.error().substr(0, 4096));
       break;
   }
   if (!moved.ok() && !absl::IsFailedPrecondition(moved.status()) &&
       !absl::IsNotFound(moved.status())) {
-    spdlog::error("[job {}] cannot record the end state (the worker will report again): {}",
-                  job_id, moved.status().ToString());
-    return absl::UnavailableError(
-        absl::StrCat("job ", job_id, ": the server cannot record its end yet (",
-                     moved.status().message(), "); report again"));
+    spdlog::error("[job {}] cannot record the end state (the worker will report again): {}", job_id,
+                  moved.status().ToString());
+    return absl::UnavailableError(absl::StrCat("job ", job_id,
+                                               ": the server cannot record its end yet (",
+                                               moved.status().message(), "); report again"));
   }
   ReleaseAttempt(job_id);
   if (!moved.ok()) {
@@ -386,24 +383,26 @@ int Scheduler::DeleteExpiredJobs() {
     auto jobs = store_->ListByState(state);
     if (!jobs.ok()) continue;
     for (const v1::Job& job : *jobs) {
-      const int64_t end_us =
-          job.end_time().seconds() * 1000000 + job.end_time().nanos() / 1000;
+      const int64_t end_us = job.end_time().seconds() * 1000000 + job.end_time().nanos() / 1000;
       if (end_us > cutoff_us) continue;
       const std::string id = job.name().substr(5);
       if (!store_->Delete(id).ok()) continue;
       artifacts_->RemoveUploads(id);
-      if (auto st = artifacts_->Remove(id, ""); !st.ok()) spdlog::warn("[job {}] {}", id, st.ToString());
+      if (auto st = artifacts_->Remove(id, ""); !st.ok())
+        spdlog::warn("[job {}] {}", id, st.ToString());
       ++deleted;
     }
   }
-  if (deleted > 0) spdlog::info("retention: deleted {} ended job{}", deleted, deleted == 1 ? "" : "s");
+  if (deleted > 0)
+    spdlog::info("retention: deleted {} ended job{}", deleted, deleted == 1 ? "" : "s");
   return deleted;
 }
 
 void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
   auto job = store_->Get(job_id);
   if (!job.ok()) return;
-  const size_t keep = IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
+  const size_t keep =
+      IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
   std::set<int64_t, std::greater<int64_t>> numbers;
   for (const v1::Artifact& a : job->artifacts()) {
     if (auto n = job::SnapshotNumber(a.name())) numbers.insert(*n);
@@ -612,8 +611,8 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
       pending_[gang[r]] = std::move(run);
     }
   }
-  spdlog::info("[job {}] attempt {} on {} ranks ({}), rendezvous {}", id, running->attempt(),
-               world, absl::StrJoin(gang, ", "), master);
+  spdlog::info("[job {}] attempt {} on {} ranks ({}), rendezvous {}", id, running->attempt(), world,
+               absl::StrJoin(gang, ", "), master);
   gangs_.erase(id);  // `gang` dangles from here on
   w->worker.set_state("busy");
   w->worker.set_job(running->name());
@@ -665,17 +664,17 @@ bool Scheduler::MayRead(const std::string& identity, const std::string& job_id) 
   return false;
 }
 
-absl::Status Scheduler::ArtifactUploaded(const std::string& job_id,
-                                         const v1::Artifact& artifact) {
+absl::Status Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
   std::lock_guard<std::mutex> lock(mu_);  // ordered with the snapshot pruning in Synchronize
   if (auto st = store_->AddArtifact(job_id, artifact); !st.ok()) return st;
   // A snapshot that lands late (its job moved on, or ended) is pruned at once.
-  if (absl::StartsWith(artifact.name(), absl::StrCat(job::kSnapshots, "/"))) KeepNewestSnapshots(job_id);
+  if (absl::StartsWith(artifact.name(), absl::StrCat(job::kSnapshots, "/")))
+    KeepNewestSnapshots(job_id);
   v1::JobEvent ev;
   *ev.mutable_artifact() = artifact;
   if (auto appended = store_->AppendEvent(job_id, ev); !appended.ok()) {
-    spdlog::warn("[job {}] {} is listed; its event was not recorded: {}", job_id,
-                 artifact.name(), appended.status().ToString());
+    spdlog::warn("[job {}] {} is listed; its event was not recorded: {}", job_id, artifact.name(),
+                 appended.status().ToString());
   }
   bus_->Notify(job_id);
   return absl::OkStatus();

@@ -170,8 +170,8 @@ class Scheduler {
   std::condition_variable cv_;
   bool shutting_down_ = false;
   LeaseTable leases_;
-  std::map<std::string, WorkerEntry> workers_;    // by worker id
-  std::map<std::string, int64_t> not_before_us_;  // requeued jobs' backoff
+  std::map<std::string, WorkerEntry> workers_;             // by worker id
+  std::map<std::string, int64_t> not_before_us_;           // requeued jobs' backoff
   std::map<std::string, std::vector<std::string>> gangs_;  // forming: job id -> workers
   std::map<std::string, v1::RunAssignment> pending_;       // placed ranks, by worker id
   // Jobs whose lost attempt the store could not record (requeue or cancel),

@@ -177,8 +177,8 @@ TEST_F(SchedulerTest, CancelReachesTheWorkerInItsNextAnswer) {
   ASSERT_TRUE(answer.ok());
   ASSERT_TRUE(answer->has_stop());
   EXPECT_TRUE(answer->stop().cancelled());
-  ASSERT_TRUE(scheduler_->Synchronize(
-      Finished("w1", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
+  ASSERT_TRUE(
+      scheduler_->Synchronize(Finished("w1", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
   EXPECT_EQ(State(job), v1::CANCELLED);
 }
 
@@ -270,8 +270,8 @@ TEST_F(SchedulerTest, AJobThatLosesItsWorkerThreeTimesEndsFailed) {
   // Stopping in order (a graceful shutdown) is no lost attempt.
   const v1::Job other = Create(Request());
   const v1::Lease lease = Take("w2", other);
-  ASSERT_TRUE(scheduler_->Synchronize(
-      Finished("w2", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
+  ASSERT_TRUE(
+      scheduler_->Synchronize(Finished("w2", lease, v1::WorkerReport::Finished::INTERRUPTED)).ok());
   EXPECT_EQ(store_->Get(Id(other))->lost_attempts(), 0);
 }
 
@@ -291,11 +291,10 @@ TEST_F(SchedulerTest, ALeaseIsActedOnOnlyWithItsSecretToken) {
     EXPECT_EQ(scheduler_->CheckLease("w1", forged).code(), absl::StatusCode::kAborted);
     EXPECT_EQ(scheduler_->Synchronize(Running("w1", forged, {1})).status().code(),
               absl::StatusCode::kAborted);
-    EXPECT_EQ(
-        scheduler_->Synchronize(Finished("w1", forged, v1::WorkerReport::Finished::SUCCEEDED))
-            .status()
-            .code(),
-        absl::StatusCode::kAborted);
+    EXPECT_EQ(scheduler_->Synchronize(Finished("w1", forged, v1::WorkerReport::Finished::SUCCEEDED))
+                  .status()
+                  .code(),
+              absl::StatusCode::kAborted);
   }
   EXPECT_EQ(State(job), v1::RUNNING);
   EXPECT_TRUE(StepsStored(job).empty());
@@ -351,7 +350,7 @@ TEST_F(SchedulerTest, AWorkerReadsOnlyTheJobsItHoldsAndTheirInputs) {
   (void)lease;
   EXPECT_TRUE(scheduler_->MayRead("", Id(job)));
   EXPECT_TRUE(scheduler_->MayRead("", Id(input)));
-  EXPECT_FALSE(scheduler_->MayRead("", Id(unrelated)));  // ended, and named by no held job
+  EXPECT_FALSE(scheduler_->MayRead("", Id(unrelated)));   // ended, and named by no held job
   EXPECT_FALSE(scheduler_->MayRead("token-b", Id(job)));  // another worker's credentials
 }
 
@@ -428,8 +427,10 @@ TEST_F(SchedulerTest, AFailedRankFailsTheDataParallelJob) {
   auto rank1 = scheduler_->Synchronize(idle("w1"));
   ASSERT_TRUE(rank1.ok() && rank1->has_run());
   ASSERT_EQ(rank1->run().lease().rank(), 1);
-  ASSERT_TRUE(scheduler_->Synchronize(
-      Finished("w1", rank1->run().lease(), v1::WorkerReport::Finished::FAILED)).ok());
+  ASSERT_TRUE(
+      scheduler_
+          ->Synchronize(Finished("w1", rank1->run().lease(), v1::WorkerReport::Finished::FAILED))
+          .ok());
   EXPECT_EQ(State(job), v1::FAILED);
   EXPECT_EQ(store_->Get(Id(job))->error(), "rank 1 on w1: dataset missing");
   // w2's pending rank 0 is gone with the attempt.

@@ -38,8 +38,8 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   take(r->AddGauge("segqat_jobs", "Jobs by state.", {"state"}), &m->jobs_);
   take(r->AddCounter("segqat_jobs_created_total", "Jobs created, by kind.", {"kind"}),
        &m->jobs_created_);
-  take(r->AddHistogram("segqat_job_queue_wait_seconds",
-                       "Time from a job's creation to its start.", long_buckets),
+  take(r->AddHistogram("segqat_job_queue_wait_seconds", "Time from a job's creation to its start.",
+                       long_buckets),
        &m->queue_wait_);
   take(r->AddHistogram("segqat_job_duration_seconds", "Time from a job's start to its end.",
                        long_buckets),
@@ -55,8 +55,7 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
        &m->worker_refusals_);
   take(r->AddGauge("segqat_train_loss", "Latest training loss of a running job.", {"job"}),
        &m->loss_);
-  take(r->AddGauge("segqat_train_learning_rate", "Latest learning rate of a running job.",
-                   {"job"}),
+  take(r->AddGauge("segqat_train_learning_rate", "Latest learning rate of a running job.", {"job"}),
        &m->lr_);
   take(r->AddGauge("segqat_train_images_per_second", "Training throughput of a running job.",
                    {"job"}),
@@ -78,8 +77,8 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   if (auto ps = metrics::RegisterProcessMetrics(r); !ps.ok()) return ps;
   m->build_info_->WithLabels({{"version", kVersion}}).Set(1);
   m->lease_expirations_->WithLabels();
-  for (v1::JobKind k : {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT, v1::PTQ,
-                        v1::SENSITIVITY}) {
+  for (v1::JobKind k :
+       {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT, v1::PTQ, v1::SENSITIVITY}) {
     m->jobs_created_->WithLabels({{"kind", v1::JobKind_Name(k)}});
   }
   ServerMetrics* raw = m.get();
@@ -88,14 +87,15 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
 }
 
 void ServerMetrics::Collect() {
-  for (v1::JobState s : {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLING,
-                         v1::CANCELLED}) {
+  for (v1::JobState s :
+       {v1::QUEUED, v1::RUNNING, v1::SUCCEEDED, v1::FAILED, v1::CANCELLING, v1::CANCELLED}) {
     auto count = store_->CountByState(s);
     jobs_->WithLabels({{"state", v1::JobState_Name(s)}})
         .Set(count.ok() ? static_cast<double>(*count) : 0);
   }
   for (const char* s : {"idle", "busy", "lost"}) workers_->WithLabels({{"state", s}}).Set(0);
-  for (const auto& [state, n] : workers_by_state_()) workers_->WithLabels({{"state", state}}).Set(n);
+  for (const auto& [state, n] : workers_by_state_())
+    workers_->WithLabels({{"state", state}}).Set(n);
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   for (auto it = ended_.begin(); it != ended_.end();) {

@@ -18,7 +18,10 @@ TEST(ServerMetricsTest, JobSeriesGoAwayAfterRetentionAndCountsAreText) {
   ASSERT_TRUE(store.ok()) << store.status();
   metrics::Registry registry;
   auto m = ServerMetrics::Create(
-      &registry, store->get(), [] { return std::map<std::string, int>{{"busy", 1}}; },
+      &registry, store->get(),
+      [] {
+        return std::map<std::string, int>{{"busy", 1}};
+      },
       std::chrono::seconds(0));
   ASSERT_TRUE(m.ok()) << m.status();
   v1::CreateJobRequest req;

@@ -52,8 +52,8 @@ int64_t StallWatchdog::cancelled() const {
 }
 
 void StallWatchdog::Loop() {
-  const auto period = std::min<std::chrono::milliseconds>(timeout_ / 4 + std::chrono::milliseconds(1),
-                                                          std::chrono::seconds(1));
+  const auto period = std::min<std::chrono::milliseconds>(
+      timeout_ / 4 + std::chrono::milliseconds(1), std::chrono::seconds(1));
   std::unique_lock<std::mutex> lock(mu_);
   while (!wake_.wait_for(lock, period, [this] { return stop_; })) {
     const auto now = std::chrono::steady_clock::now();

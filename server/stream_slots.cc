@@ -4,8 +4,8 @@
 
 namespace segqat::server {
 
-std::shared_ptr<StreamSlots> StreamSlots::Create(int max_total, int max_per_key,
-                                                 std::string what, int max_per_owner) {
+std::shared_ptr<StreamSlots> StreamSlots::Create(int max_total, int max_per_key, std::string what,
+                                                 int max_per_owner) {
   return std::shared_ptr<StreamSlots>(
       new StreamSlots(max_total, max_per_key, std::move(what), max_per_owner));
 }
@@ -19,22 +19,21 @@ absl::StatusOr<std::shared_ptr<void>> StreamSlots::Acquire(const std::string& ke
   }
   auto mine = per_key_.find(key);
   if (mine != per_key_.end() && mine->second >= max_per_key_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        what_, ": this connection has ", max_per_key_, " streams open, the most allowed"));
+    return absl::ResourceExhaustedError(absl::StrCat(what_, ": this connection has ", max_per_key_,
+                                                     " streams open, the most allowed"));
   }
   if (!owner.empty()) {
     auto theirs = per_owner_.find(owner);
     if (theirs != per_owner_.end() && theirs->second >= max_per_owner_) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          what_, ": ", owner, " has ", max_per_owner_, " streams open, the most allowed"));
+      return absl::ResourceExhaustedError(absl::StrCat(what_, ": ", owner, " has ", max_per_owner_,
+                                                       " streams open, the most allowed"));
     }
     ++per_owner_[owner];
   }
   ++per_key_[key];
   ++total_;
   std::shared_ptr<StreamSlots> self = shared_from_this();
-  return std::shared_ptr<void>(nullptr,
-                               [self, key, owner](void*) { self->Release(key, owner); });
+  return std::shared_ptr<void>(nullptr, [self, key, owner](void*) { self->Release(key, owner); });
 }
 
 void StreamSlots::Release(const std::string& key, const std::string& owner) {

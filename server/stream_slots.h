@@ -29,7 +29,9 @@ class StreamSlots : public std::enable_shared_from_this<StreamSlots> {
 
  private:
   StreamSlots(int max_total, int max_per_key, std::string what, int max_per_owner)
-      : max_total_(max_total), max_per_key_(max_per_key), max_per_owner_(max_per_owner),
+      : max_total_(max_total),
+        max_per_key_(max_per_key),
+        max_per_owner_(max_per_owner),
         what_(std::move(what)) {}
   void Release(const std::string& key, const std::string& owner);
 

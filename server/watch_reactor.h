@@ -50,9 +50,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
   int token_ = 0;
   std::shared_ptr<Guard> guard_;
   std::mutex mu_;
-  int64_t last_seq_;         // the last event queued for sending
+  int64_t last_seq_;  // the last event queued for sending
   bool writing_ = false;
-  bool saw_final_ = false;   // the job's final state event is queued or sent
+  bool saw_final_ = false;  // the job's final state event is queued or sent
   bool finished_ = false;
   std::deque<v1::JobEvent> pending_;
   v1::JobEvent current_;

@@ -1,9 +1,8 @@
 #include "server/worker_service.h"
 
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -24,8 +23,8 @@ constexpr size_t kMaxChunk = 1 << 20;
 std::string UploadKey(const v1::Lease& lease, const std::string& worker_id,
                       const std::string& artifact, const std::string& sha256) {
   Sha256 key;
-  key.Update(absl::StrCat(lease.job(), "\n", lease.fencing(), "\n", lease.rank(), "\n",
-                          worker_id, "\n", artifact, "\n", sha256));
+  key.Update(absl::StrCat(lease.job(), "\n", lease.fencing(), "\n", lease.rank(), "\n", worker_id,
+                          "\n", artifact, "\n", sha256));
   return key.HexDigest();
 }
 
@@ -34,10 +33,10 @@ absl::Status CheckWorkerId(const Caller& caller, const std::string& worker_id,
                            ServerMetrics* metrics) {
   if (caller.MayUseWorkerId(worker_id)) return absl::OkStatus();
   if (metrics != nullptr) metrics->WorkerRefused("worker_id");
-  return absl::PermissionDeniedError(absl::StrCat(
-      "worker_id: '", worker_id.substr(0, 63), "' is not an id ",
-      caller.name.empty() ? std::string("these credentials") : caller.name,
-      " may use (a worker token's NAME names its ids; local-* are segqatd's own)"));
+  return absl::PermissionDeniedError(
+      absl::StrCat("worker_id: '", worker_id.substr(0, 63), "' is not an id ",
+                   caller.name.empty() ? std::string("these credentials") : caller.name,
+                   " may use (a worker token's NAME names its ids; local-* are segqatd's own)"));
 }
 
 // The bytes of `path` so far, into `digest`; their count, or -1.
@@ -64,8 +63,12 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
  public:
   UploadReactor(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
                 int64_t max_bytes, v1::Artifact* response, absl::StatusOr<Caller> caller)
-      : scheduler_(scheduler), artifacts_(artifacts), metrics_(metrics), max_bytes_(max_bytes),
-        response_(response), record_(Recorder(metrics, "UploadArtifact")),
+      : scheduler_(scheduler),
+        artifacts_(artifacts),
+        metrics_(metrics),
+        max_bytes_(max_bytes),
+        response_(response),
+        record_(Recorder(metrics, "UploadArtifact")),
         caller_(std::move(caller)) {
     if (!caller_.ok()) {
       if (absl::IsPermissionDenied(caller_.status()) && metrics_ != nullptr) {
@@ -112,14 +115,13 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
       return st;
     }
     job_id_ = header_.lease().job().substr(5);
-    auto path = artifacts_->UploadPath(
-        job_id_, UploadKey(header_.lease(), header_.worker_id(), header_.artifact(),
-                           header_.sha256()));
+    auto path = artifacts_->UploadPath(job_id_, UploadKey(header_.lease(), header_.worker_id(),
+                                                          header_.artifact(), header_.sha256()));
     if (!path.ok()) return path.status();
     path_ = *path;
     if (header_.offset() < 0 || header_.offset() > header_.size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat("offset: ", header_.offset(),
-                                                     " is outside 0..size_bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("offset: ", header_.offset(), " is outside 0..size_bytes"));
     }
     if (header_.offset() > 0) {
       // Resume: the kept bytes must be exactly the ones before offset.
@@ -132,9 +134,9 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
       }
       written_ = kept;
     }
-    fd_ = ::open(path_.c_str(),
-                 O_WRONLY | O_CREAT | O_CLOEXEC | (header_.offset() > 0 ? O_APPEND : O_TRUNC),
-                 0644);
+    fd_ =
+        ::open(path_.c_str(),
+               O_WRONLY | O_CREAT | O_CLOEXEC | (header_.offset() > 0 ? O_APPEND : O_TRUNC), 0644);
     if (fd_ < 0) return absl::InternalError("upload: cannot open the temporary file");
     return absl::OkStatus();
   }
@@ -148,9 +150,9 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
       return absl::InvalidArgumentError("data: at most 1 MiB a message");
     }
     if (written_ + static_cast<int64_t>(data.size()) > header_.size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "data: more than the announced ", header_.size_bytes(), " bytes of ",
-          header_.artifact()));
+      return absl::InvalidArgumentError(absl::StrCat("data: more than the announced ",
+                                                     header_.size_bytes(), " bytes of ",
+                                                     header_.artifact()));
     }
     for (size_t done = 0; done < data.size();) {
       ssize_t w = ::write(fd_, data.data() + done, data.size() - done);
@@ -212,7 +214,8 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     if (!st.ok()) {
       Abandon();
       if (header_seen_) {
-        spdlog::warn("upload of {} refused: {}", header_.artifact().substr(0, 200), std::string(st.message()));
+        spdlog::warn("upload of {} refused: {}", header_.artifact().substr(0, 200),
+                     std::string(st.message()));
       }
     }
     grpc::Status g = ToGrpc(st);
@@ -242,8 +245,11 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
 WorkerServiceImpl::WorkerServiceImpl(Scheduler* scheduler, ArtifactStore* artifacts,
                                      ServerMetrics* metrics, int64_t max_upload_bytes,
                                      const Auth* auth)
-    : scheduler_(scheduler), artifacts_(artifacts), metrics_(metrics),
-      max_upload_bytes_(max_upload_bytes), auth_(auth != nullptr ? auth : &open_) {}
+    : scheduler_(scheduler),
+      artifacts_(artifacts),
+      metrics_(metrics),
+      max_upload_bytes_(max_upload_bytes),
+      auth_(auth != nullptr ? auth : &open_) {}
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Synchronize(grpc::CallbackServerContext* ctx,
                                                          const v1::SynchronizeRequest* req,

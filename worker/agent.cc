@@ -18,14 +18,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/runtime/device_info.h"
+#include "engine/runtime/job_runner.h"
+#include "engine/train/collectives.h"
 #include "job/artifact_layout.h"
 #include "job/job_spec.h"
 #include "worker/job_events.h"
 #include "worker/snapshot_uploader.h"
 #include "worker/transfer.h"
-#include "engine/runtime/device_info.h"
-#include "engine/runtime/job_runner.h"
-#include "engine/train/collectives.h"
 
 namespace segqat::agent {
 namespace fs = std::filesystem;
@@ -59,10 +59,10 @@ absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config&
   auto gib = [](int64_t bytes) {
     return absl::StrCat(std::round(static_cast<double>(bytes) * 10 / (1 << 30)) / 10);
   };
-  return absl::FailedPreconditionError(absl::StrCat(
-      "BATCH_SIZE x TRAIN_CROP_SIZE: training ", batch, " crop", batch == 1 ? "" : "s", " of ",
-      crop[0], "x", crop[1], " a step needs about ", gib(need), " GiB, and ", where, " has ",
-      gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("BATCH_SIZE x TRAIN_CROP_SIZE: training ", batch, " crop", batch == 1 ? "" : "s",
+                   " of ", crop[0], "x", crop[1], " a step needs about ", gib(need), " GiB, and ",
+                   where, " has ", gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
 }
 
 // The spec's request (job/job_spec.h) on the GPU the scheduler placed it.
@@ -92,7 +92,8 @@ void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep) {
       found.emplace_back(n, e.path());
     }
   }
-  std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return x.first > y.first; });
+  std::sort(found.begin(), found.end(),
+            [](const auto& x, const auto& y) { return x.first > y.first; });
   for (size_t i = keep; i < found.size(); ++i) fs::remove_all(found[i].second, ec);
 }
 
@@ -135,9 +136,9 @@ void SweepStaleTemporaries(const std::string& work_dir) {
       ++removed;
     }
   }
-  if (removed > 0) spdlog::info("removed {} half-written checkpoint folders in {}", removed, work_dir);
+  if (removed > 0)
+    spdlog::info("removed {} half-written checkpoint folders in {}", removed, work_dir);
 }
-
 
 struct Agent::Job {
   v1::RunAssignment run;
@@ -151,8 +152,8 @@ struct Agent::Job {
   std::atomic<bool> cancelled{false};
   std::atomic<bool> dropped{false};  // the lease is gone: upload nothing more
   std::mutex mu;
-  std::string snapshot;              // newest snapshot uploaded in full (mu)
-  bool finished = false;             // (mu)
+  std::string snapshot;   // newest snapshot uploaded in full (mu)
+  bool finished = false;  // (mu)
   Outcome outcome = v1::WorkerReport::Finished::FAILED;
   std::string error;
   std::thread thread;
@@ -281,8 +282,7 @@ void Agent::RunJob(Job* job) {
       absl::Status last;
       int fetched = 0;
       for (const std::string& snapshot : snapshots) {
-        const std::string dest =
-            (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
+        const std::string dest = (fs::path(job->work_dir) / fs::path(snapshot).filename()).string();
         last = Fetch(jobs_.get(), job->id, snapshot, cache, dest, options_.rpc_deadline);
         if (last.ok()) {
           ++fetched;
@@ -308,8 +308,8 @@ void Agent::RunJob(Job* job) {
           !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {
         return fail(absl::InvalidArgumentError(absl::StrCat("master: '", master, "'")));
       }
-      job->events->OnLog(absl::StrCat("rank ", job->rank, " of ", job->world, " joins at ",
-                                      master, " (", BackendName(BackendFor(d.device)), ")"));
+      job->events->OnLog(absl::StrCat("rank ", job->rank, " of ", job->world, " joins at ", master,
+                                      " (", BackendName(BackendFor(d.device)), ")"));
       auto joined = ConnectCollectives(d);
       if (!joined.ok()) return fail(joined.status());
       peers = *std::move(joined);
@@ -405,8 +405,8 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
     } else {
       std::lock_guard<std::mutex> lock(job->mu);
       // Rank 0 speaks for a data-parallel job.
-      auto pending = job->events && job->rank == 0 ? job->events->Pending()
-                                                   : std::vector<v1::JobEvent>{};
+      auto pending =
+          job->events && job->rank == 0 ? job->events->Pending() : std::vector<v1::JobEvent>{};
       if (job->finished) {
         auto* f = req.mutable_report()->mutable_finished();
         *f->mutable_lease() = job->run.lease();
@@ -491,12 +491,14 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
         job->stop = true;
       }
     } else if (absl::IsAborted(st)) {
-      spdlog::warn("worker {}: {}; dropping the job", options_.worker_id, std::string(st.message()));
+      spdlog::warn("worker {}: {}; dropping the job", options_.worker_id,
+                   std::string(st.message()));
       drop_job();
       continue;
     } else if (absl::IsFailedPrecondition(st) || absl::IsInvalidArgument(st) ||
                absl::IsUnauthenticated(st) || absl::IsPermissionDenied(st)) {
-      spdlog::error("worker {}: the server refused it: {}", options_.worker_id, std::string(st.message()));
+      spdlog::error("worker {}: the server refused it: {}", options_.worker_id,
+                    std::string(st.message()));
       drop_job();
       return st;
     } else {

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/runtime/device_info.h"
 #include "segqat/v1/jobs.grpc.pb.h"
 #include "segqat/v1/workers.grpc.pb.h"
-#include "engine/runtime/device_info.h"
 
 namespace segqat::agent {
 

@@ -1,8 +1,7 @@
 #include "worker/job_events.h"
 
-#include <spdlog/spdlog.h>
-
 #include <fmt/chrono.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <ctime>
@@ -11,14 +10,14 @@ namespace segqat::agent {
 
 JobEvents::JobEvents(std::string job_id, const std::string& log_path,
                      std::function<void(const SnapshotEvent&)> on_snapshot)
-    : job_id_(std::move(job_id)), on_snapshot_(std::move(on_snapshot)),
+    : job_id_(std::move(job_id)),
+      on_snapshot_(std::move(on_snapshot)),
       log_(log_path, std::ios::app) {}
 
 void JobEvents::Write(const std::string& line) {
   spdlog::info("[job {}] {}", job_id_, line);
   std::lock_guard<std::mutex> lock(mu_);
-  log_ << fmt::format("{:%Y-%m-%d %H:%M:%S} ", fmt::localtime(std::time(nullptr))) << line
-       << "\n";
+  log_ << fmt::format("{:%Y-%m-%d %H:%M:%S} ", fmt::localtime(std::time(nullptr))) << line << "\n";
 }
 
 void JobEvents::FlushLog() {
@@ -45,8 +44,8 @@ void JobEvents::Acknowledge(int64_t acked_seq) {
 }
 
 void JobEvents::OnStep(const StepEvent& e) {
-  Write(fmt::format("epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f} | ETA {:.0f}s",
-                    e.epoch, e.step, e.lr, e.loss, e.steps_per_sec, e.eta_seconds));
+  Write(fmt::format("epoch={} step={} lr={:.5f} loss={:.4f} step/sec={:.3f} | ETA {:.0f}s", e.epoch,
+                    e.step, e.lr, e.loss, e.steps_per_sec, e.eta_seconds));
   v1::JobEvent ev;
   v1::TrainStep* s = ev.mutable_step();
   s->set_epoch(e.epoch);

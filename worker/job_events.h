@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "segqat/v1/jobs.pb.h"
 #include "engine/train/progress.h"
+#include "segqat/v1/jobs.pb.h"
 
 namespace segqat::agent {
 

@@ -17,11 +17,11 @@
 //   segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME] [--work-dir DIR]
 //                       [--token-file FILE] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]
 #include <ATen/Parallel.h>
-#include <opencv2/imgcodecs.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,8 +29,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "job/flags.h"
-#include "job/job_flags.h"
 #include "engine/config/config.h"
 #include "engine/data/image_io.h"
 #include "engine/data/synthetic.h"
@@ -40,12 +38,14 @@
 #include "engine/runtime/device_info.h"
 #include "engine/runtime/job_runner.h"
 #include "engine/runtime/layer_diff.h"
-#include "worker/serve.h"
+#include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
 #include "engine/train/evaluator.h"
-#include "engine/train/checkpoint.h"
 #include "engine/train/model_loader.h"
 #include "engine/train/trainer.h"
+#include "job/flags.h"
+#include "job/job_flags.h"
+#include "worker/serve.h"
 
 namespace segqat {
 namespace {
@@ -135,9 +135,9 @@ absl::StatusOr<Command> PrepareCommand(job::JobKind kind, const std::vector<std:
 }
 
 int RunTrain(const std::vector<std::string>& args) {
-  auto c = PrepareCommand(job::JobKind::kTrain, args,
-                          {{"--world-size", true}, {"--rank", true}, {"--master", true},
-                           {"--threads", true}});
+  auto c = PrepareCommand(
+      job::JobKind::kTrain, args,
+      {{"--world-size", true}, {"--rank", true}, {"--master", true}, {"--threads", true}});
   if (!c.ok()) return Fail(c.status());
   const ParsedFlags& flags = c->flags;
   int threads = 0;
@@ -176,8 +176,8 @@ int RunTrain(const std::vector<std::string>& args) {
 }
 
 int RunEval(const std::vector<std::string>& args) {
-  auto c = PrepareCommand(job::JobKind::kEval, args,
-                          {{"--metrics-json", true}, {"--save_int8", true}});
+  auto c =
+      PrepareCommand(job::JobKind::kEval, args, {{"--metrics-json", true}, {"--save_int8", true}});
   if (!c.ok()) return Fail(c.status());
   if (c->flags.Has("--save_int8") && !c->flags.Has("--convert")) {
     return Fail(absl::InvalidArgumentError("--save_int8 needs --convert"));
@@ -206,7 +206,8 @@ int RunDiff(const std::vector<std::string>& args) {
   auto cfg = LoadConfig(*flags);
   if (!cfg.ok()) return Fail(cfg.status());
   int images = 16;
-  if (flags->Has("--images") && (!absl::SimpleAtoi(flags->Get("--images"), &images) || images < 1)) {
+  if (flags->Has("--images") &&
+      (!absl::SimpleAtoi(flags->Get("--images"), &images) || images < 1)) {
     return Fail(absl::InvalidArgumentError("--images: expects a number >= 1"));
   }
   auto diff = runtime::DiffLayers(*cfg, images);
@@ -274,8 +275,9 @@ int RunPredict(std::vector<std::string> args) {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--format: '", format, "' is not one of color, overlay, labels")));
   }
-  auto predictor = infer::Predictor::Load(
-      flags->Get("--model"), flags->Has("--float") ? infer::Precision::kFloat : infer::Precision::kInt8);
+  auto predictor = infer::Predictor::Load(flags->Get("--model"), flags->Has("--float")
+                                                                     ? infer::Precision::kFloat
+                                                                     : infer::Precision::kInt8);
   if (!predictor.ok()) return Fail(predictor.status());
   data::ListEntry entry;
   entry.image_path = flags->Get("--image");
@@ -323,8 +325,8 @@ int RunMakeDataset(const std::vector<std::string>& args) {
   }
   if (auto st = number("--seed", &o.seed); !st.ok()) return Fail(st);
   if (o.train_images < 1 || o.val_images < 1 || o.height < 16 || o.width < 16) {
-    return Fail(absl::InvalidArgumentError(
-        "--train/--val must be >= 1 and --height/--width >= 16"));
+    return Fail(
+        absl::InvalidArgumentError("--train/--val must be >= 1 and --height/--width >= 16"));
   }
   if (auto st = data::MakeSyntheticDataset(o); !st.ok()) return Fail(st);
   spdlog::info("wrote {} train and {} val images ({}x{}) to {}", o.train_images, o.val_images,

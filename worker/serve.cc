@@ -8,17 +8,17 @@
 
 #include <atomic>
 #include <csignal>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "worker/agent.h"
 #include "common/channel.h"
-#include "job/flags.h"
 #include "engine/data/confined_read.h"
+#include "job/flags.h"
+#include "worker/agent.h"
 
 namespace segqat {
 namespace {
@@ -51,19 +51,18 @@ absl::StatusOr<std::vector<int>> ParseGpus(const std::string& value) {
 }  // namespace
 
 int RunServe(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(
-      args, {{"--server", true},
-             {"--gpus", true},
-             {"--name", true},
-             {"--work-dir", true},
-             {"--advertise-address", true},
-             {"--threads", true},
-             {"--token-file", true},
-             {"--data-root", true, true},
-             {"--tls-ca", true},
-             {"--tls-cert", true},
-             {"--tls-key", true},
-             {"--help", false}});
+  auto flags = ParseFlags(args, {{"--server", true},
+                                 {"--gpus", true},
+                                 {"--name", true},
+                                 {"--work-dir", true},
+                                 {"--advertise-address", true},
+                                 {"--threads", true},
+                                 {"--token-file", true},
+                                 {"--data-root", true, true},
+                                 {"--tls-ca", true},
+                                 {"--tls-cert", true},
+                                 {"--tls-key", true},
+                                 {"--help", false}});
   constexpr char kUsage[] =
       "usage: segqat-worker serve --server HOST:PORT [--gpus all|none|0,1] [--name NAME]\n"
       "                           [--work-dir DIR] [--advertise-address HOST] [--threads N]\n"

@@ -58,8 +58,9 @@ struct Done {
 TEST(SnapshotUploaderTest, OffersNeverWaitForAStuckUploadAndTheNewestGoesUp) {
   StuckServer server;
   Done done;
-  SnapshotUploader up([&](const std::string& p, const std::string& n) { return server.Upload(p, n); },
-                      [&](const std::string& n, const absl::Status& st) { done.Add(n, st); });
+  SnapshotUploader up(
+      [&](const std::string& p, const std::string& n) { return server.Upload(p, n); },
+      [&](const std::string& n, const absl::Status& st) { done.Add(n, st); });
   up.Offer("/w/1", "snapshots/1");
   server.WaitStarted(1);  // snapshots/1 is in flight and stuck
   // Training goes on: each offer returns while the upload hangs (this test
@@ -85,7 +86,7 @@ TEST(SnapshotUploaderTest, FailuresAreReportedAndStopDropsTheWaitingOne) {
     up.Offer("/w/9", "snapshots/9");
     server.WaitStarted(1);
     up.Offer("/w/10", "snapshots/10");
-    up.Stop();  // the lease is gone
+    up.Stop();                          // the lease is gone
     up.Offer("/w/11", "snapshots/11");  // ignored
     server.Release();
   }  // joins: the upload in flight ends, nothing else starts

@@ -127,8 +127,8 @@ absl::Status Download(v1::JobService::Stub* stub, const std::string& job_id,
   std::error_code ec;
   if (!digest.ok() || *digest != artifact.sha256()) {
     fs::remove(tmp, ec);
-    return absl::DataLossError(absl::StrCat("jobs/", job_id, "/", artifact.name(),
-                                            ": sha256 mismatch after download"));
+    return absl::DataLossError(
+        absl::StrCat("jobs/", job_id, "/", artifact.name(), ": sha256 mismatch after download"));
   }
   fs::rename(tmp, to, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot write ", to.string()));
@@ -199,8 +199,8 @@ absl::Status Fetch(v1::JobService::Stub* stub, const std::string& job_id, const 
       continue;
     }
     ++found;
-    if (a.sha256().size() != 64 || a.sha256().find_first_not_of("0123456789abcdef") !=
-                                       std::string::npos) {
+    if (a.sha256().size() != 64 ||
+        a.sha256().find_first_not_of("0123456789abcdef") != std::string::npos) {
       return absl::DataLossError(absl::StrCat("jobs/", job_id, "/", a.name(), ": bad digest"));
     }
     const fs::path cached = fs::path(cache_dir) / a.sha256();

@@ -45,8 +45,9 @@ absl::Status UnknownKey(const std::string& key) {
     size_t d = EditDistance(key, spec.key);
     if (d < best_d) best_d = d, best = spec.key;
   }
-  return KeyError(key, best.empty() ? "unknown config key"
-                                    : absl::StrCat("unknown config key (did you mean ", best, "?)"));
+  return KeyError(key, best.empty()
+                           ? "unknown config key"
+                           : absl::StrCat("unknown config key (did you mean ", best, "?)"));
 }
 
 const char* Article(const std::string& noun) {
@@ -96,8 +97,8 @@ bool ParseFloat(const std::string& text, double* out) {
 // "(769, 769)", "[1, 2]", "1,2" or "7" -> {"769", "769"}.
 std::vector<std::string> SplitList(const std::string& text) {
   std::string s(absl::StripAsciiWhitespace(text));
-  if (s.size() >= 2 && ((s.front() == '(' && s.back() == ')') ||
-                        (s.front() == '[' && s.back() == ']'))) {
+  if (s.size() >= 2 &&
+      ((s.front() == '(' && s.back() == ')') || (s.front() == '[' && s.back() == ']'))) {
     s = s.substr(1, s.size() - 2);
   }
   std::vector<std::string> items;
@@ -109,10 +110,10 @@ std::vector<std::string> SplitList(const std::string& text) {
   return items;
 }
 
-absl::StatusOr<ConfigValue> ParseItems(const KeySpec& spec,
-                                       const std::vector<std::string>& items) {
+absl::StatusOr<ConfigValue> ParseItems(const KeySpec& spec, const std::vector<std::string>& items) {
   auto bad = [&](const std::string& item) {
-    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got '", item, "'"));
+    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec),
+                                           ", got '", item, "'"));
   };
   switch (spec.type) {
     case ConfigType::kInts: {
@@ -186,7 +187,8 @@ absl::StatusOr<ConfigValue> ParseYamlNode(const KeySpec& spec, const YAML::Node&
   if (node.IsNull()) return ParseText(spec, "None");
   if (node.IsSequence()) {
     if (!IsListType(spec.type)) {
-      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got a list"));
+      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec),
+                                             ", got a list"));
     }
     std::vector<std::string> items;
     for (const auto& item : node) {
@@ -196,7 +198,8 @@ absl::StatusOr<ConfigValue> ParseYamlNode(const KeySpec& spec, const YAML::Node&
     return ParseItems(spec, items);
   }
   if (node.IsMap()) {
-    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got a mapping"));
+    return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec),
+                                           ", got a mapping"));
   }
   return ParseText(spec, node.Scalar());
 }
@@ -216,13 +219,13 @@ absl::Status CheckBounds(const KeySpec& spec, const ConfigValue& v) {
         std::find(spec.choices.begin(), spec.choices.end(), s) != spec.choices.end()) {
       return absl::OkStatus();
     }
-    return KeyError(spec.key, absl::StrCat("'", s, "' is not one of: ",
-                                           absl::StrJoin(spec.choices, ", ")));
+    return KeyError(spec.key,
+                    absl::StrCat("'", s, "' is not one of: ", absl::StrJoin(spec.choices, ", ")));
   };
   auto check_len = [&](size_t n) -> absl::Status {
     if (spec.length && n != spec.length) {
-      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec), ", got ", n,
-                                             n == 1 ? " value" : " values"));
+      return KeyError(spec.key, absl::StrCat("expects ", Article(TypeName(spec)), TypeName(spec),
+                                             ", got ", n, n == 1 ? " value" : " values"));
     }
     return absl::OkStatus();
   };
@@ -254,7 +257,8 @@ absl::Status ApplyYaml(Config* cfg, const YAML::Node& node, const std::string& p
     return KeyError(prefix.empty() ? "<top level>" : prefix, "expects a mapping of keys");
   }
   for (const auto& kv : node) {
-    std::string key = prefix.empty() ? kv.first.Scalar() : absl::StrCat(prefix, ".", kv.first.Scalar());
+    std::string key =
+        prefix.empty() ? kv.first.Scalar() : absl::StrCat(prefix, ".", kv.first.Scalar());
     const KeySpec* spec = FindKey(key);
     if (spec != nullptr) {
       auto value = ParseYamlNode(*spec, kv.second);
@@ -296,7 +300,8 @@ YAML::Node ToNode(const ConfigValue& v) {
     for (const auto& x : *l) n.push_back(x);
   }
   if (n.IsSequence()) n.SetStyle(YAML::EmitterStyle::Flow);
-  if (!n.IsDefined() || n.IsNull()) n = YAML::Node(YAML::NodeType::Sequence), n.SetStyle(YAML::EmitterStyle::Flow);
+  if (!n.IsDefined() || n.IsNull())
+    n = YAML::Node(YAML::NodeType::Sequence), n.SetStyle(YAML::EmitterStyle::Flow);
   return n;
 }
 
@@ -348,7 +353,8 @@ absl::Status Config::Validate() const {
   if (Bool("AUG.RICH_CROP.ENABLE")) {
     return KeyError("AUG.RICH_CROP.ENABLE", "rich crop is not supported by segqat; set False");
   }
-  if (Bool("MODEL.FP16")) return KeyError("MODEL.FP16", "FP16 training is not supported; set False");
+  if (Bool("MODEL.FP16"))
+    return KeyError("MODEL.FP16", "FP16 training is not supported; set False");
   if (Strs("SLIM.quantize_op_types").empty()) {
     return KeyError("SLIM.quantize_op_types", "must name at least one op type");
   }

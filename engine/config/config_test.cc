@@ -53,11 +53,11 @@ TEST(ConfigTest, SeedConfigCarriesTheSeedsValues) {
 }
 
 TEST(ConfigTest, OverridesAreTypedByTheSchema) {
-  auto c = Config::Load(SeedConfig(), {"BATCH_SIZE", "16", "MODEL.DEEPLAB.ENCODER_WITH_ASPP",
-                                       "False", "SOLVER.LR", "0.0001", "TRAIN_CROP_SIZE",
-                                       "(512, 256)", "SLIM.not_quant_pattern", "last_conv",
-                                       "TRAIN.MODEL_SAVE_DIR", "./snapshots/mobilenetv2_quant",
-                                       "SOLVER.NUM_EPOCHS", "30"});
+  auto c =
+      Config::Load(SeedConfig(), {"BATCH_SIZE", "16", "MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False",
+                                  "SOLVER.LR", "0.0001", "TRAIN_CROP_SIZE", "(512, 256)",
+                                  "SLIM.not_quant_pattern", "last_conv", "TRAIN.MODEL_SAVE_DIR",
+                                  "./snapshots/mobilenetv2_quant", "SOLVER.NUM_EPOCHS", "30"});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->Int("BATCH_SIZE"), 16);
   EXPECT_FALSE(c->Bool("MODEL.DEEPLAB.ENCODER_WITH_ASPP"));
@@ -104,8 +104,7 @@ TEST(ConfigTest, WrongTypeIsNamed) {
 }
 
 TEST(ConfigTest, OutOfRangeIsNamed) {
-  ExpectError(Config::FromYamlText("", {"BATCH_SIZE", "0"}).status(), "BATCH_SIZE",
-              "out of range");
+  ExpectError(Config::FromYamlText("", {"BATCH_SIZE", "0"}).status(), "BATCH_SIZE", "out of range");
   ExpectError(Config::FromYamlText("", {"SLIM.weight_bits", "17"}).status(), "SLIM.weight_bits",
               "out of range");
   ExpectError(Config::FromYamlText("", {"SLIM.moving_rate", "1.5"}).status(), "SLIM.moving_rate",
@@ -120,11 +119,9 @@ TEST(ConfigTest, OutOfRangeIsNamed) {
 
 TEST(ConfigTest, NanAndHugeValuesAreOutOfRange) {
   for (const char* nan : {"nan", "NaN"}) {
-    ExpectError(Config::FromYamlText("", {"SOLVER.LR", nan}).status(), "SOLVER.LR",
-                "out of range");
+    ExpectError(Config::FromYamlText("", {"SOLVER.LR", nan}).status(), "SOLVER.LR", "out of range");
   }
-  ExpectError(Config::FromYamlText("", {"SOLVER.LR", "inf"}).status(), "SOLVER.LR",
-              "out of range");
+  ExpectError(Config::FromYamlText("", {"SOLVER.LR", "inf"}).status(), "SOLVER.LR", "out of range");
   // Would overflow the step count (epochs x steps per epoch).
   ExpectError(Config::FromYamlText("", {"SOLVER.NUM_EPOCHS", "9223372036854775807"}).status(),
               "SOLVER.NUM_EPOCHS", "out of range");
@@ -157,9 +154,9 @@ TEST(ConfigTest, ImageSizesAndTheBatchHaveUpperBounds) {
   }
   // 8192x8192 is a legal crop, but not 4 of them in one step (256 Mpixel).
   EXPECT_TRUE(Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(8192, 4096)"}).ok());
-  ExpectError(Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(8192, 8192)", "BATCH_SIZE", "4"})
-                  .status(),
-              "BATCH_SIZE", "BATCH_SIZE x TRAIN_CROP_SIZE is 268.435 Mpixel a step; at most 33.5544");
+  ExpectError(
+      Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(8192, 8192)", "BATCH_SIZE", "4"}).status(),
+      "BATCH_SIZE", "BATCH_SIZE x TRAIN_CROP_SIZE is 268.435 Mpixel a step; at most 33.5544");
   EXPECT_TRUE(
       Config::FromYamlText("", {"TRAIN_CROP_SIZE", "(2048, 1024)", "BATCH_SIZE", "16"}).ok());
 }
@@ -181,7 +178,8 @@ TEST(FlagsTest, MultiValueFlagStopsAtConfigKeys) {
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->values.at("--not_quant_pattern"), (std::vector<std::string>{"last_conv", "aspp"}));
   EXPECT_EQ(f->Get("--cfg"), "x.yaml");
-  EXPECT_EQ(f->overrides, (std::vector<std::string>{"BATCH_SIZE", "4", "TRAIN.MODEL_SAVE_DIR", "out"}));
+  EXPECT_EQ(f->overrides,
+            (std::vector<std::string>{"BATCH_SIZE", "4", "TRAIN.MODEL_SAVE_DIR", "out"}));
   auto g = ParseFlags({"--not_quant_pattern", "last_conv", "BATCH_SIZE", "4"},
                       {{"--not_quant_pattern", true, true}});
   ASSERT_TRUE(g.ok()) << g.status();

@@ -24,27 +24,37 @@ KeySpec F(std::string key, double def, double min, double max, std::string help)
   return {std::move(key), ConfigType::kFloat, def, std::move(help), min, max, {}, 0};
 }
 KeySpec S(std::string key, std::string def, std::string help, Strs choices = {}) {
-  return {std::move(key), ConfigType::kString, std::move(def), std::move(help), -kInf, kInf,
-          std::move(choices), 0};
+  return {std::move(key),
+          ConfigType::kString,
+          std::move(def),
+          std::move(help),
+          -kInf,
+          kInf,
+          std::move(choices),
+          0};
 }
 KeySpec IL(std::string key, Ints def, double min, size_t length, std::string help,
            double max = kInf) {
-  return {std::move(key), ConfigType::kInts, std::move(def), std::move(help), min, max, {},
-          length};
+  return {std::move(key), ConfigType::kInts, std::move(def), std::move(help), min, max, {}, length};
 }
 
 // The largest image side anything is cropped, padded or resized to: twice a
 // Cityscapes frame's width. A job must not be able to ask a worker for a
 // 30000x30000 tensor.
 constexpr double kMaxSide = 8192;
-KeySpec FL(std::string key, Floats def, double min, double max, size_t length,
-           std::string help) {
+KeySpec FL(std::string key, Floats def, double min, double max, size_t length, std::string help) {
   return {std::move(key), ConfigType::kFloats, std::move(def), std::move(help), min, max, {},
           length};
 }
 KeySpec SL(std::string key, Strs def, std::string help, Strs choices = {}) {
-  return {std::move(key), ConfigType::kStrings, std::move(def), std::move(help), -kInf, kInf,
-          std::move(choices), 0};
+  return {std::move(key),
+          ConfigType::kStrings,
+          std::move(def),
+          std::move(help),
+          -kInf,
+          kInf,
+          std::move(choices),
+          0};
 }
 
 std::vector<KeySpec> BuildSchema() {
@@ -124,7 +134,8 @@ std::vector<KeySpec> BuildSchema() {
       S("MODEL.MODEL_NAME", "deeplabv3p", "network", {"deeplabv3p"}),
       S("MODEL.DEFAULT_NORM_TYPE", "bn", "normalisation", {"bn"}),
       F("MODEL.DEFAULT_EPSILON", 1e-5, 1e-12, 1, "batch-norm epsilon"),
-      F("MODEL.BN_MOMENTUM", 0.99, 0, 1, "PaddleSeg batch-norm momentum (running = m*running + (1-m)*batch)"),
+      F("MODEL.BN_MOMENTUM", 0.99, 0, 1,
+        "PaddleSeg batch-norm momentum (running = m*running + (1-m)*batch)"),
       B("MODEL.FP16", false, "not supported; must stay False"),
       S("MODEL.DEEPLAB.BACKBONE", "mobilenetv2", "backbone", {"mobilenetv2"}),
       I("MODEL.DEEPLAB.OUTPUT_STRIDE", 16, 8, 32, "8, 16 or 32"),
@@ -174,13 +185,20 @@ const KeySpec* FindKey(const std::string& key) {
 std::string TypeName(const KeySpec& spec) {
   std::string n = spec.length ? absl::StrCat(spec.length, " ") : "";
   switch (spec.type) {
-    case ConfigType::kBool: return "bool (True/False)";
-    case ConfigType::kInt: return "int";
-    case ConfigType::kFloat: return "float";
-    case ConfigType::kString: return "string";
-    case ConfigType::kInts: return absl::StrCat("list of ", n, "ints");
-    case ConfigType::kFloats: return absl::StrCat("list of ", n, "floats");
-    case ConfigType::kStrings: return "list of strings";
+    case ConfigType::kBool:
+      return "bool (True/False)";
+    case ConfigType::kInt:
+      return "int";
+    case ConfigType::kFloat:
+      return "float";
+    case ConfigType::kString:
+      return "string";
+    case ConfigType::kInts:
+      return absl::StrCat("list of ", n, "ints");
+    case ConfigType::kFloats:
+      return absl::StrCat("list of ", n, "floats");
+    case ConfigType::kStrings:
+      return "list of strings";
   }
   return "?";
 }

@@ -63,7 +63,8 @@ int OpenBeneath(const std::string& root, const std::string& rel) {
   struct open_how how {};
   how.flags = O_RDONLY | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const int fd = static_cast<int>(::syscall(SYS_openat2, root_fd.fd, rel.c_str(), &how, sizeof how));
+  const int fd =
+      static_cast<int>(::syscall(SYS_openat2, root_fd.fd, rel.c_str(), &how, sizeof how));
   if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return fd;
   return WalkNoFollow(root_fd.fd, rel);  // a kernel (or seccomp filter) without openat2
 }
@@ -108,8 +109,7 @@ absl::StatusOr<std::string> ReadJobFile(const std::string& path, const std::stri
       // roots exists is not for the job to learn.
       const int err = errno;
       std::error_code ec;
-      const std::string lexical =
-          std::filesystem::absolute(path, ec).lexically_normal().string();
+      const std::string lexical = std::filesystem::absolute(path, ec).lexically_normal().string();
       for (const std::string& root : roots) {
         if (err == ENOENT && absl::StartsWith(lexical, root + "/")) {
           return absl::NotFoundError(absl::StrCat(shown, " does not exist"));

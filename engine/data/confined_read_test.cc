@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/data/test_util.h"
 
 namespace segqat::data {
 namespace {

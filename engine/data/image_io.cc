@@ -87,7 +87,8 @@ absl::Status CheckLabelValues(const cv::Mat& label, const std::string& path, int
 
 absl::StatusOr<Sample> LoadSampleOrThrow(const ListEntry& entry, int num_classes,
                                          int ignore_index) {
-  absl::StatusOr<cv::Mat> bgr = ReadImage("image", entry.image_path, EntryName(entry), cv::IMREAD_COLOR);
+  absl::StatusOr<cv::Mat> bgr =
+      ReadImage("image", entry.image_path, EntryName(entry), cv::IMREAD_COLOR);
   if (!bgr.ok()) return bgr.status();
   Sample sample;
   sample.image_path = EntryName(entry);
@@ -97,7 +98,8 @@ absl::StatusOr<Sample> LoadSampleOrThrow(const ListEntry& entry, int num_classes
     sample.label = cv::Mat(sample.image.size(), CV_8UC1, cv::Scalar(ignore_index));
     return sample;
   }
-  absl::StatusOr<cv::Mat> label = ReadImage("label", entry.label_path, EntryName(entry, true), cv::IMREAD_UNCHANGED);
+  absl::StatusOr<cv::Mat> label =
+      ReadImage("label", entry.label_path, EntryName(entry, true), cv::IMREAD_UNCHANGED);
   if (!label.ok()) return label.status();
   if (label->type() != CV_8UC1) {
     return absl::InvalidArgumentError(
@@ -110,7 +112,8 @@ absl::StatusOr<Sample> LoadSampleOrThrow(const ListEntry& entry, int num_classes
                      " but label ", EntryName(entry, true), " is ", label->cols, "x", label->rows));
   }
   if (absl::EndsWith(entry.label_path, kLabelIdsSuffix)) MapLabelIds(*label);
-  if (absl::Status status = CheckLabelValues(*label, EntryName(entry, true), num_classes, ignore_index);
+  if (absl::Status status =
+          CheckLabelValues(*label, EntryName(entry, true), num_classes, ignore_index);
       !status.ok()) {
     return status;
   }
@@ -132,8 +135,7 @@ absl::StatusOr<Sample> LoadSample(const ListEntry& entry, int num_classes, int i
   try {
     return LoadSampleOrThrow(entry, num_classes, ignore_index);
   } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("decoding ", EntryName(entry), ": ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("decoding ", EntryName(entry), ": ", e.what()));
   } catch (const std::exception& e) {
     return absl::ResourceExhaustedError(
         absl::StrCat("decoding ", EntryName(entry), ": ", e.what()));

@@ -2,9 +2,9 @@
 
 #include <string>
 
+#include "engine/data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/data/test_util.h"
 
 namespace segqat::data {
 namespace {

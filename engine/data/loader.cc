@@ -63,8 +63,7 @@ absl::Status BatchLoader::ValidateOptions() const {
         absl::StrCat("num_workers must be >= 0, got ", options_.num_workers));
   }
   if (options_.num_shards < 1 || options_.shard < 0 || options_.shard >= options_.num_shards ||
-      (options_.num_shards > 1 &&
-       (options_.mode != LoaderMode::kTrain || !options_.drop_last))) {
+      (options_.num_shards > 1 && (options_.mode != LoaderMode::kTrain || !options_.drop_last))) {
     return absl::InvalidArgumentError(absl::StrCat("shard ", options_.shard, " of ",
                                                    options_.num_shards,
                                                    " (sharding is for training batches)"));

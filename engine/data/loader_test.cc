@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/data/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/data/test_util.h"
 
 namespace segqat::data {
 namespace {

@@ -3,8 +3,8 @@
 #include <array>
 #include <cstdint>
 
-#include "gtest/gtest.h"
 #include "engine/data/cityscapes.h"
+#include "gtest/gtest.h"
 
 namespace segqat::data {
 namespace {

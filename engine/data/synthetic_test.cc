@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
 #include "engine/data/cityscapes.h"
 #include "engine/data/file_list.h"
 #include "engine/data/image_io.h"
 #include "engine/data/test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace segqat::data {
 namespace {

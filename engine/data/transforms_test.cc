@@ -3,9 +3,9 @@
 #include <set>
 #include <vector>
 
+#include "engine/data/random.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "engine/data/random.h"
 
 namespace segqat::data {
 namespace {

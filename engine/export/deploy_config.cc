@@ -74,14 +74,16 @@ absl::StatusOr<DeployConfig> DeployConfig::Load(const std::string& path) {
     c.onnx_filename = d[key].as<std::string>("model.onnx");
     key = "EVAL_CROP_SIZE";
     auto size = d[key].as<std::vector<int64_t>>();
-    if (size.size() != 2 || size[0] < 1 || size[1] < 1) throw YAML::Exception(YAML::Mark::null_mark(), "not (w, h)");
+    if (size.size() != 2 || size[0] < 1 || size[1] < 1)
+      throw YAML::Exception(YAML::Mark::null_mark(), "not (w, h)");
     c.width = size[0];
     c.height = size[1];
     key = "MEAN";
     c.mean = d[key].as<std::vector<double>>();
     key = "STD";
     c.std = d[key].as<std::vector<double>>();
-    if (c.mean.size() != 3 || c.std.size() != 3) throw YAML::Exception(YAML::Mark::null_mark(), "needs 3 values");
+    if (c.mean.size() != 3 || c.std.size() != 3)
+      throw YAML::Exception(YAML::Mark::null_mark(), "needs 3 values");
     key = "NUM_CLASSES";
     c.num_classes = d[key].as<int64_t>();
     key = "PREPROCESS_IN_MODEL";

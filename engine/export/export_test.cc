@@ -1,10 +1,9 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <unistd.h>
-
-#include <onnx/onnx_pb.h>
 
 #include <filesystem>
 #include <fstream>
@@ -49,8 +48,8 @@ TEST(FoldBatchNormTest, EvalComputesTheFoldedQuantizedConv) {
   at::Tensor w = conv->weight * factor.view({-1, 1, 1, 1});
   at::Tensor wq = quant::FakeQuantPerChannel(w, quant::ChannelAbsMax(w), 8);
   at::Tensor xq = quant::FakeQuant(x, quant::AbsMax(x), 8);
-  at::Tensor want = at::conv2d(xq, wq, {}, 1, 1) +
-                    (bn->bias - factor * bn->running_mean).view({1, -1, 1, 1});
+  at::Tensor want =
+      at::conv2d(xq, wq, {}, 1, 1) + (bn->bias - factor * bn->running_mean).view({1, -1, 1, 1});
   EXPECT_LT((got - want).abs().max().item<float>(), 1e-5);
   // The channel with gamma 0 gives exactly its beta.
   EXPECT_LT((got.select(1, 3) - 0.4f).abs().max().item<float>(), 1e-6);
@@ -232,8 +231,7 @@ TEST_F(ExportTest, EngineDetectsTheRuleFromTheCpu) {
 // same codes at every quantized tensor, so the same logits. 8 and 7 bits,
 // quantized and float residual adds, batch norm folded into the weight's
 // quantization or not, the classifier in float (not_quant_pattern).
-class SimulatedIsConvertedTest
-    : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
+class SimulatedIsConvertedTest : public ::testing::TestWithParam<std::tuple<int, bool, bool>> {};
 
 TEST_P(SimulatedIsConvertedTest, EngineLogitsEqualTheSimulatedOnesExactly) {
   const auto [bits, quant_add, fold_bn] = GetParam();
@@ -241,9 +239,9 @@ TEST_P(SimulatedIsConvertedTest, EngineLogitsEqualTheSimulatedOnesExactly) {
       "DATASET: {NUM_CLASSES: 5}\n"
       "MODEL: {DEEPLAB: {DEPTH_MULTIPLIER: 0.5, ENCODER_WITH_ASPP: True, "
       "ENABLE_DECODER: True}}\n",
-      {"SLIM.activation_bits", std::to_string(bits), "SLIM.quant_add",
-       quant_add ? "True" : "False", "SLIM.fold_bn", fold_bn ? "True" : "False",
-       "SLIM.not_quant_pattern", "last_conv", "MODEL.BN_MOMENTUM", "0"});
+      {"SLIM.activation_bits", std::to_string(bits), "SLIM.quant_add", quant_add ? "True" : "False",
+       "SLIM.fold_bn", fold_bn ? "True" : "False", "SLIM.not_quant_pattern", "last_conv",
+       "MODEL.BN_MOMENTUM", "0"});
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   at::manual_seed(bits * 4 + quant_add * 2 + fold_bn);
   models::DeepLabV3Plus model(models::DeepLabOptions::FromConfig(*cfg));
@@ -278,14 +276,14 @@ TEST_P(SimulatedIsConvertedTest, EngineLogitsEqualTheSimulatedOnesExactly) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    BitsAddsFolding, SimulatedIsConvertedTest,
-    ::testing::Combine(::testing::Values(8, 7), ::testing::Bool(), ::testing::Bool()),
-    [](const auto& info) {
-      return "a" + std::to_string(std::get<0>(info.param)) +
-             (std::get<1>(info.param) ? "_quant_add" : "_float_add") +
-             (std::get<2>(info.param) ? "_fold_bn" : "_bn_after");
-    });
+INSTANTIATE_TEST_SUITE_P(BitsAddsFolding, SimulatedIsConvertedTest,
+                         ::testing::Combine(::testing::Values(8, 7), ::testing::Bool(),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           return "a" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_quant_add" : "_float_add") +
+                                  (std::get<2>(info.param) ? "_fold_bn" : "_bn_after");
+                         });
 
 // model.onnx: quantized adds as DequantizeLinear x2 -> Add -> QuantizeLinear;
 // weights on 8-bit signed activations as uint8 (zero point 128) unless
@@ -306,16 +304,16 @@ TEST_F(ExportTest, OnnxCarriesQuantizedAddsAndTheWeightChoice) {
     std::filesystem::remove(path);
     *uint8_weights = 0;
     for (const auto& t : model.graph().initializer()) {
-      *uint8_weights += t.name().size() > 13 &&
-                        t.name().compare(t.name().size() - 13, 13, ".weight_uint8") == 0;
+      *uint8_weights +=
+          t.name().size() > 13 && t.name().compare(t.name().size() - 13, 13, ".weight_uint8") == 0;
     }
     std::map<std::string, std::string> producer;
     for (const auto& n : model.graph().node()) producer[n.output(0)] = n.op_type();
     *adds_fed_by_dq = 0;
     for (const auto& n : model.graph().node()) {
       if (n.op_type() != "Add" || n.input_size() != 2) continue;
-      *adds_fed_by_dq += producer[n.input(0)] == "DequantizeLinear" &&
-                         producer[n.input(1)] == "DequantizeLinear";
+      *adds_fed_by_dq +=
+          producer[n.input(0)] == "DequantizeLinear" && producer[n.input(1)] == "DequantizeLinear";
     }
   };
   int uint8_weights = 0, quantized_adds = 0;

@@ -60,8 +60,8 @@ absl::Status Publish(const fs::path& staging, const fs::path& dir) {
   if (fs::exists(dir)) fs::rename(dir, old, ec);
   if (!ec) fs::rename(staging, dir, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot move the export into ", dir.string(), ": ",
-                                            ec.message()));
+    return absl::InternalError(
+        absl::StrCat("cannot move the export into ", dir.string(), ": ", ec.message()));
   }
   fs::remove_all(old, ec);
   return absl::OkStatus();

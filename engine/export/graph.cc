@@ -20,13 +20,20 @@ namespace segqat::exports {
 
 const char* OpKindName(OpKind kind) {
   switch (kind) {
-    case OpKind::kNormalize: return "normalize";
-    case OpKind::kConv: return "conv";
-    case OpKind::kAdd: return "add";
-    case OpKind::kConcat: return "concat";
-    case OpKind::kMean: return "mean";
-    case OpKind::kExpandLike: return "expand";
-    case OpKind::kResizeLike: return "resize";
+    case OpKind::kNormalize:
+      return "normalize";
+    case OpKind::kConv:
+      return "conv";
+    case OpKind::kAdd:
+      return "add";
+    case OpKind::kConcat:
+      return "concat";
+    case OpKind::kMean:
+      return "mean";
+    case OpKind::kExpandLike:
+      return "expand";
+    case OpKind::kResizeLike:
+      return "resize";
   }
   return "?";
 }
@@ -43,8 +50,8 @@ int64_t DeployGraph::WeightBytes() const {
     if (node.kind != OpKind::kConv) continue;
     const ConvSpec& c = node.conv;
     bytes += c.bias.numel() * 4;
-    bytes += c.quantized() ? c.weight_int8.numel() + c.weight_scale.numel() * 4
-                           : c.weight.numel() * 4;
+    bytes +=
+        c.quantized() ? c.weight_int8.numel() + c.weight_scale.numel() * 4 : c.weight.numel() * 4;
   }
   return bytes;
 }
@@ -52,7 +59,8 @@ int64_t DeployGraph::WeightBytes() const {
 int64_t DeployGraph::FloatWeightBytes() const {
   int64_t bytes = 0;
   for (const Node& node : nodes) {
-    if (node.kind == OpKind::kConv) bytes += (node.conv.weight.numel() + node.conv.bias.numel()) * 4;
+    if (node.kind == OpKind::kConv)
+      bytes += (node.conv.weight.numel() + node.conv.bias.numel()) * 4;
   }
   return bytes;
 }
@@ -67,10 +75,10 @@ absl::Status ValidateGraph(const DeployGraph& graph) {
     for (const std::string& in : n.inputs) {
       if (!defined.count(in)) return fail(absl::StrCat("input ", in, " is not computed before it"));
     }
-    const size_t want = n.kind == OpKind::kAdd || n.kind == OpKind::kExpandLike ||
-                                n.kind == OpKind::kResizeLike
-                            ? 2
-                            : n.kind == OpKind::kConcat ? n.inputs.size() : 1;
+    const size_t want =
+        n.kind == OpKind::kAdd || n.kind == OpKind::kExpandLike || n.kind == OpKind::kResizeLike ? 2
+        : n.kind == OpKind::kConcat ? n.inputs.size()
+                                    : 1;
     if (n.inputs.size() != want || n.inputs.empty()) {
       return fail(absl::StrCat("has ", n.inputs.size(), " inputs, expected ", want));
     }
@@ -140,13 +148,20 @@ std::set<std::string> NonNegativeTensors(const DeployGraph& graph) {
     for (const std::string& in : n.inputs) all_inputs = all_inputs && out.count(in);
     bool non_negative = false;
     switch (n.kind) {
-      case OpKind::kConv: non_negative = n.conv.act != Act::kNone; break;
+      case OpKind::kConv:
+        non_negative = n.conv.act != Act::kNone;
+        break;
       case OpKind::kConcat:
       case OpKind::kAdd:
-      case OpKind::kMean: non_negative = all_inputs; break;
+      case OpKind::kMean:
+        non_negative = all_inputs;
+        break;
       case OpKind::kExpandLike:
-      case OpKind::kResizeLike: non_negative = out.count(n.inputs[0]) > 0; break;
-      case OpKind::kNormalize: break;
+      case OpKind::kResizeLike:
+        non_negative = out.count(n.inputs[0]) > 0;
+        break;
+      case OpKind::kNormalize:
+        break;
     }
     if (non_negative) out.insert(n.output);
   }
@@ -190,8 +205,8 @@ ConvSpec DeployedConv(const std::string& name, const quant::QConv2dImpl& conv,
   s.groups = o.groups();
   s.act = act;
   const auto f32 = conv.weight.options().dtype(at::kFloat);
-  at::Tensor factor = bn ? quant::BatchNormScale(*bn).detach().to(at::kFloat)
-                         : at::ones({o.out()}, f32);
+  at::Tensor factor =
+      bn ? quant::BatchNormScale(*bn).detach().to(at::kFloat) : at::ones({o.out()}, f32);
   at::Tensor bias = conv.bias.defined() ? conv.bias.detach() : at::zeros({o.out()}, f32);
   if (bn) {
     bias = factor * (bias - bn->running_mean.detach()) +
@@ -211,15 +226,17 @@ ConvSpec DeployedConv(const std::string& name, const quant::QConv2dImpl& conv,
   }
   const quant::ConvertedWeights& c = *converted;
   if (c.weight_bits != 8 || (c.activation_bits != 8 && c.activation_bits != 7)) {
-    throw TraceError(absl::StrCat(name, ": exports are int8 (activations 8 or 7 bits); the "
-                                  "layer was trained with ", c.weight_bits,
-                                  "-bit weights and ", c.activation_bits,
+    throw TraceError(absl::StrCat(name,
+                                  ": exports are int8 (activations 8 or 7 bits); the "
+                                  "layer was trained with ",
+                                  c.weight_bits, "-bit weights and ", c.activation_bits,
                                   "-bit activations"));
   }
   if (c.input_scale <= 0) {
-    throw TraceError(absl::StrCat(
-        name, ": abs_max activations have no fixed scale to export; train with "
-              "SLIM.activation_quantize_type moving_average_abs_max or range_abs_max"));
+    throw TraceError(
+        absl::StrCat(name,
+                     ": abs_max activations have no fixed scale to export; train with "
+                     "SLIM.activation_quantize_type moving_average_abs_max or range_abs_max"));
   }
   if (activation_bits) *activation_bits = c.activation_bits;
   at::Tensor codes = c.weight_int8.to(at::kInt);
@@ -235,8 +252,7 @@ ConvSpec DeployedConv(const std::string& name, const quant::QConv2dImpl& conv,
   s.weight_int8 = codes.to(at::kChar).contiguous();
   s.weight_scale = scale.contiguous();
   s.weight = (codes.to(at::kFloat) * scale.view({-1, 1, 1, 1})).contiguous();
-  s.input_scale =
-      quant::ActivationStep(c.input_scale, quant::BinCount(c.activation_bits));
+  s.input_scale = quant::ActivationStep(c.input_scale, quant::BinCount(c.activation_bits));
   // The bias on the int32 grid of the integer sums (step input_scale *
   // weight_scale), as integer kernels (ONNX Runtime's QLinearConv,
   // oneDNN) add it: every runtime then adds the same bias.
@@ -272,8 +288,8 @@ std::string GraphBuilder::Conv(const std::string& name, const quant::QConv2dImpl
   return Emit(std::move(n));
 }
 
-std::string GraphBuilder::Add(const std::string& name, const std::string& a,
-                              const std::string& b, const quant::QAddImpl* q) {
+std::string GraphBuilder::Add(const std::string& name, const std::string& a, const std::string& b,
+                              const quant::QAddImpl* q) {
   Node n;
   n.kind = OpKind::kAdd;
   n.name = name;

@@ -24,7 +24,7 @@
 namespace segqat::quant {
 class QAddImpl;
 class QConv2dImpl;
-}
+}  // namespace segqat::quant
 
 namespace segqat::exports {
 
@@ -47,9 +47,9 @@ constexpr double kMaxBiasCode = 2147483520.0;
 struct ConvSpec {
   int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
   Act act = Act::kNone;
-  at::Tensor weight;        // float O x I/g x k x k: the values computed with
-  at::Tensor bias;          // float O; for quantized convs a whole multiple
-                            // (|code| <= kMaxBiasCode) of input_scale * weight_scale
+  at::Tensor weight;  // float O x I/g x k x k: the values computed with
+  at::Tensor bias;    // float O; for quantized convs a whole multiple
+                      // (|code| <= kMaxBiasCode) of input_scale * weight_scale
   // Quantized convs only (undefined / 0 for float ones):
   at::Tensor weight_int8;   // int8 codes; weight == weight_int8 * weight_scale
   at::Tensor weight_scale;  // float O, > 0

@@ -28,9 +28,15 @@ class OnnxWriter {
           Op("Add", {Op("Mul", {n.inputs[0], mul}, n.name + ".scaled")->output(0), add}, n.output);
           break;
         }
-        case OpKind::kConv: WriteConv(n); break;
-        case OpKind::kAdd: WriteAdd(n); break;
-        case OpKind::kConcat: Op("Concat", n.inputs, n.output)->add_attribute()->CopyFrom(Int("axis", 1)); break;
+        case OpKind::kConv:
+          WriteConv(n);
+          break;
+        case OpKind::kAdd:
+          WriteAdd(n);
+          break;
+        case OpKind::kConcat:
+          Op("Concat", n.inputs, n.output)->add_attribute()->CopyFrom(Int("axis", 1));
+          break;
         case OpKind::kMean: {
           auto* op = Op("ReduceMean", n.inputs, n.output);
           op->add_attribute()->CopyFrom(Ints("axes", {2, 3}));
@@ -106,12 +112,23 @@ class OnnxWriter {
     p->set_name(name);
     for (int64_t d : t.sizes()) p->add_dims(d);
     switch (t.scalar_type()) {
-      case at::kFloat: p->set_data_type(onnx::TensorProto::FLOAT); break;
-      case at::kByte: p->set_data_type(onnx::TensorProto::UINT8); break;
-      case at::kChar: p->set_data_type(onnx::TensorProto::INT8); break;
-      case at::kInt: p->set_data_type(onnx::TensorProto::INT32); break;
-      case at::kLong: p->set_data_type(onnx::TensorProto::INT64); break;
-      default: TORCH_CHECK(false, "no ONNX type for ", t.scalar_type());
+      case at::kFloat:
+        p->set_data_type(onnx::TensorProto::FLOAT);
+        break;
+      case at::kByte:
+        p->set_data_type(onnx::TensorProto::UINT8);
+        break;
+      case at::kChar:
+        p->set_data_type(onnx::TensorProto::INT8);
+        break;
+      case at::kInt:
+        p->set_data_type(onnx::TensorProto::INT32);
+        break;
+      case at::kLong:
+        p->set_data_type(onnx::TensorProto::INT64);
+        break;
+      default:
+        TORCH_CHECK(false, "no ONNX type for ", t.scalar_type());
     }
     at::Tensor c = t.contiguous();  // raw_data is little-endian, as x86 and ARM are
     p->set_raw_data(c.data_ptr(), c.numel() * c.element_size());
@@ -142,8 +159,9 @@ class OnnxWriter {
     if (it != dequantized_.end()) return it->second;
     const std::string s = Initializer(prefix + "_scale", at::full({}, scale));
     const std::string clipped =
-        Op("Clip", {x, Initializer(prefix + "_min", at::full({}, -max_code_ * scale)),
-                    Initializer(prefix + "_max", at::full({}, max_code_ * scale))},
+        Op("Clip",
+           {x, Initializer(prefix + "_min", at::full({}, -max_code_ * scale)),
+            Initializer(prefix + "_max", at::full({}, max_code_ * scale))},
            prefix + "_clip")
             ->output(0);
     const std::string zp = ZeroPoint(x);
@@ -214,8 +232,9 @@ class OnnxWriter {
     if (c.act == Act::kReLU) {
       Op("Relu", {n.name + ".conv"}, n.output);
     } else {
-      Op("Clip", {n.name + ".conv", Initializer(n.name + ".min", at::full({}, 0.f)),
-                  Initializer(n.name + ".max", at::full({}, 6.f))},
+      Op("Clip",
+         {n.name + ".conv", Initializer(n.name + ".min", at::full({}, 0.f)),
+          Initializer(n.name + ".max", at::full({}, 6.f))},
          n.output);
     }
   }
@@ -231,7 +250,8 @@ class OnnxWriter {
     const std::string a = QuantDequant(n.inputs[0], s.a_scale, n.name + ".a");
     const std::string b = QuantDequant(n.inputs[1], s.b_scale, n.name + ".b");
     Op("Add", {a, b}, n.name + ".sum");
-    QuantizeOutput(n.name + ".sum", s.output_scale, n.output, n.name, non_negative_.count(n.output));
+    QuantizeOutput(n.name + ".sum", s.output_scale, n.output, n.name,
+                   non_negative_.count(n.output));
   }
 
   // x quantized at `scale` into `output` (a DequantizeLinear): QuantizeLinear,

@@ -37,8 +37,7 @@ struct OnnxOptions {
 };
 
 // Writes `graph` (validated) to `path` after onnx::checker accepts it.
-absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path,
-                       OnnxOptions options = {});
+absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path, OnnxOptions options = {});
 
 }  // namespace segqat::exports
 

@@ -87,18 +87,19 @@ std::string Source(const DeployGraph& graph) {
         if (c.quantized()) {
           // The sums of integer codes, exact in float, then scaled by
           // s_x * s_w per channel: what the integer kernels compute.
-          src << "    " << out << " = torch.conv2d(" << Codes(in[0], c.input_scale, graph.max_code())
-              << ", " << p << "weight_int8.float(), None, " << geometry << " * " << p
-              << "step + " << p << "bias.view(1, -1, 1, 1)\n";
+          src << "    " << out << " = torch.conv2d("
+              << Codes(in[0], c.input_scale, graph.max_code()) << ", " << p
+              << "weight_int8.float(), None, " << geometry << " * " << p << "step + " << p
+              << "bias.view(1, -1, 1, 1)\n";
         } else {
           src << "    " << out << " = torch.conv2d(" << in[0] << ", " << p << "weight, " << p
               << "bias, " << geometry << "\n";
         }
         if (c.act == Act::kReLU) src << "    " << out << " = torch.relu(" << out << ")\n";
-        if (c.act == Act::kReLU6) src << "    " << out << " = torch.clamp(" << out << ", 0.0, 6.0)\n";
+        if (c.act == Act::kReLU6)
+          src << "    " << out << " = torch.clamp(" << out << ", 0.0, 6.0)\n";
         if (c.output_scale > 0) {
-          src << "    " << out << " = " << FakeQuant(out, c.output_scale, graph.max_code())
-              << "\n";
+          src << "    " << out << " = " << FakeQuant(out, c.output_scale, graph.max_code()) << "\n";
         }
         break;
       }
@@ -136,8 +137,8 @@ std::string Source(const DeployGraph& graph) {
 // One line a node: kind name in=a,b out=o [key=value ...].
 std::string GraphText(const DeployGraph& graph) {
   std::ostringstream t;
-  t << kGraphMagic << "\ninput " << graph.input << "\noutput " << graph.output
-    << "\nnum_classes " << graph.num_classes << "\n";
+  t << kGraphMagic << "\ninput " << graph.input << "\noutput " << graph.output << "\nnum_classes "
+    << graph.num_classes << "\n";
   for (const Node& n : graph.nodes) {
     t << OpKindName(n.kind) << " " << n.name << " in=" << absl::StrJoin(n.inputs, ",")
       << " out=" << n.output;
@@ -174,12 +175,13 @@ absl::StatusOr<DeployGraph> ParseGraphText(const std::string& text, const std::s
   g.output = head[1];
   if (!absl::SimpleAtoi(head[2], &g.num_classes)) return bad("bad num_classes");
   static const std::map<std::string, OpKind> kinds = {
-      {"normalize", OpKind::kNormalize}, {"conv", OpKind::kConv},     {"add", OpKind::kAdd},
-      {"concat", OpKind::kConcat},       {"mean", OpKind::kMean},     {"expand", OpKind::kExpandLike},
+      {"normalize", OpKind::kNormalize}, {"conv", OpKind::kConv}, {"add", OpKind::kAdd},
+      {"concat", OpKind::kConcat},       {"mean", OpKind::kMean}, {"expand", OpKind::kExpandLike},
       {"resize", OpKind::kResizeLike}};
   for (size_t i = 4; i < lines.size(); ++i) {
     std::vector<std::string> parts = absl::StrSplit(lines[i], ' ');
-    if (parts.size() < 4 || !kinds.count(parts[0])) return bad(absl::StrCat("bad node: ", lines[i]));
+    if (parts.size() < 4 || !kinds.count(parts[0]))
+      return bad(absl::StrCat("bad node: ", lines[i]));
     Node n;
     n.kind = kinds.at(parts[0]);
     n.name = parts[1];

@@ -2,13 +2,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-
 #include <malloc.h>
 
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 
@@ -65,10 +64,14 @@ IntegerSumConv PrepackSums(const ConvSpec& c, int64_t zero_point) {
   IntegerSumConv s;
   s.unit_scales = at::ones({out}, at::TensorOptions().dtype(at::kFloat));
   s.zero_points = at::zeros({out}, at::TensorOptions().dtype(at::kLong));
-  std::vector<c10::IValue> stack{c.weight_int8.contiguous(), s.unit_scales, 1.0, zero_point,
+  std::vector<c10::IValue> stack{c.weight_int8.contiguous(),
+                                 s.unit_scales,
+                                 1.0,
+                                 zero_point,
                                  c10::List<int64_t>({c.stride, c.stride}),
                                  c10::List<int64_t>({c.padding, c.padding}),
-                                 c10::List<int64_t>({c.dilation, c.dilation}), c.groups,
+                                 c10::List<int64_t>({c.dilation, c.dilation}),
+                                 c.groups,
                                  c10::IValue()};
   Onednn().prepack->callBoxed(&stack);
   s.packed = stack.at(0);
@@ -80,8 +83,8 @@ IntegerSumConv PrepackSums(const ConvSpec& c, int64_t zero_point) {
 at::Tensor IntegerSums(const at::Tensor& q, const IntegerSumConv& s, const ConvSpec& c) {
   at::Tensor in = q.contiguous(at::MemoryFormat::ChannelsLast);
   // The bytes as plain uint8, no copy (q outlives the call).
-  at::Tensor raw = at::from_blob(in.data_ptr(), in.sizes(), in.strides(),
-                                 at::TensorOptions().dtype(at::kByte));
+  at::Tensor raw =
+      at::from_blob(in.data_ptr(), in.sizes(), in.strides(), at::TensorOptions().dtype(at::kByte));
   std::vector<c10::IValue> stack{raw,
                                  1.0,
                                  in.q_zero_point(),
@@ -184,8 +187,7 @@ Engine::Engine(exports::DeployGraph graph, Precision precision, EngineOptions op
     : graph_(std::move(graph)), precision_(precision), options_(options) {}
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(exports::DeployGraph graph,
-                                                       Precision precision,
-                                                       EngineOptions options) {
+                                                       Precision precision, EngineOptions options) {
   if (auto st = exports::ValidateGraph(graph); !st.ok()) return st;
   std::unique_ptr<Engine> e(new Engine(std::move(graph), precision, options));
   try {
@@ -274,9 +276,9 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
       image.scalar_type() != at::kFloat) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the model takes a float32 N x 3 x H x W image; got ",
-        image.defined() ? absl::StrCat(c10::toString(image.scalar_type()), " ",
-                                       c10::str(image.sizes()))
-                        : "nothing"));
+        image.defined()
+            ? absl::StrCat(c10::toString(image.scalar_type()), " ", c10::str(image.sizes()))
+            : "nothing"));
   }
   at::NoGradGuard no_grad;
   std::map<std::string, Value> values;
@@ -377,8 +379,9 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
         if (last_use_.at(in) == i && in != graph_.output) values.erase(in);
       }
       if (!node_ms_.empty()) {
-        node_ms_[i] += std::chrono::duration<double, std::milli>(
-                           std::chrono::steady_clock::now() - start).count();
+        node_ms_[i] +=
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
       }
     }
   } catch (const c10::Error& e) {

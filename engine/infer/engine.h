@@ -112,7 +112,7 @@ class Engine {
   EngineOptions options_;
   std::string qengine_, int8_rule_;
   int integer_convs_ = 0, integer_sum_convs_ = 0;
-  std::vector<c10::IValue> packed_;  // per node: the prepacked int8 conv, or None
+  std::vector<c10::IValue> packed_;   // per node: the prepacked int8 conv, or None
   std::vector<IntegerSumConv> sums_;  // per node: an int8-sums conv (packed None if not)
   // Per conv node not on an integer kernel: what it computes with.
   std::vector<exports::ConvKernel> kernels_;

@@ -1,9 +1,9 @@
 #include "engine/infer/predictor.h"
 
 #include <ATen/ATen.h>
-#include <opencv2/imgproc.hpp>
 
 #include <filesystem>
+#include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "engine/data/cityscapes.h"
@@ -29,12 +29,12 @@ absl::StatusOr<Predictor> Predictor::Load(const std::string& dir, Precision prec
   auto graph = exports::ReadTorchScript((fs::path(dir) / p.deploy_.model_filename).string());
   if (!graph.ok()) return graph.status();
   if (graph->num_classes != p.deploy_.num_classes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": deploy.yaml says NUM_CLASSES ", p.deploy_.num_classes, " but ",
-        p.deploy_.model_filename, " has ", graph->num_classes, " classes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, ": deploy.yaml says NUM_CLASSES ", p.deploy_.num_classes, " but ",
+                     p.deploy_.model_filename, " has ", graph->num_classes, " classes"));
   }
-  const bool normalizes = !graph->nodes.empty() &&
-                          graph->nodes.front().kind == exports::OpKind::kNormalize;
+  const bool normalizes =
+      !graph->nodes.empty() && graph->nodes.front().kind == exports::OpKind::kNormalize;
   if (normalizes != p.deploy_.preprocess_in_model) {
     return absl::InvalidArgumentError(absl::StrCat(
         dir, ": deploy.yaml PREPROCESS_IN_MODEL does not match ", p.deploy_.model_filename));

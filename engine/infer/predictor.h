@@ -4,9 +4,8 @@
 #ifndef SEGQAT_ENGINE_INFER_PREDICTOR_H_
 #define SEGQAT_ENGINE_INFER_PREDICTOR_H_
 
-#include <opencv2/core/mat.hpp>
-
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <string>
 
 #include "absl/status/statusor.h"

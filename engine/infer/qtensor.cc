@@ -98,9 +98,8 @@ SEGQAT_VECTOR_CLONES void EpilogueRows(const float* __restrict src, float* __res
 }
 
 template <int kAct>
-SEGQAT_VECTOR_CLONES void EpilogueQuantizeRows(const float* __restrict src,
-                                               uint8_t* __restrict dst, int64_t pixels, int64_t c,
-                                               const float* __restrict m,
+SEGQAT_VECTOR_CLONES void EpilogueQuantizeRows(const float* __restrict src, uint8_t* __restrict dst,
+                                               int64_t pixels, int64_t c, const float* __restrict m,
                                                const float* __restrict b, float step, float lo,
                                                float hi, int32_t zero_point) {
   for (int64_t p = 0; p < pixels; ++p) {
@@ -163,7 +162,8 @@ at::Tensor QuantizeSymmetric(const at::Tensor& x, float step, int64_t zero_point
     QuantizeRange(src + begin, dst + begin, end - begin, step, zero_point == 0 ? 0.f : -hi, hi,
                   static_cast<int32_t>(zero_point));
   });
-  return format == at::MemoryFormat::ChannelsLast ? q : q.contiguous(at::MemoryFormat::ChannelsLast);
+  return format == at::MemoryFormat::ChannelsLast ? q
+                                                  : q.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 at::Tensor RequantizeSymmetric(const at::Tensor& q, float step, int64_t zero_point,

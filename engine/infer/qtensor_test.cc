@@ -53,8 +53,8 @@ TEST(QTensorTest, RequantizeMovesCodesToAnotherStep) {
 TEST(QTensorTest, AddSumsTheDequantizedAddendsAtTheOutputStep) {
   at::Tensor a = QuantizeSymmetric(at::tensor({1.f, -2.f, 0.5f, 60.f}).view({1, 4, 1, 1}), 0.5f,
                                    128, 127);  // codes 2, -4, 1, 120
-  at::Tensor b = QuantizeSymmetric(at::tensor({0.5f, 1.f, -0.25f, 20.f}).view({1, 4, 1, 1}),
-                                   0.25f, 128, 127);  // codes 2, 4, -1, 80
+  at::Tensor b = QuantizeSymmetric(at::tensor({0.5f, 1.f, -0.25f, 20.f}).view({1, 4, 1, 1}), 0.25f,
+                                   128, 127);  // codes 2, 4, -1, 80
   at::Tensor y = AddSymmetric(a, b, 0.4f, 128, 127);
   // sums 1.5, -1, 0.25, 80 -> 3.75, -2.5, 0.625, 200 -> 4, -2, 1, 127
   const std::vector<int> want{4, -2, 1, 127};
@@ -62,9 +62,9 @@ TEST(QTensorTest, AddSumsTheDequantizedAddendsAtTheOutputStep) {
   for (size_t i = 0; i < want.size(); ++i) {
     EXPECT_EQ(codes[static_cast<int64_t>(i)].item<int>(), want[i]) << "value " << i;
   }
-  EXPECT_THROW(AddSymmetric(a, QuantizeSymmetric(at::zeros({1, 3, 1, 1}), 0.1f, 128, 127), 0.4f,
-                            128, 127),
-               c10::Error);
+  EXPECT_THROW(
+      AddSymmetric(a, QuantizeSymmetric(at::zeros({1, 3, 1, 1}), 0.1f, 128, 127), 0.4f, 128, 127),
+      c10::Error);
 }
 
 // Non-negative tensors keep codes 0..127 at zero point 0.

@@ -14,7 +14,8 @@ namespace {
 TEST(ResizeTest, ComputesWhatUpsampleBilinear2dComputes) {
   at::manual_seed(3);
   const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>> cases{
-      {4, 6, 64, 96}, {32, 64, 512, 1024}, {5, 7, 13, 9}, {13, 9, 5, 7}, {1, 1, 4, 3}, {3, 4, 1, 1}};
+      {4, 6, 64, 96}, {32, 64, 512, 1024}, {5, 7, 13, 9},
+      {13, 9, 5, 7},  {1, 1, 4, 3},        {3, 4, 1, 1}};
   for (const auto& [h, w, height, width] : cases) {
     at::Tensor x = at::randn({2, 3, h, w});
     at::Tensor want = at::upsample_bilinear2d(x, {height, width}, /*align_corners=*/false);

@@ -51,7 +51,8 @@ const std::vector<std::string>& ArchitectureKeys() {
 ASPPImpl::ASPPImpl(int64_t in, int output_stride, bool separable, const NormOptions& norm) {
   const int64_t c = kChannels;
   const int64_t rate = output_stride == 8 ? 12 : output_stride == 16 ? 6 : 3;
-  image_pool_ = register_module("image_pool", ConvBnAct(in, c, 1, 1, 1, 1, Activation::kReLU, norm));
+  image_pool_ =
+      register_module("image_pool", ConvBnAct(in, c, 1, 1, 1, 1, Activation::kReLU, norm));
   branch0_ = register_module("branch0", ConvBnAct(in, c, 1, 1, 1, 1, Activation::kReLU, norm));
   branch1_ = register_module("branch1", Conv3x3(in, c, rate, separable, norm));
   branch2_ = register_module("branch2", Conv3x3(in, c, rate * 2, separable, norm));
@@ -73,21 +74,20 @@ at::Tensor ASPPImpl::forward(const at::Tensor& x) {
 
 std::string ASPPImpl::Trace(exports::GraphBuilder& g, const std::string& name,
                             const std::string& x) const {
-  const std::string pooled = g.Module(name + ".image_pool", *image_pool_,
-                                      g.Mean(name + ".mean", x));
+  const std::string pooled =
+      g.Module(name + ".image_pool", *image_pool_, g.Mean(name + ".mean", x));
   const std::string cat = g.Concat(
-      name + ".cat", {g.ExpandLike(name + ".expand", pooled, x),
-                      g.Module(name + ".branch0", *branch0_, x),
-                      g.Module(name + ".branch1", *branch1_, x),
-                      g.Module(name + ".branch2", *branch2_, x),
-                      g.Module(name + ".branch3", *branch3_, x)});
+      name + ".cat",
+      {g.ExpandLike(name + ".expand", pooled, x), g.Module(name + ".branch0", *branch0_, x),
+       g.Module(name + ".branch1", *branch1_, x), g.Module(name + ".branch2", *branch2_, x),
+       g.Module(name + ".branch3", *branch3_, x)});
   return g.Module(name + ".project", *project_, cat);
 }
 
 DecoderImpl::DecoderImpl(int64_t in, int64_t low_level_in, bool separable,
                          const NormOptions& norm) {
-  shortcut_ = register_module("shortcut",
-                              ConvBnAct(low_level_in, 48, 1, 1, 1, 1, Activation::kReLU, norm));
+  shortcut_ =
+      register_module("shortcut", ConvBnAct(low_level_in, 48, 1, 1, 1, 1, Activation::kReLU, norm));
   Block fuse;
   fuse->push_back(Conv3x3(in + 48, kChannels, 1, separable, norm));
   fuse->push_back(Conv3x3(kChannels, kChannels, 1, separable, norm));
@@ -110,8 +110,8 @@ DeepLabV3PlusImpl::DeepLabV3PlusImpl(const DeepLabOptions& o) : options_(o) {
   backbone_ = register_module("backbone", MobileNetV2(o.backbone));
   int64_t channels = backbone_->out_channels();
   if (o.aspp) {
-    aspp_ = register_module("aspp", ASPP(channels, o.backbone.output_stride, o.aspp_separable,
-                                         o.backbone.norm));
+    aspp_ = register_module(
+        "aspp", ASPP(channels, o.backbone.output_stride, o.aspp_separable, o.backbone.norm));
     channels = ASPPImpl::kChannels;
   }
   if (o.decoder) {

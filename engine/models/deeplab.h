@@ -41,8 +41,8 @@ class ASPPImpl : public torch::nn::Module {
   static constexpr int64_t kChannels = 256;
 
  private:
-  Block image_pool_{nullptr}, branch0_{nullptr}, branch1_{nullptr},
-      branch2_{nullptr}, branch3_{nullptr}, project_{nullptr};
+  Block image_pool_{nullptr}, branch0_{nullptr}, branch1_{nullptr}, branch2_{nullptr},
+      branch3_{nullptr}, project_{nullptr};
   torch::nn::Dropout dropout_{nullptr};
 };
 TORCH_MODULE(ASPP);

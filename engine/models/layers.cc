@@ -1,7 +1,7 @@
 #include "engine/models/layers.h"
 
-#include <torch/nn/modules/activation.h>
 #include <ATen/ATen.h>
+#include <torch/nn/modules/activation.h>
 
 #include <optional>
 #include <ostream>
@@ -144,9 +144,8 @@ SyncBatchNorm2d BatchNorm(int64_t channels, const NormOptions& norm) {
       torch::nn::BatchNorm2dOptions(channels).eps(norm.eps).momentum(norm.momentum));
 }
 
-Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                                int64_t dilation, int64_t groups, Activation act,
-                                const NormOptions& norm) {
+Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dilation,
+                int64_t groups, Activation act, const NormOptions& norm) {
   Block seq;
   seq->push_back(quant::QConv2d(quant::QConv2dOptions(in, out, kernel)
                                     .stride(stride)
@@ -159,8 +158,7 @@ Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,
   return seq;
 }
 
-Block Conv3x3(int64_t in, int64_t out, int64_t dilation, bool separable,
-                              const NormOptions& norm) {
+Block Conv3x3(int64_t in, int64_t out, int64_t dilation, bool separable, const NormOptions& norm) {
   if (!separable) return ConvBnAct(in, out, 3, 1, dilation, 1, Activation::kReLU, norm);
   Block seq;
   seq->push_back(ConvBnAct(in, in, 3, 1, dilation, in, Activation::kReLU, norm));

@@ -68,14 +68,12 @@ TORCH_MODULE(Block);
 at::Tensor ConvForward(quant::QConv2dImpl& conv, const at::Tensor& x);
 
 // conv (no bias) -> BN -> activation.
-Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride,
-                                int64_t dilation, int64_t groups, Activation act,
-                                const NormOptions& norm);
+Block ConvBnAct(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t dilation,
+                int64_t groups, Activation act, const NormOptions& norm);
 
 // Depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU (PaddleSeg's
 // separable conv), or a plain 3x3 conv -> BN -> ReLU when separable is false.
-Block Conv3x3(int64_t in, int64_t out, int64_t dilation, bool separable,
-                              const NormOptions& norm);
+Block Conv3x3(int64_t in, int64_t out, int64_t dilation, bool separable, const NormOptions& norm);
 
 }  // namespace segqat::models
 

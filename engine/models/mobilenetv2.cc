@@ -1,9 +1,9 @@
 #include "engine/models/mobilenetv2.h"
 
+#include <torch/nn/modules/batchnorm.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <torch/nn/modules/batchnorm.h>
 
 #include "engine/quant/quant_add.h"
 
@@ -20,7 +20,8 @@ class InvertedResidualImpl : public torch::nn::Module, public exports::Traceable
     const int64_t hidden = static_cast<int64_t>(std::lround(in * static_cast<double>(expand)));
     Block seq;
     if (expand != 1) seq->push_back(ConvBnAct(in, hidden, 1, 1, 1, 1, Activation::kReLU6, norm));
-    seq->push_back(ConvBnAct(hidden, hidden, 3, stride, dilation, hidden, Activation::kReLU6, norm));
+    seq->push_back(
+        ConvBnAct(hidden, hidden, 3, stride, dilation, hidden, Activation::kReLU6, norm));
     seq->push_back(quant::QConv2d(quant::QConv2dOptions(hidden, out, 1)));
     seq->push_back(BatchNorm(out, norm));
     conv_ = register_module("conv", seq);
@@ -46,14 +47,15 @@ TORCH_MODULE(InvertedResidual);
 struct Stage {
   int64_t expand, channels, repeats, stride;
 };
-constexpr Stage kStages[] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-                             {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+constexpr Stage kStages[] = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                             {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
 constexpr int kLowLevelIndex = 3;  // features[3] ends at stride 4
 
 }  // namespace
 
 int64_t MakeDivisible(double v, int64_t divisor) {
-  int64_t n = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  int64_t n =
+      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (n < 0.9 * v) n += divisor;
   return n;
 }
@@ -97,8 +99,8 @@ BackboneFeatures MobileNetV2Impl::forward(const at::Tensor& x) {
 }
 
 std::pair<std::string, std::string> MobileNetV2Impl::Trace(exports::GraphBuilder& g,
-                                                          const std::string& name,
-                                                          const std::string& x) const {
+                                                           const std::string& name,
+                                                           const std::string& x) const {
   std::string h = x, low_level;
   int index = 0;
   for (const auto& item : features_->named_children()) {

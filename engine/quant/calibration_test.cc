@@ -154,8 +154,8 @@ TEST(CalibrateTest, AnEmptyCalibrationSetIsAnError) {
   EXPECT_EQ(report.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(report.status().message().find("empty calibration set"), std::string::npos);
   // The observers are gone: the model quantizes again.
-  EXPECT_FALSE(at::equal(m.conv->forward(at::full({1, 2, 1, 1}, 0.3f)),
-                         at::full({1, 2, 1, 1}, 0.3f)));
+  EXPECT_FALSE(
+      at::equal(m.conv->forward(at::full({1, 2, 1, 1}, 0.3f)), at::full({1, 2, 1, 1}, 0.3f)));
 }
 
 TEST(CalibrateTest, AFloatModelHasNothingToCalibrate) {

@@ -14,9 +14,7 @@ namespace {
 
 constexpr int64_t kGrain = 1 << 15;
 
-bool FastPath(const at::Tensor& x) {
-  return x.device().is_cpu() && x.scalar_type() == at::kFloat;
-}
+bool FastPath(const at::Tensor& x) { return x.device().is_cpu() && x.scalar_type() == at::kFloat; }
 
 // Half away from zero, as std::round, with tensor ops (any device).
 at::Tensor RoundHalfAway(const at::Tensor& v) {

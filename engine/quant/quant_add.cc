@@ -10,8 +10,8 @@ namespace segqat::quant {
 void QAddImpl::EnableQuant(const QuantConfig& config) {
   if (!a_quant_) {
     auto make = [&] {
-      return ActivationQuantizer(config.activation_type, config.activation_bits,
-                                 config.moving_rate, config.window_size);
+      return ActivationQuantizer(config.activation_type, config.activation_bits, config.moving_rate,
+                                 config.window_size);
     };
     a_quant_ = register_module("a_quant", make());
     b_quant_ = register_module("b_quant", make());

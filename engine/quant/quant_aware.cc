@@ -34,8 +34,7 @@ void FoldBatchNorms(torch::nn::Module& model) {
 
 }  // namespace
 
-absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model,
-                                            const QuantConfig& config) {
+absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model, const QuantConfig& config) {
   QuantAwareReport report;
   const auto& types = config.quantize_op_types;
   for (const auto& item : model.named_modules()) {
@@ -60,9 +59,8 @@ absl::StatusOr<QuantAwareReport> QuantAware(torch::nn::Module& model,
   }
   if (report.quantized.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "SLIM.not_quant_pattern: no layer left to quantize (op types [",
-        absl::StrJoin(types, ", "), "], patterns [", absl::StrJoin(config.not_quant_pattern, ", "),
-        "])"));
+        "SLIM.not_quant_pattern: no layer left to quantize (op types [", absl::StrJoin(types, ", "),
+        "], patterns [", absl::StrJoin(config.not_quant_pattern, ", "), "])"));
   }
   return report;
 }

@@ -144,8 +144,8 @@ TEST(QuantAwareTest, ConvertedModelComputesWhatQatSimulated) {
             1e-3f * simulated.abs().max().item<float>());
   EXPECT_TRUE(at::equal(simulated.argmax(1), converted.argmax(1)));
   // The converted layers hold int8 codes in [-127, 127] with per-channel scales.
-  auto stem = std::dynamic_pointer_cast<QuantizableLayer>(
-      model->named_modules()["backbone.features.0.0"]);
+  auto stem =
+      std::dynamic_pointer_cast<QuantizableLayer>(model->named_modules()["backbone.features.0.0"]);
   ASSERT_TRUE(stem && stem->converted());
   const ConvertedWeights& c = *stem->converted();
   EXPECT_EQ(c.weight_int8.scalar_type(), at::kChar);

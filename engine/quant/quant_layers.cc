@@ -74,8 +74,8 @@ std::pair<at::Tensor, at::Tensor> QuantizableLayer::IntegerInput(const at::Tenso
 }
 
 QConv2dImpl::QConv2dImpl(const QConv2dOptions& o) : options_(o) {
-  weight = register_parameter(
-      "weight", at::empty({o.out(), o.in() / o.groups(), o.kernel(), o.kernel()}));
+  weight = register_parameter("weight",
+                              at::empty({o.out(), o.in() / o.groups(), o.kernel(), o.kernel()}));
   // He (fan-out) initialisation, as torchvision's MobileNetV2.
   torch::nn::init::kaiming_normal_(weight, 0, torch::kFanOut, torch::kReLU);
   if (o.bias()) bias = register_parameter("bias", at::zeros({o.out()}));
@@ -113,7 +113,7 @@ at::Tensor UnfoldOutput(const at::Tensor& y, const at::Tensor& scale) {
 
 std::string QConv2dImpl::op_type() const {
   return options_.groups() > 1 && options_.groups() == options_.in() ? "depthwise_conv2d"
-                                                                      : "conv2d";
+                                                                     : "conv2d";
 }
 
 at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
@@ -128,8 +128,8 @@ at::Tensor QConv2dImpl::forward(const at::Tensor& x) {
     case LayerMode::kFakeQuant: {
       // Not simulated: exactly the float layer (no batch norm folded in).
       if (!bn_ || !simulated()) return conv(QuantizedInput(x), QuantizedWeight(), bias);
-      at::Tensor y = UnfoldOutput(conv(QuantizedInput(x), QuantizedWeight(), at::Tensor()),
-                                  BnScale());
+      at::Tensor y =
+          UnfoldOutput(conv(QuantizedInput(x), QuantizedWeight(), at::Tensor()), BnScale());
       return bias.defined() ? y + bias.view({1, -1, 1, 1}) : y;
     }
     case LayerMode::kConverted: {

@@ -40,8 +40,8 @@ int64_t HostMemoryBytes() {
     if (key == "MemTotal:") consider(kb * 1024);
     meminfo.ignore(256, '\n');
   }
-  for (const char* limit : {"/sys/fs/cgroup/memory.max",
-                            "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+  for (const char* limit :
+       {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
     std::ifstream in(limit);
     std::string text;
     int64_t bytes = 0;
@@ -51,8 +51,8 @@ int64_t HostMemoryBytes() {
 }
 
 int64_t EstimateTrainingBytes(int64_t batch, int64_t width, int64_t height, bool quant) {
-  const double pixels = static_cast<double>(batch) * static_cast<double>(width) *
-                        static_cast<double>(height);
+  const double pixels =
+      static_cast<double>(batch) * static_cast<double>(width) * static_cast<double>(height);
   const double per_pixel = quant ? 3.8e3 : 2.9e3;
   return static_cast<int64_t>(0.8 * (1 << 30) + pixels * per_pixel);
 }

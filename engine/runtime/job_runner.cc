@@ -6,9 +6,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
-
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -19,11 +18,11 @@
 #include "engine/quant/calibration.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
-#include "job/artifact_layout.h"
 #include "engine/train/evaluator.h"
 #include "engine/train/model_loader.h"
 #include "engine/train/post_training.h"
 #include "engine/train/trainer.h"
+#include "job/artifact_layout.h"
 
 namespace segqat::runtime {
 namespace fs = std::filesystem;
@@ -55,8 +54,8 @@ std::string NewestSnapshot(const std::string& work_dir, ProgressSink* sink) {
     absl::Status st = CheckCheckpointFiles(dir);
     if (st.ok()) return dir;
     if (sink != nullptr) {
-      sink->OnLog(absl::StrCat("snapshot ", dir, " (step ", step, ") is damaged (",
-                               st.message(), "); trying an older one"));
+      sink->OnLog(absl::StrCat("snapshot ", dir, " (step ", step, ") is damaged (", st.message(),
+                               "); trying an older one"));
     }
   }
   return "";
@@ -97,8 +96,7 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
   const bool trains = kind == JobKind::kTrain || kind == JobKind::kQuantTrain;
   // What the job reads: training images (training, PTQ's and the scan's
   // calibration), val images, and which checkpoint.
-  const bool reads_train =
-      trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
+  const bool reads_train = trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
   const bool reads_val = kind == JobKind::kEval || kind == JobKind::kSensitivity ||
                          (request.do_eval && kind != JobKind::kExport);
   const bool reads_test_model =
@@ -172,8 +170,7 @@ absl::StatusOr<SegMetrics> EvaluateLoaded(LoadedModel& loaded, const Config& cfg
       auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8);
       if (!engine.ok()) return engine.status();
       infer::Engine& e = **engine;
-      return Evaluate([&](const at::Tensor& images) { return e.Run(images); }, cfg, entries,
-                      stop);
+      return Evaluate([&](const at::Tensor& images) { return e.Run(images); }, cfg, entries, stop);
     }
   }
   loaded.model->to(device);
@@ -205,9 +202,9 @@ absl::Status WriteText(const std::string& path, const std::string& text, const c
   return absl::OkStatus();
 }
 
-absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg,
-                                       const JobPaths& paths, c10::Device device,
-                                       ProgressSink* sink, const std::atomic<bool>* stop) {
+absl::StatusOr<JobOutcome> RunTraining(const JobRequest& request, Config cfg, const JobPaths& paths,
+                                       c10::Device device, ProgressSink* sink,
+                                       const std::atomic<bool>* stop) {
   JobOutcome outcome;
   if (!paths.save_dir.empty()) {
     std::error_code ec;
@@ -257,10 +254,10 @@ absl::StatusOr<JobOutcome> RunExport(Config cfg, const JobPaths& paths, Progress
   if (!report.ok()) return report.status();
   for (const std::string& note : report->notes) sink->OnLog(note);
   sink->OnLog(absl::StrCat("exported ", cfg.Str("TEST.TEST_MODEL"), " to ", report->dir,
-                           ": model.onnx, model.ts, deploy.yaml; ", report->quantized_convs,
-                           " of ", report->convs, " convs and ", report->quantized_adds, " of ",
-                           report->adds, " residual adds int8, conv weights ",
-                           report->weight_bytes, " bytes, ",
+                           ": model.onnx, model.ts, deploy.yaml; ", report->quantized_convs, " of ",
+                           report->convs, " convs and ", report->quantized_adds, " of ",
+                           report->adds, " residual adds int8, conv weights ", report->weight_bytes,
+                           " bytes, ",
                            absl::StrFormat("%.3f", static_cast<double>(report->weight_bytes) /
                                                        report->float_weight_bytes),
                            " of float (", report->float_weight_bytes, " bytes)"));
@@ -295,8 +292,7 @@ absl::StatusOr<Latency> MeasureLatency(LoadedModel& loaded, const Config& cfg,
     const auto t0 = std::chrono::steady_clock::now();
     auto out = e.Run(image);
     if (!out.ok()) return out.status();
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-        .count();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
   std::vector<double> a, b;
   for (int i = 0; i < 9; ++i) {
@@ -351,8 +347,7 @@ absl::StatusOr<JobOutcome> RunPtq(const JobRequest& request, Config cfg, const J
     return ptq.status();
   }
   if (!paths.save_dir.empty()) (void)cfg.Set("TRAIN.MODEL_SAVE_DIR", paths.save_dir);
-  const std::string final_dir =
-      (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / job::kFinal).string();
+  const std::string final_dir = (fs::path(cfg.Str("TRAIN.MODEL_SAVE_DIR")) / job::kFinal).string();
   if (auto st = SavePtqCheckpoint(final_dir, *ptq, cfg); !st.ok()) return st;
   sink->OnSnapshot({0, job::kFinal, final_dir});
   outcome.outputs.push_back(job::kFinal);
@@ -395,8 +390,7 @@ absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Confi
   auto ptq = PostTrainingQuantize(cfg, "TEST.TEST_MODEL", o, sink);
   const double budget = request.drop_budget;
   absl::StatusOr<SensitivityReport> report =
-      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop,
-                                 request.lists.get())
+      ptq.ok() ? ScanSensitivity(*ptq, cfg, budget / 100.0, device, sink, stop, request.lists.get())
                : ptq.status();
   if (!report.ok()) {
     if (absl::IsCancelled(report.status())) {
@@ -418,8 +412,7 @@ absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Confi
                                         : absl::StrJoin(report->suggested_pattern, " "),
       report->suggested_miou, budget));
   if (!paths.sensitivity_json.empty()) {
-    if (auto st = WriteText(paths.sensitivity_json, report->ToJson(), "sensitivity");
-        !st.ok()) {
+    if (auto st = WriteText(paths.sensitivity_json, report->ToJson(), "sensitivity"); !st.ok()) {
       return st;
     }
     outcome.outputs.push_back(fs::path(paths.sensitivity_json).filename().string());
@@ -464,8 +457,8 @@ absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
   outcome.metrics = *metrics;
   if (!paths.metrics_json.empty()) {
     nlohmann::json j = nlohmann::json::parse(metrics->ToJson());
-    j["model"] = loaded->checkpoint.meta.quantized ? (request.convert ? "int8" : "quantized")
-                                                   : "float";
+    j["model"] =
+        loaded->checkpoint.meta.quantized ? (request.convert ? "int8" : "quantized") : "float";
     if (request.convert && device.is_cpu()) {
       auto latency = MeasureLatency(*loaded, cfg, *entries);
       if (latency.ok()) {

@@ -17,17 +17,17 @@
 
 #include "absl/status/statusor.h"
 #include "engine/config/config.h"
-#include "job/job_request.h"
 #include "engine/data/sample.h"
 #include "engine/runtime/read_roots.h"
 #include "engine/train/metrics.h"
 #include "engine/train/model_loader.h"
 #include "engine/train/progress.h"
+#include "job/job_request.h"
 
 namespace segqat {
 class Collectives;
 struct DatasetLists;  // engine/train/dataset.h
-}
+}  // namespace segqat
 
 namespace segqat::runtime {
 
@@ -64,7 +64,6 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request,
 // kept in request->lists, so that the job uses what was checked.
 absl::StatusOr<Config> PrepareJob(JobRequest* request, const PathResolver& resolve = nullptr);
 
-
 // Where a job's files go: for a service job everything sits in its work
 // directory (InWorkDir); on the command line, where the config and flags say.
 struct JobPaths {
@@ -73,10 +72,10 @@ struct JobPaths {
   // (a job that ran before a restart).
   std::string save_dir;
   bool resume_newest = false;
-  std::string export_dir;    // export: model.onnx, model.ts, deploy.yaml (FREEZE.SAVE_DIR)
-  std::string metrics_json;  // eval, PTQ with do_eval: the metrics as JSON; empty: not written
+  std::string export_dir;        // export: model.onnx, model.ts, deploy.yaml (FREEZE.SAVE_DIR)
+  std::string metrics_json;      // eval, PTQ with do_eval: the metrics as JSON; empty: not written
   std::string sensitivity_json;  // sensitivity: the scan as JSON; empty: not written
-  std::string int8_dir;      // eval --convert: the converted model; empty: not written
+  std::string int8_dir;          // eval --convert: the converted model; empty: not written
   // save_dir = work_dir (resumed), export_dir = work_dir/export,
   // metrics_json = work_dir/metrics.json, int8_dir = work_dir/int8,
   // sensitivity_json = work_dir/sensitivity.json.

@@ -90,9 +90,9 @@ TEST(ReadRootsTest, PathsAreResolvedBeforeTheyAreChecked) {
   EXPECT_TRUE(ReadRoots().Allows("/etc/passwd"));  // no roots: anywhere
 
   const std::vector<std::string> kKeys = {"DATASET.DATA_DIR", "DATASET.TRAIN_FILE_LIST"};
-  auto inside = Config::FromYamlText(
-      "", {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
-           (data / "sub" / "list.txt").string()});
+  auto inside =
+      Config::FromYamlText("", {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
+                                (data / "sub" / "list.txt").string()});
   ASSERT_TRUE(inside.ok()) << inside.status();
   EXPECT_TRUE(roots.CheckConfig(*inside, kKeys).ok()) << roots.CheckConfig(*inside, kKeys);
   auto cfg = Config::FromYamlText(
@@ -101,7 +101,8 @@ TEST(ReadRootsTest, PathsAreResolvedBeforeTheyAreChecked) {
   absl::Status st = roots.CheckConfig(*cfg, kKeys);
   EXPECT_TRUE(absl::IsInvalidArgument(st));
   EXPECT_NE(st.message().find("DATASET.TRAIN_FILE_LIST: '/etc/passwd' is outside"),
-            std::string::npos) << st;
+            std::string::npos)
+      << st;
   EXPECT_NE(st.message().find("--data-root"), std::string::npos) << st;
 
   st = roots.CheckEntries({{(data / "a.png").string(), (data / "../../x.png").string()}},
@@ -123,9 +124,9 @@ TEST(BuildJobConfigTest, PtqAndSensitivityNeedAFloatModelAndTrainingImages) {
     JobRequest r;
     r.kind = kind;
     r.calib = calib;
-    r.overrides = {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
-                   (data / "list.txt").string(), "DATASET.VAL_FILE_LIST",
-                   (data / "list.txt").string()};
+    r.overrides = {"DATASET.DATA_DIR",        data.string(),
+                   "DATASET.TRAIN_FILE_LIST", (data / "list.txt").string(),
+                   "DATASET.VAL_FILE_LIST",   (data / "list.txt").string()};
     r.overrides.insert(r.overrides.end(), overrides.begin(), overrides.end());
     auto cfg = BuildJobConfig(r);
     return cfg.ok() ? std::string("ok") : std::string(cfg.status().message());
@@ -139,8 +140,8 @@ TEST(BuildJobConfigTest, PtqAndSensitivityNeedAFloatModelAndTrainingImages) {
             std::string::npos);
   EXPECT_EQ(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model}, "mse"),
             "calib: 'mse' is not one of abs_max, percentile, kl");
-  EXPECT_NE(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model,
-                                    "DATASET.TRAIN_FILE_LIST", (data / "empty.txt").string()})
+  EXPECT_NE(message(JobKind::kPtq, {"TRAIN.PRETRAINED_MODEL_DIR", model, "DATASET.TRAIN_FILE_LIST",
+                                    (data / "empty.txt").string()})
                 .find("DATASET.TRAIN_FILE_LIST"),
             std::string::npos);
   EXPECT_EQ(message(JobKind::kSensitivity, {"TEST.TEST_MODEL", model}), "ok");
@@ -161,9 +162,9 @@ TEST(PrepareJobTest, TheJobUsesTheListsItWasCheckedWith) {
   JobRequest r;
   r.kind = JobKind::kTrain;
   r.do_eval = true;
-  r.overrides = {"DATASET.DATA_DIR", data.string(), "DATASET.TRAIN_FILE_LIST",
-                 (data / "train.txt").string(), "DATASET.VAL_FILE_LIST",
-                 (data / "val.txt").string()};
+  r.overrides = {"DATASET.DATA_DIR",        data.string(),
+                 "DATASET.TRAIN_FILE_LIST", (data / "train.txt").string(),
+                 "DATASET.VAL_FILE_LIST",   (data / "val.txt").string()};
   auto cfg = PrepareJob(&r);
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   ASSERT_NE(r.lists, nullptr);

@@ -157,7 +157,8 @@ std::string LayerDiff::ToJson() const {
   nlohmann::json j;
   j["runtime"] = runtime;
   j["images"] = images;
-  j["first_divergence"] = first_divergence.empty() ? nlohmann::json() : nlohmann::json(first_divergence);
+  j["first_divergence"] =
+      first_divergence.empty() ? nlohmann::json() : nlohmann::json(first_divergence);
   j["logits_max_difference"] = logits_max_difference;
   j["pixel_agreement"] = pixel_agreement;
   j["tensors"] = nlohmann::json::array();

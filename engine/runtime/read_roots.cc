@@ -51,16 +51,16 @@ bool ReadRoots::Allows(const std::string& path) const {
   return false;
 }
 
-absl::Status ReadRoots::CheckConfig(const Config& cfg,
-                                    const std::vector<std::string>& keys) const {
+absl::Status ReadRoots::CheckConfig(const Config& cfg, const std::vector<std::string>& keys) const {
   if (roots_.empty()) return absl::OkStatus();
   for (const std::string& key : keys) {
     const std::string& value = cfg.Str(key);
     if (value.empty()) continue;
     if (!Allows(value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          key, ": ", Quote(value), " is outside the folders this worker reads jobs' data from "
-          "(--data-root)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": ", Quote(value),
+                       " is outside the folders this worker reads jobs' data from "
+                       "(--data-root)"));
     }
   }
   return absl::OkStatus();

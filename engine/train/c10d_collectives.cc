@@ -76,8 +76,7 @@ std::string NcclVersion() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(
-    const DistributedOptions& options) {
+absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(const DistributedOptions& options) {
   if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
     return absl::InvalidArgumentError(
         absl::StrCat("rank ", options.rank, " of a world of ", options.world_size));
@@ -94,15 +93,12 @@ absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(
     so.timeout = options.timeout;
     c10::intrusive_ptr<c10d::Store> store =
         c10::make_intrusive<c10d::TCPStore>(options.master_addr, so);
-    auto group = BackendFor(options.device) == CollectiveBackend::kNccl
-                     ? NcclGroup(store, options)
-                     : GlooGroup(store, options);
-    return std::unique_ptr<Collectives>(
-        new C10d(store, group, options.rank, options.world_size));
+    auto group = BackendFor(options.device) == CollectiveBackend::kNccl ? NcclGroup(store, options)
+                                                                        : GlooGroup(store, options);
+    return std::unique_ptr<Collectives>(new C10d(store, group, options.rank, options.world_size));
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("data-parallel rendezvous at ",
-                                               options.master_addr, ":", options.master_port,
-                                               " failed: ", e.what()));
+    return absl::UnavailableError(absl::StrCat("data-parallel rendezvous at ", options.master_addr,
+                                               ":", options.master_port, " failed: ", e.what()));
   }
 }
 

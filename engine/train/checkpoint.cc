@@ -1,11 +1,10 @@
 #include "engine/train/checkpoint.h"
 
 #include <ATen/ATen.h>
-#include <torch/serialize.h>
-#include <yaml-cpp/yaml.h>
-
 #include <fcntl.h>
+#include <torch/serialize.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <filesystem>
@@ -38,7 +37,6 @@ void SyncDir(const fs::path& dir) {
   ::close(fd);
 }
 
-
 absl::Status CopyInto(at::Tensor& dst, const at::Tensor& src) {
   at::NoGradGuard no_grad;
   dst.copy_(src.to(dst.device(), dst.scalar_type()));
@@ -66,14 +64,15 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
     return absl::InternalError(absl::StrCat("cannot create ", tmp.string(), ": ", ec.message()));
   }
   YAML::Emitter m;
-  m << YAML::BeginMap << YAML::Key << "format" << YAML::Value << "segqat-checkpoint-1"
-    << YAML::Key << "epoch" << YAML::Value << meta.epoch << YAML::Key << "step" << YAML::Value
-    << meta.step << YAML::Key << "epoch_step" << YAML::Value << meta.epoch_step << YAML::Key
-    << "quantized" << YAML::Value << meta.quantized;
+  m << YAML::BeginMap << YAML::Key << "format" << YAML::Value << "segqat-checkpoint-1" << YAML::Key
+    << "epoch" << YAML::Value << meta.epoch << YAML::Key << "step" << YAML::Value << meta.step
+    << YAML::Key << "epoch_step" << YAML::Value << meta.epoch_step << YAML::Key << "quantized"
+    << YAML::Value << meta.quantized;
   if (meta.miou) m << YAML::Key << "miou" << YAML::Value << *meta.miou;
   m << YAML::EndMap;
   absl::Status st = SaveTensorFile((tmp / kModelFile).string(), NamedState(model));
-  if (st.ok() && !optimizer.empty()) st = SaveTensorFile((tmp / kOptimizerFile).string(), optimizer);
+  if (st.ok() && !optimizer.empty())
+    st = SaveTensorFile((tmp / kOptimizerFile).string(), optimizer);
   if (st.ok()) st = WriteFileSynced((tmp / kConfigFile).string(), config.ToYaml());
   if (st.ok()) st = WriteFileSynced((tmp / kMetaFile).string(), std::string(m.c_str()) + "\n");
   if (!st.ok()) {
@@ -85,7 +84,9 @@ absl::Status SaveCheckpoint(const std::string& dir, const torch::nn::Module& mod
   fs::remove_all(old, ec);
   if (fs::exists(target)) fs::rename(target, old, ec);
   fs::rename(tmp, target, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot move checkpoint into ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot move checkpoint into ", dir, ": ", ec.message()));
   SyncDir(target.parent_path());
   fs::remove_all(old, ec);
   return absl::OkStatus();
@@ -128,9 +129,9 @@ std::map<std::string, at::Tensor> ConvertedState(const torch::nn::Module& model)
 absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   const fs::path meta_path = fs::path(dir) / kMetaFile;
   if (!fs::exists(meta_path)) {
-    return absl::NotFoundError(absl::StrCat(
-        dir, " is not a segqat checkpoint (no ", kMetaFile, "; expected a directory written by "
-        "segqat-worker train)"));
+    return absl::NotFoundError(absl::StrCat(dir, " is not a segqat checkpoint (no ", kMetaFile,
+                                            "; expected a directory written by "
+                                            "segqat-worker train)"));
   }
   Checkpoint ck;
   try {
@@ -154,9 +155,10 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
   if (!cfg.ok()) {
     // Not quoted: a checkpoint folder's config.yaml may be any file (a link
     // to one the worker can read), and Config's errors name its keys.
-    return absl::InvalidArgumentError(absl::StrCat(
-        dir, "/", kConfigFile, ": not a config this segqat reads (damaged, or not written by "
-        "segqat-worker)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, "/", kConfigFile,
+                     ": not a config this segqat reads (damaged, or not written by "
+                     "segqat-worker)"));
   }
   // Checkpoints from before SLIM.fold_bn quantized the raw conv weights, and
   // those from before SLIM.quant_add trained their residual adds in float.
@@ -167,10 +169,11 @@ absl::StatusOr<Checkpoint> ReadCheckpoint(const std::string& dir) {
       (void)cfg->Set("SLIM.quant_add", false);
       if (ck.meta.quantized) {
         ck.notes.push_back(absl::StrCat(
-            dir, " predates SLIM.quant_add: its residual adds were trained in float, so they "
-                 "stay float in the converted model and the exports (the convs that feed them "
-                 "cannot run int8 to int8); train again, or fine-tune, with SLIM.quant_add True "
-                 "to quantize them"));
+            dir,
+            " predates SLIM.quant_add: its residual adds were trained in float, so they "
+            "stay float in the converted model and the exports (the convs that feed them "
+            "cannot run int8 to int8); train again, or fine-tune, with SLIM.quant_add True "
+            "to quantize them"));
       }
     }
   } catch (const YAML::Exception&) {
@@ -201,9 +204,8 @@ absl::Status CheckSameArchitecture(const std::string& dir, const Config& checkpo
     if (have != want) diffs.push_back(absl::StrCat(key, " ", have, " (config: ", want, ")"));
   }
   if (diffs.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("checkpoint ", dir,
-                                                 " is another architecture: it has ",
-                                                 absl::StrJoin(diffs, ", ")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "checkpoint ", dir, " is another architecture: it has ", absl::StrJoin(diffs, ", ")));
 }
 
 absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model) {
@@ -213,14 +215,14 @@ absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model) {
   for (auto& [name, t] : NamedState(model)) {
     auto it = tensors->find(name);
     if (it == tensors->end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file.string(), " does not fit this model: it has no ", name,
-          " (a checkpoint of another architecture or quantization setting?)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.string(), " does not fit this model: it has no ", name,
+                       " (a checkpoint of another architecture or quantization setting?)"));
     }
     if (!it->second.sizes().equals(t.sizes())) {
-      return absl::InvalidArgumentError(absl::StrCat(file.string(), " does not fit this model: ",
-                                                     name, " has shape ", c10::str(it->second.sizes()),
-                                                     ", the model expects ", c10::str(t.sizes())));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.string(), " does not fit this model: ", name, " has shape ",
+                       c10::str(it->second.sizes()), ", the model expects ", c10::str(t.sizes())));
     }
     at::Tensor dst = t;
     if (auto st = CopyInto(dst, it->second); !st.ok()) return st;
@@ -238,7 +240,8 @@ absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::
   fs::path file(path);
   std::error_code ec;
   if (!fs::exists(file, ec)) {
-    return absl::NotFoundError(absl::StrCat("TRAIN.PRETRAINED_MODEL_DIR: ", path, " does not exist"));
+    return absl::NotFoundError(
+        absl::StrCat("TRAIN.PRETRAINED_MODEL_DIR: ", path, " does not exist"));
   }
   if (fs::is_directory(file)) {
     if (fs::exists(file / kModelFile)) {
@@ -250,9 +253,9 @@ absl::StatusOr<PretrainedReport> LoadPretrained(const std::string& path, torch::
         if (e.is_regular_file() && (ext == ".pt" || ext == ".pth")) candidates.push_back(e.path());
       }
       if (candidates.size() != 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "TRAIN.PRETRAINED_MODEL_DIR: ", path,
-            " holds no segqat checkpoint and not exactly one .pt/.pth state dict"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("TRAIN.PRETRAINED_MODEL_DIR: ", path,
+                         " holds no segqat checkpoint and not exactly one .pt/.pth state dict"));
       }
       file = candidates[0];
     }

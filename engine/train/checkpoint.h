@@ -24,9 +24,9 @@
 namespace segqat {
 
 struct CheckpointMeta {
-  int64_t epoch = 0;         // epochs completed
-  int64_t step = 0;          // global steps completed
-  int64_t epoch_step = 0;    // steps completed within the next epoch (interrupted runs)
+  int64_t epoch = 0;       // epochs completed
+  int64_t step = 0;        // global steps completed
+  int64_t epoch_step = 0;  // steps completed within the next epoch (interrupted runs)
   bool quantized = false;
   std::optional<double> miou;
 };
@@ -61,10 +61,10 @@ absl::Status LoadModelState(const std::string& dir, torch::nn::Module& model);
 absl::StatusOr<std::map<std::string, at::Tensor>> LoadOptimizerState(const std::string& dir);
 
 struct PretrainedReport {
-  std::string source;                 // the file read
-  std::vector<std::string> loaded;    // model names filled
-  std::vector<std::string> skipped;   // source names not used (unknown or other shape)
-  std::vector<std::string> missing;   // model names left as initialised
+  std::string source;                // the file read
+  std::vector<std::string> loaded;   // model names filled
+  std::vector<std::string> skipped;  // source names not used (unknown or other shape)
+  std::vector<std::string> missing;  // model names left as initialised
 };
 
 // Initialises the model from float weights, PaddleSeg-style: tensors whose

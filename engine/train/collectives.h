@@ -41,7 +41,7 @@ struct DistributedOptions {
   int world_size = 1;
   std::string master_addr = "127.0.0.1";  // where rank 0 serves the TCPStore
   int master_port = 29500;
-  std::chrono::seconds timeout{600};      // rendezvous and each collective
+  std::chrono::seconds timeout{600};  // rendezvous and each collective
   // The device this rank trains on; every rank of a job is on the same kind
   // (the scheduler places a GPU job on GPUs only).
   c10::Device device = c10::Device(c10::kCPU);
@@ -55,8 +55,7 @@ const char* BackendName(CollectiveBackend backend);
 // Joins the group (blocks until every rank has joined) on BackendFor(device):
 // the tensors passed later live on that device. InvalidArgument for bad
 // options, Unavailable when the rendezvous fails.
-absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(
-    const DistributedOptions& options);
+absl::StatusOr<std::unique_ptr<Collectives>> ConnectCollectives(const DistributedOptions& options);
 
 // The NCCL version LibTorch was built with ("2.28.9"); "" without NCCL.
 std::string NcclVersion();

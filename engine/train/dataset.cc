@@ -44,13 +44,13 @@ absl::StatusOr<std::vector<data::ListEntry>> SplitEntries(const Config& cfg, Spl
                                                                        : "test")
                    : data::ReadFileList(list, root, cfg.Str("DATASET.SEPARATOR"));
   if (!entries.ok()) {
-    return absl::Status(entries.status().code(),
-                        absl::StrCat(list.empty() ? "DATASET.DATA_DIR" : key, ": ",
-                                     entries.status().message()));
+    return absl::Status(
+        entries.status().code(),
+        absl::StrCat(list.empty() ? "DATASET.DATA_DIR" : key, ": ", entries.status().message()));
   }
   if (entries->empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(key, ": no images in ",
-                                                   list.empty() ? root : list));
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": no images in ", list.empty() ? root : list));
   }
   return entries;
 }

@@ -35,8 +35,8 @@ absl::StatusOr<SegMetrics> Evaluate(const ForwardFn& forward, const Config& cfg,
 }
 
 absl::StatusOr<SegMetrics> Evaluate(models::DeepLabV3Plus& model, const Config& cfg,
-                                    const std::vector<data::ListEntry>& entries,
-                                    c10::Device device, const std::atomic<bool>* stop) {
+                                    const std::vector<data::ListEntry>& entries, c10::Device device,
+                                    const std::atomic<bool>* stop) {
   const bool was_training = model->is_training();
   model->eval();
   auto metrics = Evaluate(

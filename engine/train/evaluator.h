@@ -28,8 +28,8 @@ absl::StatusOr<SegMetrics> Evaluate(const ForwardFn& forward, const Config& cfg,
                                     const std::atomic<bool>* stop = nullptr);
 
 absl::StatusOr<SegMetrics> Evaluate(models::DeepLabV3Plus& model, const Config& cfg,
-                                    const std::vector<data::ListEntry>& entries,
-                                    c10::Device device, const std::atomic<bool>* stop = nullptr);
+                                    const std::vector<data::ListEntry>& entries, c10::Device device,
+                                    const std::atomic<bool>* stop = nullptr);
 
 }  // namespace segqat
 

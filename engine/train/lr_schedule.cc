@@ -5,8 +5,7 @@
 
 namespace segqat {
 
-double LearningRate(const Config& cfg, int64_t step, int64_t steps_per_epoch,
-                    int64_t total_steps) {
+double LearningRate(const Config& cfg, int64_t step, int64_t steps_per_epoch, int64_t total_steps) {
   const double base = cfg.Float("SOLVER.LR");
   const std::string& policy = cfg.Str("SOLVER.LR_POLICY");
   const double t = total_steps > 0 ? std::min(1.0, static_cast<double>(step) / total_steps) : 0;

@@ -13,8 +13,7 @@
 namespace segqat {
 
 // step is 0-based; steps_per_epoch > 0; total_steps = epochs * steps_per_epoch.
-double LearningRate(const Config& cfg, int64_t step, int64_t steps_per_epoch,
-                    int64_t total_steps);
+double LearningRate(const Config& cfg, int64_t step, int64_t steps_per_epoch, int64_t total_steps);
 
 }  // namespace segqat
 

@@ -19,16 +19,17 @@ absl::StatusOr<LoadedModel> LoadCheckpointModel(const Config& cfg, const std::st
   try {
     out.model = models::DeepLabV3Plus(models::DeepLabOptions::FromConfig(cfg));
     if (out.checkpoint.meta.quantized) {
-      auto report = quant::QuantAware(*out.model,
-                                      quant::QuantConfig::FromConfig(out.checkpoint.config));
+      auto report =
+          quant::QuantAware(*out.model, quant::QuantConfig::FromConfig(out.checkpoint.config));
       if (!report.ok()) return prefixed(report.status());
     }
     if (auto st = LoadModelState(dir, *out.model); !st.ok()) return prefixed(st);
     out.model->eval();
     if (convert) {
       if (auto st = quant::Convert(*out.model); !st.ok()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            key, ": --convert needs a quantized checkpoint; ", dir, " was trained without --quant"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(key, ": --convert needs a quantized checkpoint; ", dir,
+                         " was trained without --quant"));
       }
     }
   } catch (const c10::Error& e) {

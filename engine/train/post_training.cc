@@ -1,10 +1,10 @@
 #include "engine/train/post_training.h"
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -60,9 +60,10 @@ absl::StatusOr<PtqModel> PostTrainingQuantize(const Config& cfg, const std::stri
         "quantization has nothing to calibrate; use moving_average_abs_max or range_abs_max");
   }
   if (auto ck = ReadCheckpoint(dir); ck.ok() && ck->meta.quantized) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        key, ": ", dir, " is already quantized; post-training quantization starts from a float "
-        "checkpoint"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": ", dir,
+                     " is already quantized; post-training quantization starts from a float "
+                     "checkpoint"));
   }
   if (options.calib_batches < 1) {
     return absl::InvalidArgumentError("--calib-batches: expects a number >= 1");
@@ -80,10 +81,11 @@ absl::StatusOr<PtqModel> PostTrainingQuantize(const Config& cfg, const std::stri
     auto loaded = LoadPretrained(dir, *out.model);
     if (!loaded.ok()) return Prefixed(key, loaded.status());
     if (!loaded->missing.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          key, ": ", loaded->source, " lacks ", loaded->missing.size(), " of the model's tensors (",
-          loaded->missing.front(), ", ...): post-training quantization needs a fully trained "
-          "float model of this architecture"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": ", loaded->source, " lacks ", loaded->missing.size(),
+                       " of the model's tensors (", loaded->missing.front(),
+                       ", ...): post-training quantization needs a fully trained "
+                       "float model of this architecture"));
     }
     auto report = quant::QuantAware(*out.model, quant::QuantConfig::FromConfig(cfg));
     if (!report.ok()) return report.status();
@@ -93,9 +95,9 @@ absl::StatusOr<PtqModel> PostTrainingQuantize(const Config& cfg, const std::stri
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat(key, ": ", e.what_without_backtrace()));
   }
-  const int64_t n = std::min<int64_t>(static_cast<int64_t>(entries->size()),
-                                      static_cast<int64_t>(options.calib_batches) *
-                                          std::max<int64_t>(1, cfg.Int("BATCH_SIZE")));
+  const int64_t n = std::min<int64_t>(
+      static_cast<int64_t>(entries->size()),
+      static_cast<int64_t>(options.calib_batches) * std::max<int64_t>(1, cfg.Int("BATCH_SIZE")));
   std::vector<data::ListEntry> calib(entries->begin(), entries->begin() + n);
   out.calib_images = n;
   sink->OnLog(absl::StrCat("calibrating ", out.quant.quantized.size(), " layers and ",
@@ -144,9 +146,8 @@ std::string SensitivityReport::ToJson() const {
   return j.dump(1) + "\n";
 }
 
-absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg,
-                                                  double budget, c10::Device device,
-                                                  ProgressSink* sink,
+absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg, double budget,
+                                                  c10::Device device, ProgressSink* sink,
                                                   const std::atomic<bool>* stop,
                                                   const DatasetLists* lists) {
   auto entries = SplitEntries(cfg, Split::kVal, lists);
@@ -172,10 +173,10 @@ absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& c
   auto all = eval();
   if (!all.ok()) return all.status();
   r.ptq_miou = *all;
-  sink->OnLog(absl::StrFormat("sensitivity: float mIoU %.4f, every layer quantized %.4f; scanning "
-                              "%d layers and %d adds one at a time",
-                              r.float_miou, r.ptq_miou, switches.layers.size(),
-                              switches.adds.size()));
+  sink->OnLog(
+      absl::StrFormat("sensitivity: float mIoU %.4f, every layer quantized %.4f; scanning "
+                      "%d layers and %d adds one at a time",
+                      r.float_miou, r.ptq_miou, switches.layers.size(), switches.adds.size()));
   std::vector<std::pair<std::string, std::string>> scan;  // (name, kind)
   for (const auto& [name, layer] : switches.layers) scan.emplace_back(name, layer->op_type());
   for (const auto& [name, add] : switches.adds) scan.emplace_back(name, "add");
@@ -185,10 +186,9 @@ absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& c
     if (!miou.ok()) return miou.status();
     r.layers.push_back({name, kind, *miou, r.float_miou - *miou});
   }
-  std::stable_sort(r.layers.begin(), r.layers.end(),
-                   [](const LayerSensitivity& a, const LayerSensitivity& b) {
-                     return a.drop > b.drop;
-                   });
+  std::stable_sort(
+      r.layers.begin(), r.layers.end(),
+      [](const LayerSensitivity& a, const LayerSensitivity& b) { return a.drop > b.drop; });
   // Keep the worst layers float, one more at a time, measuring each step
   // with exactly what the pattern would match.
   r.suggested_miou = r.ptq_miou;

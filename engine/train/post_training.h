@@ -27,7 +27,8 @@ struct DatasetLists;  // engine/train/dataset.h
 
 struct PtqOptions {
   quant::CalibOptions calib;
-  int calib_batches = job::kDefaultCalibBatches;  // of BATCH_SIZE training images, in list order, eval transforms
+  int calib_batches =
+      job::kDefaultCalibBatches;  // of BATCH_SIZE training images, in list order, eval transforms
   c10::Device device = c10::Device(c10::kCPU);
   const std::atomic<bool>* stop = nullptr;  // Cancelled when set
   // The file lists the job was checked with (null: read them here).
@@ -61,7 +62,7 @@ struct LayerSensitivity {
 
 struct SensitivityReport {
   double float_miou = 0;
-  double ptq_miou = 0;  // every layer quantized
+  double ptq_miou = 0;                   // every layer quantized
   std::vector<LayerSensitivity> layers;  // worst (largest drop) first
   // Layers kept float, worst first, until the PTQ drop is within the
   // budget (or no layer with a positive drop is left), and the mIoU with
@@ -77,9 +78,8 @@ struct SensitivityReport {
 
 // Scans `ptq` (from PostTrainingQuantize) on the val split; budget is the
 // mIoU drop (a fraction: 0.005 is half a point) a suggestion may leave.
-absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg,
-                                                  double budget, c10::Device device,
-                                                  ProgressSink* sink,
+absl::StatusOr<SensitivityReport> ScanSensitivity(PtqModel& ptq, const Config& cfg, double budget,
+                                                  c10::Device device, ProgressSink* sink,
                                                   const std::atomic<bool>* stop,
                                                   const DatasetLists* lists = nullptr);
 

@@ -12,11 +12,11 @@
 namespace segqat {
 
 struct StepEvent {
-  int64_t epoch = 0;        // 1-based, as PaddleSeg counts
-  int64_t step = 0;         // global step, 1-based
+  int64_t epoch = 0;  // 1-based, as PaddleSeg counts
+  int64_t step = 0;   // global step, 1-based
   int64_t total_steps = 0;
   double lr = 0;
-  double loss = 0;          // mean over the steps since the last event
+  double loss = 0;  // mean over the steps since the last event
   double steps_per_sec = 0;
   double images_per_sec = 0;
   double eta_seconds = 0;

@@ -1,7 +1,7 @@
 #include "engine/train/tensor_file.h"
 
-#include <fcntl.h>
 #include <caffe2/serialize/inline_container.h>
+#include <fcntl.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/serialize.h>
 #include <unistd.h>
@@ -122,8 +122,9 @@ absl::Status CheckZipContainer(const std::string& bytes, const std::string& what
         (st.valid & (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD)) !=
             (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD) ||
         st.comp_method != ZIP_CM_STORE || st.size != st.comp_size || st.size > bytes.size()) {
-      status = absl::InvalidArgumentError(absl::StrCat(
-          what, " is not a readable tensor file (record ", i, " is not a stored record that fits)"));
+      status =
+          absl::InvalidArgumentError(absl::StrCat(what, " is not a readable tensor file (record ",
+                                                  i, " is not a stored record that fits)"));
     }
   }
   zip_discard(archive);  // frees the source too

@@ -4,8 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/utils.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 
@@ -16,11 +16,11 @@
 #include "engine/quant/quant_aware.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
-#include "job/artifact_layout.h"
 #include "engine/train/evaluator.h"
 #include "engine/train/lr_schedule.h"
 #include "engine/train/sgd.h"
 #include "engine/train/sync_batch_norm.h"
+#include "job/artifact_layout.h"
 
 namespace segqat {
 
@@ -31,7 +31,8 @@ std::string BatchNormMomentumWarning(const Config& cfg, int64_t total_steps) {
   return absl::StrCat(
       "warning: MODEL.BN_MOMENTUM ", momentum, " averages batch-norm statistics over about ",
       static_cast<int64_t>(std::lround(window)), " steps and this training from scratch has ",
-      total_steps, ": evaluation would use the statistics of earlier weights (at 0.99 over 240 "
+      total_steps,
+      ": evaluation would use the statistics of earlier weights (at 0.99 over 240 "
       "steps both segqat and PyTorch evaluate near 0 mIoU: bench/train_parity.py); set "
       "MODEL.BN_MOMENTUM 0.9 (PyTorch's default momentum 0.1) for short schedules");
 }
@@ -94,9 +95,9 @@ absl::Status Run::Setup() {
   if (opt_.quant) {
     auto report = quant::QuantAware(*model_, quant::QuantConfig::FromConfig(cfg_));
     if (!report.ok()) return report.status();
-    sink_->OnLog(absl::StrCat("quant_aware: ", report->quantized.size(), " layers quantized",
-                              report->skipped.empty() ? "" : ", kept float: ",
-                              absl::StrJoin(report->skipped, ", ")));
+    sink_->OnLog(absl::StrCat(
+        "quant_aware: ", report->quantized.size(), " layers quantized",
+        report->skipped.empty() ? "" : ", kept float: ", absl::StrJoin(report->skipped, ", ")));
     if (!report->adds.empty()) {
       sink_->OnLog(absl::StrCat("quant_aware: ", report->adds.size(),
                                 " residual adds quantized (SLIM.quant_add)"));
@@ -131,11 +132,9 @@ absl::Status Run::Setup() {
     auto report = LoadPretrained(pretrained, *model_);
     if (!report.ok()) return report.status();
     sink_->OnLog(absl::StrCat("load pretrained model from ", report->source, ": ",
-                              report->loaded.size(), " tensors loaded, ",
-                              report->skipped.size(), " skipped, ", report->missing.size(),
-                              " left initialised"));
-  } else if (std::string warning = BatchNormMomentumWarning(cfg_, total_steps_);
-             !warning.empty()) {
+                              report->loaded.size(), " tensors loaded, ", report->skipped.size(),
+                              " skipped, ", report->missing.size(), " left initialised"));
+  } else if (std::string warning = BatchNormMomentumWarning(cfg_, total_steps_); !warning.empty()) {
     sink_->OnLog(warning);
   }
   model_->to(opt_.device);
@@ -185,9 +184,10 @@ absl::Status Run::Restore(const std::string& dir) {
   if (!ck.ok()) return prefixed(ck.status());
   if (auto st = CheckSameArchitecture(dir, ck->config, cfg_); !st.ok()) return prefixed(st);
   if (ck->meta.quantized != opt_.quant) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TRAIN.RESUME_MODEL_DIR: ", dir, ck->meta.quantized ? " is a quantized checkpoint; add --quant"
-                                                            : " is a float checkpoint; drop --quant"));
+    return absl::InvalidArgumentError(absl::StrCat("TRAIN.RESUME_MODEL_DIR: ", dir,
+                                                   ck->meta.quantized
+                                                       ? " is a quantized checkpoint; add --quant"
+                                                       : " is a float checkpoint; drop --quant"));
   }
   if (auto st = LoadModelState(dir, *model_); !st.ok()) return prefixed(st);
   auto momentum = LoadOptimizerState(dir);
@@ -202,8 +202,8 @@ absl::Status Run::Restore(const std::string& dir) {
   // Keep the best mIoU seen before the restart.
   auto best = ReadCheckpoint(SaveDir(job::kBestModel));
   if (best.ok() && best->meta.miou) result_.best_miou = best->meta.miou;
-  sink_->OnLog(absl::StrCat("resume from ", dir, ": epoch ", first_epoch_, ", step ",
-                            global_step_));
+  sink_->OnLog(
+      absl::StrCat("resume from ", dir, ": epoch ", first_epoch_, ", step ", global_step_));
   return absl::OkStatus();
 }
 
@@ -233,7 +233,8 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
     if (!stop.ok()) return stop.status();
     if (*stop) {
       if (auto st = SyncBuffers(); !st.ok()) return st;
-      if (auto st = Snapshot(job::kInterrupted, epoch - 1, epoch_step, std::nullopt); !st.ok()) return st;
+      if (auto st = Snapshot(job::kInterrupted, epoch - 1, epoch_step, std::nullopt); !st.ok())
+        return st;
       result_.interrupted = true;
       return absl::OkStatus();
     }
@@ -267,9 +268,9 @@ absl::Status Run::TrainEpoch(int64_t epoch, int64_t skip_steps) {
     }
     sgd_->Step(lr);
     if (!std::isfinite(loss_value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "SOLVER.LR: loss became ", loss_value, " at step ", global_step_ + 1,
-          "; lower the learning rate (", cfg_.Float("SOLVER.LR"), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("SOLVER.LR: loss became ", loss_value, " at step ", global_step_ + 1,
+                       "; lower the learning rate (", cfg_.Float("SOLVER.LR"), ")"));
     }
     ++global_step_;
     ++epoch_step;
@@ -360,8 +361,8 @@ absl::StatusOr<TrainResult> Run::Execute() {
   result_.steps_completed = global_step_;
   if (comm_->world_size() > 1) {
     // Every rank holds the same model; this line lets anyone check.
-    spdlog::info("rank {} of {}: weights fingerprint {:016x}", comm_->rank(),
-                 comm_->world_size(), Fingerprint());
+    spdlog::info("rank {} of {}: weights fingerprint {:016x}", comm_->rank(), comm_->world_size(),
+                 Fingerprint());
   }
   return result_;
 }

@@ -69,7 +69,8 @@ TEST(TrainingRulesTest, ASlowBatchNormMomentumOnAShortScheduleIsWarned) {
   ASSERT_TRUE(paddle.ok() && torch_like.ok());
   const std::string w = BatchNormMomentumWarning(*paddle, 240);
   EXPECT_NE(w.find("MODEL.BN_MOMENTUM 0.99 averages batch-norm statistics over about 100 steps"),
-            std::string::npos) << w;
+            std::string::npos)
+      << w;
   EXPECT_NE(w.find("has 240"), std::string::npos) << w;
   EXPECT_EQ(BatchNormMomentumWarning(*paddle, 500), "");
   EXPECT_EQ(BatchNormMomentumWarning(*torch_like, 240), "");
