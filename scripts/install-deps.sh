@@ -17,7 +17,7 @@ packages=(
   libonnx-dev libzip-dev
   # tests and outside checks
   libgtest-dev libgmock-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   python3-venv python3-matplotlib python3-numpy python3-onnx python3-pil python3-grpcio python3-grpc-tools python3-protobuf
   prometheus
 )

@@ -19,38 +19,6 @@
 
 namespace segqat::server {
 namespace fs = std::filesystem;
-namespace {
-
-absl::Status CopyAtomically(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::create_directories(to.parent_path(), ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", to.parent_path().string()));
-  const fs::path tmp = to.string() + ".tmp" + std::to_string(std::random_device{}());
-  std::ifstream in(from, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", from.string()));
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
-  char buf[1 << 16];
-  bool ok = true;
-  while (ok && in) {
-    in.read(buf, sizeof(buf));
-    std::streamsize n = in.gcount();
-    for (std::streamsize done = 0; ok && done < n;) {
-      ssize_t w = ::write(fd, buf + done, static_cast<size_t>(n - done));
-      if (w <= 0) ok = false;
-      done += w > 0 ? w : 0;
-    }
-  }
-  ok = ok && ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || std::rename(tmp.c_str(), to.c_str()) != 0) {
-    fs::remove(tmp, ec);
-    return absl::InternalError(absl::StrCat("cannot write artifact ", to.string()));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::Status CheckRelativeName(const std::string& name, const std::string& what) {
   if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": empty name"));
@@ -83,40 +51,6 @@ ArtifactStore::ArtifactStore(std::string root) : root_(std::move(root)) {}
 
 std::string ArtifactStore::JobDir(const std::string& job_id) const {
   return (fs::path(root_) / "jobs" / job_id).string();
-}
-
-absl::StatusOr<std::vector<v1::Artifact>> ArtifactStore::Publish(const std::string& job_id,
-                                                                 const std::string& source,
-                                                                 const std::string& name) {
-  if (auto st = CheckRelativeName(job_id, "job id"); !st.ok()) return st;
-  if (auto st = CheckRelativeName(name, "artifact"); !st.ok()) return st;
-  std::vector<std::pair<fs::path, std::string>> files;
-  std::error_code ec;
-  if (fs::is_directory(source, ec)) {
-    for (const auto& e : fs::recursive_directory_iterator(source, ec)) {
-      if (!e.is_regular_file()) continue;
-      files.emplace_back(e.path(),
-                         absl::StrCat(name, "/", fs::relative(e.path(), source).generic_string()));
-    }
-    std::sort(files.begin(), files.end());
-  } else if (fs::is_regular_file(source, ec)) {
-    files.emplace_back(source, name);
-  } else {
-    return absl::NotFoundError(absl::StrCat("nothing to publish at ", source));
-  }
-  std::vector<v1::Artifact> out;
-  for (const auto& [from, artifact_name] : files) {
-    const fs::path to = fs::path(JobDir(job_id)) / artifact_name;
-    if (auto st = CopyAtomically(from, to); !st.ok()) return st;
-    auto digest = FileSha256(to.string());
-    if (!digest.ok()) return digest.status();
-    v1::Artifact a;
-    a.set_name(artifact_name);
-    a.set_size_bytes(static_cast<int64_t>(fs::file_size(to, ec)));
-    a.set_sha256(*digest);
-    out.push_back(std::move(a));
-  }
-  return out;
 }
 
 absl::StatusOr<std::string> ArtifactStore::UploadPath(const std::string& job_id,

@@ -28,13 +28,6 @@ class ArtifactStore {
  public:
   explicit ArtifactStore(std::string root);
 
-  // Copies `source` (a file, or a directory whose files are copied
-  // recursively) into the job's artifacts as `name` (or name/...). Returns the
-  // artifacts written with their sizes and digests.
-  absl::StatusOr<std::vector<v1::Artifact>> Publish(const std::string& job_id,
-                                                    const std::string& source,
-                                                    const std::string& name);
-
   // The local path of an artifact (a file or a published directory prefix
   // such as "final"). NotFound when absent.
   absl::StatusOr<std::string> Path(const std::string& job_id, const std::string& name) const;

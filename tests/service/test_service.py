@@ -227,7 +227,7 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
         for job in big:
             self.stub.CancelJob(pb.CancelJobRequest(name=job.name), timeout=30)
         listed, token, pages = set(), "", 0
-        while True:
+        while pages < 1000:  # each page moves on: a loop here is a bug
             page = self.stub.ListJobs(pb.ListJobsRequest(page_size=500, page_token=token),
                                       timeout=30)
             listed.update(j.name for j in page.jobs)
@@ -444,7 +444,10 @@ class ServiceTest(GrpcAssertions, unittest.TestCase):
                     time.sleep(0.3)
         t = threading.Thread(target=watcher)
         t.start()
+        deadline = time.time() + 300
         while not any(e.HasField("step") and e.step.step >= 6 for e in seen):
+            self.assertLess(time.time(), deadline, "the watcher never saw step 6")
+            self.assertFalse(errors, errors)
             time.sleep(0.05)
         rc = self.server.stop()
         self.assertEqual(rc, 0)
