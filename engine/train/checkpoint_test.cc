@@ -218,3 +218,25 @@ TEST(TensorFileTest, PyTorchFilesParseAndMalformedZipsAreRefusedBeforeLibTorch) 
 
 }  // namespace
 }  // namespace segqat
+
+namespace segqat {
+namespace {
+
+// Found by fuzz_tensor_file: a well-formed zip whose pickle makes LibTorch ask
+// for a 4 PB string. Outside AddressSanitizer (which aborts on the request)
+// operator new throws, and the file is refused with a status: no crash.
+TEST(TensorFileTest, AFileAskingForMoreMemoryThanExistsIsAnError) {
+  const std::string path =
+      std::string(SEGQAT_SOURCE_DIR) +
+      "/tests/fuzz/libtorch_allocations/fuzz_tensor_file/size-too-big-6c9d926d";
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(in) << path;
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto tensors = ParseTensorFile(bytes, "fuzz input");
+  EXPECT_FALSE(tensors.ok());
+  EXPECT_NE(std::string(tensors.status().message()).find("fuzz input"), std::string::npos)
+      << tensors.status();
+}
+
+}  // namespace
+}  // namespace segqat
