@@ -28,6 +28,10 @@
 //
 // The core knows nothing of gRPC (WorkerServiceImpl is the edge). Time comes
 // from the injected clock, so tests run without sleeping. Thread-safe.
+//
+// Defined in three files: scheduler.cc (reports, events, leases, workers),
+// placement.cc (which job a worker gets) and attempt_endings.cc (how an
+// attempt ends, snapshot retention, cancel).
 #ifndef SEGQAT_SERVER_SCHEDULER_H_
 #define SEGQAT_SERVER_SCHEDULER_H_
 
