@@ -1,7 +1,8 @@
 // Runs one job on this process's engine: `segqat-worker train|eval|export`
 // on the command line, and every job the service runs (embedded or remote
-// workers) go through RunJob, so defaults and outputs live in one place.
-// No gRPC here.
+// workers) go through PrepareJob and RunJob, so checks and outputs live in
+// one place. No gRPC here. Defined in prepare_job.cc (checks, device,
+// resume point) and job_runner.cc (running each kind of job).
 #ifndef SEGQAT_ENGINE_RUNTIME_JOB_RUNNER_H_
 #define SEGQAT_ENGINE_RUNTIME_JOB_RUNNER_H_
 
