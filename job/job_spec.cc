@@ -1,5 +1,6 @@
 #include "job/job_spec.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -68,6 +69,8 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
   if (spec.has_drop_budget()) r.drop_budget = spec.drop_budget().value();
   return r;
 }
+
+int GpusNeeded(const v1::JobSpec& spec) { return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0); }
 
 v1::JobKind ToProto(JobKind kind) {
   switch (kind) {

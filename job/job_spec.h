@@ -19,6 +19,9 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec);
 
 v1::JobKind ToProto(JobKind kind);
 
+// The CUDA devices a job needs on one worker: spec.gpus, or 1 for use_gpu.
+int GpusNeeded(const v1::JobSpec& spec);
+
 // The spec that states `request` (segqat sends it): values at their defaults
 // are left unset, as FromSpec reads them back.
 v1::JobSpec ToSpec(const JobRequest& request);

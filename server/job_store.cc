@@ -14,56 +14,15 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "job/artifact_layout.h"
+#include "job/job_spec.h"
 #include "server/job_state.h"
 #include "server/sqlite.h"
 
 namespace segqat::server {
 namespace {
 
-constexpr int kSchemaVersion = 2;
-constexpr int kBusyTimeoutMs = 5000;
 constexpr int kIdBytes = 6;  // 12 hex characters
 constexpr int kMaxIdAttempts = 16;
-
-// Version 1. The blob is the whole v1::Job; the columns repeat the fields
-// that queries filter and sort on and are written together with it.
-constexpr char kSchemaV1[] = R"sql(
-CREATE TABLE jobs (
-  id TEXT PRIMARY KEY,
-  request_id TEXT UNIQUE,
-  state INTEGER NOT NULL,
-  kind INTEGER NOT NULL,
-  priority INTEGER NOT NULL,
-  create_us INTEGER NOT NULL,
-  last_seq INTEGER NOT NULL,
-  job BLOB NOT NULL
-);
-CREATE INDEX jobs_by_create ON jobs (create_us DESC, id DESC);
-CREATE INDEX jobs_by_state ON jobs (state, priority DESC, create_us ASC);
-CREATE TABLE events (
-  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-  seq INTEGER NOT NULL,
-  event BLOB NOT NULL,
-  PRIMARY KEY (job_id, seq)
-) WITHOUT ROWID;
-PRAGMA user_version = 1;
-)sql";
-
-// Version 2: the digest of each running attempt's lease token, so a
-// restarted server still knows who holds the lease (never the token); the
-// owner as a column, and indexes that let the queue be counted and walked
-// without reading any job's blob.
-constexpr char kSchemaV2[] = R"sql(
-CREATE TABLE leases (
-  job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
-  token_sha256 TEXT NOT NULL
-) WITHOUT ROWID;
-ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-ALTER TABLE jobs ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX jobs_by_state_owner ON jobs (state, owner);
-CREATE INDEX jobs_queue ON jobs (state, gpus, priority DESC, create_us ASC, id ASC);
-PRAGMA user_version = 2;
-)sql";
 
 google::protobuf::Timestamp ToTimestamp(int64_t us) {
   int64_t seconds = us / 1000000;
@@ -82,71 +41,8 @@ int64_t ToMicros(const google::protobuf::Timestamp& t) {
   return t.seconds() * 1000000 + t.nanos() / 1000;
 }
 
-absl::Status UseWal(sqlite3* db) {
-  Stmt s(db, "PRAGMA journal_mode = WAL");
-  absl::StatusOr<bool> row = s.Step();
-  if (!row.ok()) return row.status();
-  if (!*row || s.Text(0) != "wal") {
-    return absl::FailedPreconditionError("cannot use write-ahead logging (journal_mode=WAL)");
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> UserVersion(sqlite3* db) {
-  Stmt s(db, "PRAGMA user_version");
-  absl::StatusOr<bool> row = s.Step();
-  if (!row.ok()) return row.status();
-  return *row ? s.Int(0) : 0;
-}
-
-// The CUDA devices a job needs on one worker (the scheduler's GpusNeeded).
-int64_t GpusOf(const v1::JobSpec& spec) { return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0); }
-
 absl::Status JobNotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
-}
-
-// A stable digest of a ListJobsRequest's filters (not its paging fields),
-// so a page token only continues the query it came from.
-std::string FilterHash(const v1::ListJobsRequest& request) {
-  std::map<std::string, std::string> labels(request.labels().begin(), request.labels().end());
-  std::string key = absl::StrCat(request.state(), ";", request.kind(), ";");
-  for (const auto& [k, v] : labels) absl::StrAppend(&key, k.size(), ":", k, v.size(), ":", v);
-  uint64_t h = 14695981039346656037ull;  // FNV-1a, 64 bit
-  for (unsigned char c : key) h = (h ^ c) * 1099511628211ull;
-  return absl::StrCat(absl::Hex(h, absl::kZeroPad16));
-}
-
-struct Cursor {
-  int64_t create_us = 0;
-  std::string id;
-};
-
-std::string EncodeToken(const Cursor& c, const std::string& filter_hash) {
-  return absl::WebSafeBase64Escape(absl::StrCat(c.create_us, ":", c.id, ":", filter_hash));
-}
-
-absl::StatusOr<Cursor> DecodeToken(const std::string& token, const std::string& filter_hash) {
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) raw.clear();
-  std::vector<std::string> parts = absl::StrSplit(raw, ':');
-  Cursor c;
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &c.create_us) || parts[1].empty()) {
-    return absl::InvalidArgumentError("page_token: not a token from ListJobs");
-  }
-  if (parts[2] != filter_hash) {
-    return absl::InvalidArgumentError("page_token: from a query with other filters");
-  }
-  c.id = std::move(parts[1]);
-  return c;
-}
-
-bool LabelsMatch(const v1::Job& job, const v1::ListJobsRequest& request) {
-  for (const auto& [k, v] : request.labels()) {
-    auto it = job.labels().find(k);
-    if (it == job.labels().end() || it->second != v) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -157,71 +53,6 @@ NowMicros SystemClock() {
                std::chrono::system_clock::now().time_since_epoch())
         .count();
   };
-}
-
-absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::string& path, NowMicros now) {
-  sqlite3* db = nullptr;
-  // mu_ serializes every use of the connection.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return absl::InternalError(absl::StrCat("job database ", path, ": ", message));
-  }
-  std::unique_ptr<JobStore> store(new JobStore(db, std::move(now)));
-  absl::Status status = store->Init();
-  if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat("job database ", path, ": ", status.message()));
-  }
-  return store;
-}
-
-JobStore::JobStore(sqlite3* db, NowMicros now) : db_(db), now_(std::move(now)) {}
-
-JobStore::~JobStore() { sqlite3_close_v2(db_); }
-
-absl::Status JobStore::Init() {
-  std::lock_guard<std::mutex> lock(mu_);
-  sqlite3_extended_result_codes(db_, 1);
-  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-  // The first statement reads the file's header: a file that is not a
-  // database fails here.
-  absl::Status status = UseWal(db_);
-  if (!status.ok()) return status;
-  status = Exec(db_, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON");
-  if (!status.ok()) return status;
-
-  Transaction txn(db_);
-  if (status = txn.Begin(); !status.ok()) return status;
-  absl::StatusOr<int64_t> version = UserVersion(db_);
-  if (!version.ok()) return version.status();
-  const int64_t v = *version;
-  if (v > kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("schema version ", v, " is newer than this server's (", kSchemaVersion, ")"));
-  }
-  if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
-  if (v <= 1 && !(status = Exec(db_, kSchemaV2)).ok()) return status;
-  if (v == 1) {
-    // Jobs of version 1 get their owner and gpus columns from their blob.
-    std::vector<std::pair<std::string, v1::Job>> owners;
-    Stmt all(db_, "SELECT id, job FROM jobs");
-    for (;;) {
-      absl::StatusOr<bool> row = all.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      v1::Job job;
-      if (status = all.Parse(1, &job); !status.ok()) return status;
-      owners.emplace_back(all.Text(0), std::move(job));
-    }
-    for (const auto& [id, job] : owners) {
-      Stmt set(db_, "UPDATE jobs SET owner = ?2, gpus = ?3 WHERE id = ?1");
-      set.BindText(1, id).BindText(2, job.owner()).BindInt(3, GpusOf(job.spec()));
-      if (status = set.Run(); !status.ok()) return status;
-    }
-  }
-  return txn.Commit();
 }
 
 absl::StatusOr<JobStore::Row> JobStore::Load(const std::string& id) {
@@ -255,7 +86,7 @@ absl::Status JobStore::Store(const std::string& id, const Row& row) {
       .BindInt(7, row.last_seq)
       .BindBlob(8, row.job.SerializeAsString())
       .BindText(9, row.job.owner())
-      .BindInt(10, GpusOf(row.job.spec()));
+      .BindInt(10, job::GpusNeeded(row.job.spec()));
   return s.Run();
 }
 
@@ -343,54 +174,6 @@ absl::StatusOr<v1::Job> JobStore::Get(const std::string& id) {
   if (!row.ok()) return row.status();
   row->job.set_last_event_seq(row->last_seq);
   return std::move(row->job);
-}
-
-absl::StatusOr<v1::ListJobsResponse> JobStore::List(const v1::ListJobsRequest& request,
-                                                    int page_size, int64_t max_bytes) {
-  if (page_size < 1) return absl::InvalidArgumentError("page_size must be positive");
-  const std::string filter_hash = FilterHash(request);
-  Cursor after;
-  bool has_cursor = !request.page_token().empty();
-  if (has_cursor) {
-    absl::StatusOr<Cursor> c = DecodeToken(request.page_token(), filter_hash);
-    if (!c.ok()) return c.status();
-    after = *std::move(c);
-  }
-
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt s(db_,
-         "SELECT create_us, id, job FROM jobs "
-         "WHERE (?1 = 0 OR state = ?1) AND (?2 = 0 OR kind = ?2) "
-         "AND (?3 = 0 OR create_us < ?4 OR (create_us = ?4 AND id < ?5)) "
-         "ORDER BY create_us DESC, id DESC");
-  s.BindInt(1, request.state())
-      .BindInt(2, request.kind())
-      .BindInt(3, has_cursor ? 1 : 0)
-      .BindInt(4, after.create_us)
-      .BindText(5, after.id);
-  v1::ListJobsResponse response;
-  Cursor last;
-  int64_t bytes = 0;
-  for (;;) {
-    absl::StatusOr<bool> row = s.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    v1::Job job;
-    if (absl::Status status = s.Parse(2, &job); !status.ok()) return status;
-    if (!LabelsMatch(job, request)) continue;
-    const int64_t size = static_cast<int64_t>(job.ByteSizeLong()) + 16;
-    // One more matches: not the end, if the page is full in count or bytes.
-    if (response.jobs_size() == page_size ||
-        (response.jobs_size() > 0 && bytes + size > max_bytes)) {
-      response.set_next_page_token(EncodeToken(last, filter_hash));
-      break;
-    }
-    bytes += size;
-    last.create_us = s.Int(0);
-    last.id = s.Text(1);
-    *response.add_jobs() = std::move(job);
-  }
-  return response;
 }
 
 absl::StatusOr<v1::Job> JobStore::Transition(const std::string& id, v1::JobState to,
@@ -581,49 +364,6 @@ absl::StatusOr<std::vector<v1::JobEvent>> JobStore::ReadEvents(const std::string
     if (status = s.Parse(0, &events.emplace_back()); !status.ok()) return status;
   }
   return events;
-}
-
-absl::StatusOr<std::vector<v1::Job>> JobStore::ListByState(v1::JobState state) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt s(db_,
-         "SELECT job FROM jobs WHERE state = ?1 ORDER BY priority DESC, create_us ASC, id ASC");
-  s.BindInt(1, state);
-  std::vector<v1::Job> jobs;
-  for (;;) {
-    absl::StatusOr<bool> row = s.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    if (absl::Status status = s.Parse(0, &jobs.emplace_back()); !status.ok()) return status;
-  }
-  return jobs;
-}
-
-absl::StatusOr<int64_t> JobStore::CountByState(v1::JobState state, const std::string* owner) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt s(db_, owner == nullptr ? "SELECT COUNT(*) FROM jobs WHERE state = ?1"
-                               : "SELECT COUNT(*) FROM jobs WHERE state = ?1 AND owner = ?2");
-  s.BindInt(1, state);
-  if (owner != nullptr) s.BindText(2, *owner);
-  absl::StatusOr<bool> row = s.Step();
-  if (!row.ok()) return row.status();
-  return *row ? s.Int(0) : 0;
-}
-
-absl::StatusOr<std::vector<std::string>> JobStore::IdsByState(v1::JobState state, int max_gpus,
-                                                              int limit, int64_t offset) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt s(db_,
-         "SELECT id FROM jobs WHERE state = ?1 AND gpus <= ?4 "
-         "ORDER BY priority DESC, create_us ASC, id ASC LIMIT ?2 OFFSET ?3");
-  s.BindInt(1, state).BindInt(2, limit).BindInt(3, offset).BindInt(4, max_gpus);
-  std::vector<std::string> ids;
-  for (;;) {
-    absl::StatusOr<bool> row = s.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    ids.push_back(s.Text(0));
-  }
-  return ids;
 }
 
 }  // namespace segqat::server

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "job/artifact_layout.h"
+#include "job/job_spec.h"
 #include "server/auth.h"
 #include "server/job_state.h"
 #include "server/job_validation.h"
@@ -59,7 +60,7 @@ std::optional<bool> Scheduler::TryAssign(const v1::Job& job, WorkerEntry* w,
                                          v1::SynchronizeResponse* response) {
   const std::string worker_id = w->worker.name().substr(8);
   const std::string id = job.name().substr(5);
-  const int gpus = GpusNeeded(job.spec());
+  const int gpus = job::GpusNeeded(job.spec());
   if (gpus > w->gpus) return std::nullopt;
   if (job.spec().workers() > 1) {
     // Reserve workers for it only when enough of them exist, so a gang
@@ -115,7 +116,7 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
   not_before_us_.erase(id);
   const std::string master = workers_[gang[0]].rendezvous;
   (void)store_->SetWorker(id, absl::StrCat("workers/", gang[0]));
-  const int gpus = GpusNeeded(job.spec());
+  const int gpus = job::GpusNeeded(job.spec());
   for (int r = 0; r < world; ++r) {
     v1::RunAssignment run;
     GrantLease(*running, r, gang[r], run.mutable_lease());

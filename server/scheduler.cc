@@ -55,8 +55,6 @@ google::protobuf::Timestamp ToTimestamp(int64_t us) {
 
 }  // namespace
 
-int GpusNeeded(const v1::JobSpec& spec) { return std::max(spec.gpus(), spec.use_gpu() ? 1 : 0); }
-
 Scheduler::Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
                      SchedulerOptions options)
     : store_(store),

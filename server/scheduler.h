@@ -184,9 +184,6 @@ class Scheduler {
   std::thread expiry_;
 };
 
-// The CUDA devices a job needs: spec.gpus, or 1 with use_gpu.
-int GpusNeeded(const v1::JobSpec& spec);
-
 }  // namespace segqat::server
 
 #endif  // SEGQAT_SERVER_SCHEDULER_H_
