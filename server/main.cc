@@ -53,6 +53,7 @@
 #include "server/server_metrics.h"
 #include "server/worker_service.h"
 #include "worker/agent.h"
+#include "worker/work_dir.h"
 
 namespace {
 

@@ -23,47 +23,17 @@
 #include "engine/train/collectives.h"
 #include "job/artifact_layout.h"
 #include "job/job_spec.h"
+#include "worker/devices.h"
 #include "worker/job_events.h"
 #include "worker/snapshot_uploader.h"
 #include "worker/transfer.h"
+#include "worker/work_dir.h"
 
 namespace segqat::agent {
 namespace fs = std::filesystem;
 namespace {
 
 using Outcome = v1::WorkerReport::Finished::Outcome;
-
-// FailedPrecondition naming BATCH_SIZE and TRAIN_CROP_SIZE when a training
-// job cannot fit in the memory of the device it was placed on (each of
-// `world` ranks trains its share of the batch): refused by name instead of
-// taking the worker (or segqatd, for an embedded one) down with it.
-absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config& cfg, int world) {
-  if (request.kind != runtime::JobKind::kTrain && request.kind != runtime::JobKind::kQuantTrain) {
-    return absl::OkStatus();
-  }
-  const std::vector<int64_t>& crop = cfg.Ints("TRAIN_CROP_SIZE");
-  const int64_t batch = (cfg.Int("BATCH_SIZE") + world - 1) / std::max(1, world);
-  const int64_t need = runtime::EstimateTrainingBytes(
-      batch, crop[0], crop[1], request.kind == runtime::JobKind::kQuantTrain);
-  int64_t have = 0;
-  std::string where = "this worker";
-  if (request.use_gpu) {
-    where = absl::StrCat("cuda:", request.gpu_index);
-    for (const runtime::CudaDeviceInfo& d : runtime::GetRuntimeInfo().cuda_devices) {
-      if (d.index == request.gpu_index) have = d.memory_bytes;
-    }
-  } else {
-    have = runtime::HostMemoryBytes();
-  }
-  if (have <= 0 || need <= have) return absl::OkStatus();
-  auto gib = [](int64_t bytes) {
-    return absl::StrCat(std::round(static_cast<double>(bytes) * 10 / (1 << 30)) / 10);
-  };
-  return absl::FailedPreconditionError(
-      absl::StrCat("BATCH_SIZE x TRAIN_CROP_SIZE: training ", batch, " crop", batch == 1 ? "" : "s",
-                   " of ", crop[0], "x", crop[1], " a step needs about ", gib(need), " GiB, and ",
-                   where, " has ", gib(have), " GiB; lower BATCH_SIZE or TRAIN_CROP_SIZE"));
-}
 
 // The spec's request (job/job_spec.h) on the GPU the scheduler placed it.
 absl::StatusOr<runtime::JobRequest> ToJobRequest(const v1::RunAssignment& run) {
@@ -74,27 +44,6 @@ absl::StatusOr<runtime::JobRequest> ToJobRequest(const v1::RunAssignment& run) {
   r.use_gpu = !run.gpus().empty();
   r.gpu_index = run.gpus().empty() ? 0 : run.gpus(0);
   return r;
-}
-
-bool IsEpochSnapshot(const std::string& name) {
-  return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
-}
-
-// Removes the epoch snapshots in work_dir but the newest `keep`: once one is
-// uploaded, older ones serve no resume.
-void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep) {
-  std::vector<std::pair<int64_t, fs::path>> found;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
-    const std::string name = e.path().filename().string();
-    int64_t n = 0;
-    if (e.is_directory() && IsEpochSnapshot(name) && absl::SimpleAtoi(name, &n)) {
-      found.emplace_back(n, e.path());
-    }
-  }
-  std::sort(found.begin(), found.end(),
-            [](const auto& x, const auto& y) { return x.first > y.first; });
-  for (size_t i = keep; i < found.size(); ++i) fs::remove_all(found[i].second, ec);
 }
 
 // A port that is free now, for a TCPStore this worker may serve as rank 0.
@@ -121,24 +70,6 @@ absl::Status FromGrpc(const grpc::Status& s) {
 }
 
 }  // namespace
-
-void SweepStaleTemporaries(const std::string& work_dir) {
-  std::error_code ec;
-  int removed = 0;
-  for (auto it = fs::recursive_directory_iterator(work_dir, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (it.depth() <= 1 && it->is_directory() &&
-        (name.find(".tmp") != std::string::npos || absl::EndsWith(name, ".old"))) {
-      std::error_code rm;
-      fs::remove_all(it->path(), rm);
-      it.disable_recursion_pending();
-      ++removed;
-    }
-  }
-  if (removed > 0)
-    spdlog::info("removed {} half-written checkpoint folders in {}", removed, work_dir);
-}
 
 struct Agent::Job {
   v1::RunAssignment run;
@@ -169,31 +100,6 @@ struct Agent::Job {
     return finished;
   }
 };
-
-std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
-                                        const runtime::RuntimeInfo& info) {
-  std::vector<v1::Device> out;
-  for (int g : gpus) {
-    v1::Device d;
-    d.set_kind("cuda");
-    d.set_index(g);
-    d.set_description(absl::StrCat("CUDA device ", g));
-    for (const runtime::CudaDeviceInfo& visible : info.cuda_devices) {
-      if (visible.index != g) continue;
-      d.set_description(visible.name);
-      d.set_memory_bytes(visible.memory_bytes);
-      d.set_compute_capability(visible.compute_capability);
-    }
-    out.push_back(d);
-  }
-  if (out.empty()) {
-    v1::Device d;
-    d.set_kind("cpu");
-    d.set_description(absl::StrCat(std::max(1u, std::thread::hardware_concurrency()), " cores"));
-    out.push_back(d);
-  }
-  return out;
-}
 
 Agent::Agent(std::shared_ptr<grpc::Channel> channel, AgentOptions options)
     : workers_(v1::WorkerService::NewStub(channel)),

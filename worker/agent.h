@@ -45,11 +45,6 @@ struct AgentOptions {
   std::vector<std::string> data_roots;
 };
 
-// Removes the half-written checkpoints ("<dir>.tmp<N>", "<dir>.old") that a
-// killed process left in the job folders under work_dir. Call it at start,
-// before any agent on work_dir runs.
-void SweepStaleTemporaries(const std::string& work_dir);
-
 class Agent {
  public:
   Agent(std::shared_ptr<grpc::Channel> channel, AgentOptions options);
@@ -72,12 +67,6 @@ class Agent {
   std::unique_ptr<v1::JobService::Stub> jobs_;
   AgentOptions options_;
 };
-
-// This machine's devices as the protocol describes them: one "cuda" entry
-// per ordinal in `gpus` (name, memory and compute capability from `info`), or
-// a single "cpu".
-std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
-                                        const runtime::RuntimeInfo& info);
 
 }  // namespace segqat::agent
 

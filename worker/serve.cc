@@ -19,6 +19,7 @@
 #include "engine/data/confined_read.h"
 #include "job/flags.h"
 #include "worker/agent.h"
+#include "worker/work_dir.h"
 
 namespace segqat {
 namespace {
