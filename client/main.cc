@@ -199,10 +199,7 @@ int Submit(job::JobKind kind, const std::vector<std::string>& args) {
   }
   // Refused here as segqatd would refuse it (the same rules, job/job_spec.h),
   // and as segqat-worker refuses the same command line.
-  if (auto checked = job::FromSpec(*spec); !checked.ok()) return Fail(checked.status());
-  auto cfg = job::AssembleConfig(request);
-  if (!cfg.ok()) return Fail(cfg.status());
-  if (auto st = job::CheckJob(request, *cfg); !st.ok()) return Fail(st);
+  if (auto checked = job::CheckSpec(*spec); !checked.ok()) return Fail(checked.status());
   if (f->Has("--priority") && absl::SimpleAtoi(f->Get("--priority"), &n)) req.set_priority(n);
   if (f->Has("--label")) {
     for (const auto& kv : f->values.at("--label")) {

@@ -35,9 +35,7 @@ std::vector<v1::Device> DescribeDevices(const std::vector<int>& gpus,
 }
 
 absl::Status CheckTrainingFits(const runtime::JobRequest& request, const Config& cfg, int world) {
-  if (request.kind != runtime::JobKind::kTrain && request.kind != runtime::JobKind::kQuantTrain) {
-    return absl::OkStatus();
-  }
+  if (!job::Trains(request.kind)) return absl::OkStatus();
   const std::vector<int64_t>& crop = cfg.Ints("TRAIN_CROP_SIZE");
   const int64_t batch = (cfg.Int("BATCH_SIZE") + world - 1) / std::max(1, world);
   const int64_t need = runtime::EstimateTrainingBytes(

@@ -97,15 +97,12 @@ int RunVersion() {
   return 0;
 }
 
+// The config of a command that is no job (diff): --cfg and the overrides,
+// assembled as a job's (job/job_flags.h, job::AssembleConfig).
 absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
-  if (!flags.Has("--cfg")) return absl::InvalidArgumentError("--cfg FILE is required");
-  std::vector<std::string> overrides = flags.overrides;
-  if (flags.Has("--not_quant_pattern")) {
-    const auto& p = flags.values.at("--not_quant_pattern");
-    overrides.push_back("SLIM.not_quant_pattern");
-    overrides.push_back(absl::StrCat("[", absl::StrJoin(p, ","), "]"));
-  }
-  return Config::Load(flags.Get("--cfg"), overrides);
+  job::JobRequest request;
+  if (auto st = job::ApplyJobFlags(flags, &request); !st.ok()) return st;
+  return job::AssembleConfig(request);
 }
 
 // A job command: the job's flags (job/job_flags.h, the table segqat parses

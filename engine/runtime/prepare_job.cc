@@ -85,7 +85,7 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
     }
   }
   const JobKind kind = request.kind;
-  const bool trains = kind == JobKind::kTrain || kind == JobKind::kQuantTrain;
+  const bool trains = job::Trains(kind);
   // What the job reads: training images (training, PTQ's and the scan's
   // calibration), val images, and which checkpoint.
   const bool reads_train = trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
