@@ -1,10 +1,7 @@
-// segqat: the command-line client of segqatd.
-//   segqat train [--quant] --cfg FILE [--not_quant_pattern P ...] [--do_eval] [--use_gpu] [KEY
-//   VALUE ...] segqat eval --cfg FILE [--convert] [KEY VALUE ...] segqat export --cfg FILE [KEY
-//   VALUE ...] segqat ptq --cfg FILE [--calib abs_max|percentile|kl] [--calib-batches N]
-//   [--do_eval] ... segqat sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N]
-//   ... segqat report JOB ... -o DIR segqat get|watch|logs|cancel|delete JOB     segqat list
-//   [--state S]     segqat workers segqat download JOB [ARTIFACT ...] -o DIR
+// segqat: the command-line client of segqatd. Jobs: train [--quant], eval,
+// export, ptq, sensitivity, diff (their flags: job/job_flags.h, the table
+// segqat-worker parses too); then report, get, watch, logs, cancel, delete,
+// list, workers, download (kUsage below).
 // Common flags: --server HOST:PORT (default 127.0.0.1:50051), --timeout SECONDS
 // (per call, default 30), --json (protobuf's JSON mapping, for pipelines),
 // --token-file FILE (else $SEGQAT_TOKEN), --tls-ca FILE [--tls-cert F --tls-key F].
@@ -47,6 +44,7 @@ constexpr char kUsage[] =
     "        [--calib-batches N] [--do_eval] [--wait] [KEY VALUE ...]\n"
     "  sensitivity --cfg FILE [--budget POINTS] [--calib M] [--calib-batches N] [--wait]\n"
     "        [KEY VALUE ...]\n"
+    "  diff --cfg FILE [--images N] [--wait] TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  report JOB ... -o DIR\n"
     "  get JOB | watch JOB [--after N] | logs [-f] JOB | cancel JOB | delete JOB\n"
     "  list [--state S] [--kind K] [--label K=V] [--page-size N]\n"
@@ -181,6 +179,11 @@ int Submit(job::JobKind kind, const std::vector<std::string>& args) {
   job::JobRequest request;
   request.kind = kind;
   if (auto st = job::ApplyJobFlags(*f, &request); !st.ok()) return Fail(st);
+  // The flags' values before the spec, where 0 means "the default"
+  // (--images 0 is refused, not turned into 16).
+  auto cfg = job::AssembleConfig(request);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (auto st = job::CheckJob(request, *cfg); !st.ok()) return Fail(st);
   v1::CreateJobRequest req;
   v1::JobSpec* spec = req.mutable_spec();
   *spec = job::ToSpec(request);
@@ -330,7 +333,7 @@ int List(const std::vector<std::string>& args) {
     v1::JobKind k;
     if (!v1::JobKind_Parse(f->Get("--kind"), &k)) {
       return Fail(absl::InvalidArgumentError(
-          "--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT PTQ SENSITIVITY"));
+          "--kind: one of TRAIN QUANT_TRAIN EVAL EXPORT PTQ SENSITIVITY DIFF"));
     }
     req.set_kind(k);
   }
@@ -414,6 +417,7 @@ int main(int argc, char** argv) {
   if (cmd == "export") return Submit(segqat::job::JobKind::kExport, rest);
   if (cmd == "ptq") return Submit(segqat::job::JobKind::kPtq, rest);
   if (cmd == "sensitivity") return Submit(segqat::job::JobKind::kSensitivity, rest);
+  if (cmd == "diff") return Submit(segqat::job::JobKind::kDiff, rest);
   if (cmd == "report") return Report(rest);
   if (cmd == "list") return List(rest);
   if (cmd == "workers") return Workers(rest);

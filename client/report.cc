@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/report_parts.h"
+#include "common/subprocess.h"
 #include "engine/config/config.h"
 #include "engine/data/cityscapes.h"
 #include "job/artifact_layout.h"
@@ -122,6 +123,9 @@ absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
   auto sens = ReadJsonArtifact(client, d, *artifacts, job::kSensitivityJson, scratch);
   if (!sens.ok()) return sens.status();
   d.sensitivity = *std::move(sens);
+  auto diff = ReadJsonArtifact(client, d, *artifacts, job::kDiffJson, scratch);
+  if (!diff.ok()) return diff.status();
+  d.diff = *std::move(diff);
   for (const char* file : {"int8/model.pt", "best_model/model.pt", "final/model.pt"}) {
     for (const v1::Artifact& a : artifacts->artifacts()) {
       if (a.name() == file && d.model_bytes < 0) {
@@ -161,17 +165,22 @@ void NameJobs(std::vector<JobData>& jobs) {
         return "";
     }
   };
+  auto reads_a_model = [](const JobData& d) {
+    return d.job.kind() == v1::EVAL || d.job.kind() == v1::DIFF;
+  };
   for (JobData& d : jobs) {
-    if (d.job.kind() != v1::EVAL) d.title = base_title(d);
+    if (!reads_a_model(d)) d.title = base_title(d);
   }
   for (JobData& d : jobs) {
-    if (d.job.kind() != v1::EVAL) continue;
+    if (!reads_a_model(d)) continue;
     auto label = d.job.labels().find("model");
     if (label != d.job.labels().end() && !label->second.empty()) {
       d.title = label->second;
       continue;
     }
-    const std::string model = d.metrics ? d.metrics->value("model", "") : "";
+    const std::string model = d.job.kind() == v1::DIFF ? "diff"
+                              : d.metrics              ? d.metrics->value("model", "")
+                                                       : "";
     const std::string source = TestModel(d);
     std::string of = source;
     if (absl::StartsWith(source, "jobs/")) {
@@ -179,7 +188,8 @@ void NameJobs(std::vector<JobData>& jobs) {
       auto it = by_id.find(id);
       if (it != by_id.end()) of = it->second->title;
     }
-    d.title = model == "int8"        ? absl::StrCat("INT8 from ", of)
+    d.title = model == "diff"        ? absl::StrCat("diff of ", of)
+              : model == "int8"      ? absl::StrCat("INT8 from ", of)
               : model == "quantized" ? absl::StrCat("eval of ", of, " (simulated)")
                                      : absl::StrCat("eval of ", of);
   }
@@ -252,18 +262,11 @@ std::vector<std::string> ClassNames(const std::vector<JobData>& jobs, size_t n) 
 absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   if (options.jobs.empty()) return absl::InvalidArgumentError("report: name at least one JOB");
   if (options.out_dir.empty()) return absl::InvalidArgumentError("report: -o DIR is required");
-  std::string scratch_template = (fs::temp_directory_path() / "segqat-report-XXXXXX").string();
-  if (mkdtemp(scratch_template.data()) == nullptr) {
-    return absl::InternalError("report: cannot create a scratch directory");
+  auto scratch_dir = ScratchDir::Create("segqat-report");
+  if (!scratch_dir.ok()) {
+    return absl::InternalError(absl::StrCat("report: ", scratch_dir.status().message()));
   }
-  const fs::path scratch(scratch_template);
-  struct Cleanup {
-    fs::path dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{scratch};
+  const fs::path scratch((*scratch_dir)->path());
 
   std::vector<JobData> jobs;
   for (const std::string& name : options.jobs) {
@@ -273,7 +276,12 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
       return absl::FailedPreconditionError(
           absl::StrCat("report: ", d->job.name(),
                        " is an EXPORT job; a report shows TRAIN, QUANT_TRAIN, PTQ, "
-                       "EVAL and SENSITIVITY jobs"));
+                       "EVAL, SENSITIVITY and DIFF jobs"));
+    }
+    if (d->job.kind() == v1::DIFF && !d->diff) {
+      return absl::FailedPreconditionError(absl::StrCat("report: ", d->job.name(), " (DIFF, ",
+                                                        v1::JobState_Name(d->job.state()),
+                                                        ") has no diff.json yet"));
     }
     if (d->job.kind() == v1::SENSITIVITY && !d->sensitivity) {
       return absl::FailedPreconditionError(
@@ -285,7 +293,7 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
   NameJobs(jobs);
   std::vector<Row> rows;
   for (const JobData& d : jobs) {
-    if (d.job.kind() == v1::SENSITIVITY) continue;
+    if (d.job.kind() == v1::SENSITIVITY || d.job.kind() == v1::DIFF) continue;
     auto r = RowOf(d);
     if (!r.ok()) return r.status();
     rows.push_back(*std::move(r));
@@ -335,6 +343,12 @@ absl::Status WriteReportOrThrow(Client& client, const ReportOptions& options) {
       s["job"] = d.job.name();
       s["png"] = absl::StrCat("sensitivity_", d.id, ".png");
       data["sensitivity"].push_back(std::move(s));
+    }
+    if (d.diff) {
+      if (auto st = WriteFile(out / "jobs" / d.id / job::kDiffJson, d.diff->dump(1) + "\n");
+          !st.ok()) {
+        return st;
+      }
     }
     // Curves are of training runs; other jobs evaluate once.
     if (d.loss.empty()) continue;

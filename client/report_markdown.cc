@@ -27,6 +27,63 @@ std::string Points(double v) { return absl::StrFormat("%+.2f", 100 * v); }
 
 }  // namespace
 
+namespace {
+
+// A DIFF job's finding: whether the simulated model and the INT8 engine
+// computed the same integer codes, where they part first, and the tensors
+// that differ (the first 15, in graph order).
+void DiffSection(const JobData& d, std::ostringstream& md) {
+  const json& j = *d.diff;
+  const json tensors = j.value("tensors", json::array());
+  int convs = 0, adds = 0;
+  std::vector<const json*> differing;
+  int64_t codes = 0, differing_codes = 0;
+  for (const json& t : tensors) {
+    const std::string op = t.value("op", "");
+    convs += op == "conv input";
+    adds += op == "add output";
+    codes += t.value("codes", int64_t{0});
+    differing_codes += t.value("differing", int64_t{0});
+    if (t.value("differing", int64_t{0}) > 0 || t.value("unmatched", false)) {
+      differing.push_back(&t);
+    }
+  }
+  md << "## Converted vs simulated: " << d.title << " (`" << d.id << "`)\n\n"
+     << "The quantized model's simulation (eval mode, its fake-quant forward) against the "
+     << j.value("runtime", "engine") << " running its INT8 conversion, on " << j.value("images", 0)
+     << " val images, tensor by tensor (" << tensors.size() << " quantized tensors: " << convs
+     << " conv inputs, " << adds << " add outputs). ";
+  const json& first = j.contains("first_divergence") ? j["first_divergence"] : json();
+  if (first.is_null()) {
+    md << "Every integer code is equal (" << codes << " codes)";
+  } else {
+    md << "They part first at `" << first.get<std::string>() << "`; " << differing.size()
+       << " tensors differ, " << differing_codes << " of " << codes << " codes";
+  }
+  md << "; the logits differ by at most "
+     << absl::StrFormat("%g", j.value("logits_max_difference", 0.0)) << " and the labels agree on "
+     << Fixed(100 * j.value("pixel_agreement", 0.0), 2) << "% of the pixels.\n\n";
+  if (differing.empty()) return;
+  md << "| tensor | op | codes | differing | share | max \\|Δcode\\| |\n"
+     << "|---|---|---:|---:|---:|---:|\n";
+  for (size_t i = 0; i < differing.size() && i < 15; ++i) {
+    const json& t = *differing[i];
+    if (t.value("unmatched", false)) {
+      md << "| `" << t.value("name", "") << "` | " << t.value("op", "")
+         << " | in one forward only | | | |\n";
+      continue;
+    }
+    md << "| `" << t.value("name", "") << "` | " << t.value("op", "") << " | "
+       << t.value("codes", int64_t{0}) << " | " << t.value("differing", int64_t{0}) << " | "
+       << Fixed(100 * t.value("share", 0.0), 4) << "% | " << t.value("max_difference", int64_t{0})
+       << " |\n";
+  }
+  if (differing.size() > 15) md << "\n" << differing.size() - 15 << " more tensors differ.\n";
+  md << "\n";
+}
+
+}  // namespace
+
 std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& rows,
                      const std::vector<std::string>& class_names,
                      const std::vector<std::string>& pngs) {
@@ -39,7 +96,7 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
   md << "# segqat report\n\n"
      << "Built " << when << " from " << jobs.size()
-     << " jobs of segqatd, from their stored events, metrics.json and sensitivity.json. "
+     << " jobs of segqatd, from their stored events, metrics.json, sensitivity.json and diff.json. "
         "mIoU, accuracy and kappa are on the val split of each job's config; a training job's "
         "row is its best evaluation (its best_model).\n\n";
   const Row* float_row = nullptr;
@@ -150,6 +207,9 @@ std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& r
     const std::string png = absl::StrCat("sensitivity_", d.id, ".png");
     if (has(png)) md << "\n![sensitivity of " << d.title << "](" << png << ")\n";
     md << "\n";
+  }
+  for (const JobData& d : jobs) {
+    if (d.diff) DiffSection(d, md);
   }
   md << "## Jobs\n\n| job | kind | state | model | created | config | flags |\n"
      << "|---|---|---|---|---|---|---|\n";

@@ -35,6 +35,7 @@ struct JobData {
   std::vector<EvalPoint> evals;
   std::optional<nlohmann::json> metrics;      // metrics.json
   std::optional<nlohmann::json> sensitivity;  // sensitivity.json
+  std::optional<nlohmann::json> diff;         // diff.json (engine/runtime/layer_diff.h)
   std::string model_file;                     // the artifact whose size is shown
   int64_t model_bytes = -1;
 };
@@ -47,8 +48,8 @@ struct Row {
   std::optional<double> int8_ms, float_ms;
 };
 
-// report.md: the models' table, QAT against PTQ, IoU per class, the scans
-// and the jobs; `pngs` are the plots that were drawn (others are not linked).
+// report.md: the models' table, QAT against PTQ, IoU per class, the scans,
+// the layer diffs and the jobs; `pngs` are the plots that were drawn (others are not linked).
 std::string Markdown(const std::vector<JobData>& jobs, const std::vector<Row>& rows,
                      const std::vector<std::string>& class_names,
                      const std::vector<std::string>& pngs);

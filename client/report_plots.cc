@@ -1,17 +1,10 @@
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/plot_report_script.h"
 #include "client/report_parts.h"
-
-extern char** environ;
+#include "common/subprocess.h"
 
 namespace segqat::client::report {
 namespace fs = std::filesystem;
@@ -20,32 +13,17 @@ namespace {
 // Runs the embedded plot script; its output goes to `log`.
 absl::Status RunPlots(const std::string& python, const fs::path& data, const fs::path& out_dir,
                       const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<std::string> args = {python, "-c", kPlotReportScript, data.string(),
-                                   out_dir.string()};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawnp(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
+  auto rc = RunProcess({python, "-c", kPlotReportScript, data.string(), out_dir.string()},
+                       log.string(), log.string());
+  if (!rc.ok()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "report: cannot run ", python, " for the plots (", std::strerror(rc),
+        "report: cannot run ", python, " for the plots (", rc.status().message(),
         "); set SEGQAT_PYTHON to a Python 3 with matplotlib (Debian: python3-matplotlib)"));
   }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    auto text = ReadFile(log);
-    std::string tail = text.ok() ? *text : "";
-    if (tail.size() > 600) tail = tail.substr(tail.size() - 600);
+  if (*rc != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("report: the plots failed (", python,
-                     "; needs matplotlib, Debian: python3-matplotlib): ", tail));
+                     "; needs matplotlib, Debian: python3-matplotlib): ", FileTail(log.string())));
   }
   return absl::OkStatus();
 }

@@ -7,7 +7,8 @@
 //   interrupted/    the snapshot of a job stopped between epochs
 //   int8/           the converted model (eval --convert)
 //   export/         ONNX, TorchScript and deploy.yaml (export)
-//   metrics.json    eval's metrics; sensitivity.json: the scan's report
+//   metrics.json    eval's metrics; sensitivity.json: the scan's report;
+//                   diff.json: the layer-by-layer diff
 //   job.log         the job's log
 #ifndef SEGQAT_JOB_ARTIFACT_LAYOUT_H_
 #define SEGQAT_JOB_ARTIFACT_LAYOUT_H_
@@ -32,6 +33,7 @@ inline constexpr char kInt8[] = "int8";
 inline constexpr char kExport[] = "export";
 inline constexpr char kMetricsJson[] = "metrics.json";
 inline constexpr char kSensitivityJson[] = "sensitivity.json";
+inline constexpr char kDiffJson[] = "diff.json";
 inline constexpr char kJobLog[] = "job.log";
 
 // "snapshots/N", the epoch-N snapshot.

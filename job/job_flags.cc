@@ -21,6 +21,8 @@ absl::Status IntFlag(const ParsedFlags& flags, const char* flag, int* value) {
 std::vector<FlagSpec> JobFlags(JobKind kind) {
   std::vector<FlagSpec> f = {{"--cfg", true}};
   if (kind == JobKind::kExport) return f;
+  // The diff runs the checkpoint as it was trained, on the CPU's engine.
+  if (kind == JobKind::kDiff) return {{"--cfg", true}, {"--images", true}};
   f.push_back({"--not_quant_pattern", true, true});
   f.push_back({"--use_gpu", false});
   f.push_back({"--use_mpio", false});
@@ -39,6 +41,7 @@ std::vector<FlagSpec> JobFlags(JobKind kind) {
       f.insert(f.end(), {{"--calib", true}, {"--calib-batches", true}, {"--budget", true}});
       break;
     case JobKind::kExport:
+    case JobKind::kDiff:
       break;
   }
   return f;
@@ -65,6 +68,7 @@ absl::Status ApplyJobFlags(const ParsedFlags& flags, JobRequest* request) {
   if (auto st = IntFlag(flags, "--log_steps", &request->log_steps); !st.ok()) return st;
   request->calib = flags.Get("--calib", "");
   if (auto st = IntFlag(flags, "--calib-batches", &request->calib_batches); !st.ok()) return st;
+  if (auto st = IntFlag(flags, "--images", &request->diff_images); !st.ok()) return st;
   if (flags.Has("--budget") && !absl::SimpleAtod(flags.Get("--budget"), &request->drop_budget)) {
     return absl::InvalidArgumentError("--budget: expects mIoU points >= 0 (e.g. 0.5)");
   }

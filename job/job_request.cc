@@ -50,16 +50,29 @@ absl::Status CheckJob(const JobRequest& request, const Config& cfg) {
   if (!(request.drop_budget >= 0) || !std::isfinite(request.drop_budget)) {
     return absl::InvalidArgumentError("drop_budget: expects mIoU points >= 0 (e.g. 0.5)");
   }
+  if (request.diff_images < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("diff_images: expects a number >= 1, got ", request.diff_images));
+  }
+  if (request.diff_images != kDefaultDiffImages && request.kind != JobKind::kDiff) {
+    return absl::InvalidArgumentError("diff_images: only DIFF jobs take an image count");
+  }
+  if (request.kind == JobKind::kDiff && request.use_gpu) {
+    return absl::InvalidArgumentError(
+        "use_gpu: the diff runs the INT8 engine, which runs on the CPU");
+  }
   switch (request.kind) {
     case JobKind::kEval:
     case JobKind::kExport:
     case JobKind::kSensitivity:
+    case JobKind::kDiff:
       if (cfg.Str("TEST.TEST_MODEL").empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("TEST.TEST_MODEL: the checkpoint to ",
-                                                       request.kind == JobKind::kEval ? "evaluate"
-                                                       : request.kind == JobKind::kExport ? "export"
-                                                                                          : "scan",
-                                                       " is required"));
+        const char* what = request.kind == JobKind::kEval     ? "evaluate"
+                           : request.kind == JobKind::kExport ? "export"
+                           : request.kind == JobKind::kDiff   ? "diff"
+                                                              : "scan";
+        return absl::InvalidArgumentError(
+            absl::StrCat("TEST.TEST_MODEL: the checkpoint to ", what, " is required"));
       }
       break;
     case JobKind::kPtq:

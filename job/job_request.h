@@ -16,12 +16,13 @@
 
 namespace segqat::job {
 
-enum class JobKind { kTrain, kQuantTrain, kEval, kExport, kPtq, kSensitivity };
+enum class JobKind { kTrain, kQuantTrain, kEval, kExport, kPtq, kSensitivity, kDiff };
 
 // What a job runs with when its request leaves a value unset.
 inline constexpr int kDefaultLogSteps = 10;        // a loss event every N steps
 inline constexpr int kDefaultCalibBatches = 10;    // BATCH_SIZE batches PTQ and the scan see
 inline constexpr double kDefaultDropBudget = 0.5;  // mIoU points the scan's pattern may lose
+inline constexpr int kDefaultDiffImages = 16;      // val images the diff compares
 
 struct JobRequest {
   JobKind kind = JobKind::kTrain;
@@ -40,6 +41,7 @@ struct JobRequest {
   std::string calib;
   int calib_batches = kDefaultCalibBatches;
   double drop_budget = kDefaultDropBudget;  // the scan only
+  int diff_images = kDefaultDiffImages;     // the diff only
 };
 
 bool Trains(JobKind kind);      // TRAIN and QUANT_TRAIN

@@ -45,8 +45,16 @@ TEST(FromSpecTest, UnsetValuesTakeTheDeclaredDefaults) {
   EXPECT_EQ(r->drop_budget, 0.0);
   EXPECT_EQ(r->calib, "kl");
   EXPECT_EQ(r->not_quant_pattern, std::vector<std::string>{"last_conv"});
+  v1::JobSpec diff = Spec(v1::DIFF);
+  r = FromSpec(diff);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->diff_images, 16);
+  diff.set_diff_images(3);
+  EXPECT_EQ(FromSpec(diff)->diff_images, 3);
+  EXPECT_EQ(ToSpec(*FromSpec(diff)).diff_images(), 3);
+  EXPECT_EQ(ToSpec(*FromSpec(Spec(v1::DIFF))).diff_images(), 0);  // the default stays unset
   for (JobKind k : {JobKind::kTrain, JobKind::kQuantTrain, JobKind::kEval, JobKind::kExport,
-                    JobKind::kPtq, JobKind::kSensitivity}) {
+                    JobKind::kPtq, JobKind::kSensitivity, JobKind::kDiff}) {
     auto back = FromSpec(Spec(ToProto(k)));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(back->kind, k);
@@ -72,6 +80,12 @@ TEST(FromSpecTest, SpecsNoRequestComesFromNameTheField) {
   s = Spec(v1::PTQ);
   s.mutable_drop_budget()->set_value(1);
   EXPECT_EQ(Message(FromSpec(s).status()), "spec.drop_budget: only SENSITIVITY jobs take a budget");
+  s = Spec(v1::EVAL);
+  s.set_diff_images(4);
+  EXPECT_EQ(Message(FromSpec(s).status()), "diff_images: only DIFF jobs take an image count");
+  s = Spec(v1::DIFF);
+  s.set_diff_images(-1);
+  EXPECT_EQ(Message(FromSpec(s).status()), "spec.diff_images: must not be negative");
 }
 
 TEST(CheckJobTest, EachRuleNamesItsSetting) {
@@ -111,6 +125,20 @@ TEST(CheckJobTest, EachRuleNamesItsSetting) {
   EXPECT_EQ(check(r), "drop_budget: expects mIoU points >= 0 (e.g. 0.5)");
   r.drop_budget = 0;
   EXPECT_EQ(check(r), "ok");
+  r.kind = JobKind::kDiff;
+  r.drop_budget = kDefaultDropBudget;
+  EXPECT_EQ(check(r), "ok");
+  r.diff_images = 0;
+  EXPECT_EQ(check(r), "diff_images: expects a number >= 1, got 0");
+  r.diff_images = 4;
+  r.use_gpu = true;
+  EXPECT_EQ(check(r), "use_gpu: the diff runs the INT8 engine, which runs on the CPU");
+  r.use_gpu = false;
+  r.overrides.clear();
+  EXPECT_EQ(check(r), "TEST.TEST_MODEL: the checkpoint to diff is required");
+  r.kind = JobKind::kEval;
+  r.overrides = {"TEST.TEST_MODEL", "/m"};
+  EXPECT_EQ(check(r), "diff_images: only DIFF jobs take an image count");
 }
 
 TEST(AssembleConfigTest, YamlThenOverridesThenNotQuantPattern) {
@@ -191,6 +219,13 @@ TEST(JobFlagsTest, OneTableForBothCommandLines) {
   EXPECT_EQ(back->calib, "kl");
   EXPECT_EQ(back->calib_batches, 2);
   EXPECT_EQ(back->config_path, path);
+  // The diff takes --images and no training or GPU flags.
+  EXPECT_EQ(names(JobKind::kDiff), (std::vector<std::string>{"--cfg", "--images"}));
+  JobRequest diff;
+  ASSERT_EQ(parse(JobKind::kDiff, {"--cfg", path, "--images", "4"}, &diff), "ok");
+  EXPECT_EQ(FromSpec(ToSpec(diff))->diff_images, 4);
+  EXPECT_NE(parse(JobKind::kDiff, {"--cfg", path, "--use_gpu"}, &bad).find("--use_gpu"),
+            std::string::npos);
   unlink(path);
 }
 

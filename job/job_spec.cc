@@ -28,6 +28,9 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
     case v1::SENSITIVITY:
       r.kind = JobKind::kSensitivity;
       break;
+    case v1::DIFF:
+      r.kind = JobKind::kDiff;
+      break;
     case v1::JOB_KIND_UNSPECIFIED:
       return absl::InvalidArgumentError("spec.kind: required");
     default:
@@ -57,6 +60,12 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
   if (spec.has_drop_budget() && r.kind != JobKind::kSensitivity) {
     return absl::InvalidArgumentError("spec.drop_budget: only SENSITIVITY jobs take a budget");
   }
+  if (spec.diff_images() < 0) {
+    return absl::InvalidArgumentError("spec.diff_images: must not be negative");
+  }
+  if (spec.diff_images() != 0 && r.kind != JobKind::kDiff) {
+    return absl::InvalidArgumentError("diff_images: only DIFF jobs take an image count");
+  }
   r.config_yaml = spec.config_yaml();
   r.config_path = spec.config_path();
   r.overrides.assign(spec.overrides().begin(), spec.overrides().end());
@@ -67,6 +76,7 @@ absl::StatusOr<JobRequest> FromSpec(const v1::JobSpec& spec) {
   r.calib = spec.calib();
   if (spec.calib_batches() > 0) r.calib_batches = spec.calib_batches();
   if (spec.has_drop_budget()) r.drop_budget = spec.drop_budget().value();
+  if (spec.diff_images() > 0) r.diff_images = spec.diff_images();
   return r;
 }
 
@@ -86,6 +96,8 @@ v1::JobKind ToProto(JobKind kind) {
       return v1::PTQ;
     case JobKind::kSensitivity:
       return v1::SENSITIVITY;
+    case JobKind::kDiff:
+      return v1::DIFF;
   }
   return v1::JOB_KIND_UNSPECIFIED;
 }
@@ -106,6 +118,7 @@ v1::JobSpec ToSpec(const JobRequest& request) {
   if (request.drop_budget != kDefaultDropBudget) {
     spec.mutable_drop_budget()->set_value(request.drop_budget);
   }
+  if (request.diff_images != kDefaultDiffImages) spec.set_diff_images(request.diff_images);
   return spec;
 }
 

@@ -78,7 +78,7 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
   m->build_info_->WithLabels({{"version", kVersion}}).Set(1);
   m->lease_expirations_->WithLabels();
   for (v1::JobKind k :
-       {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT, v1::PTQ, v1::SENSITIVITY}) {
+       {v1::TRAIN, v1::QUANT_TRAIN, v1::EVAL, v1::EXPORT, v1::PTQ, v1::SENSITIVITY, v1::DIFF}) {
     m->jobs_created_->WithLabels({{"kind", v1::JobKind_Name(k)}});
   }
   ServerMetrics* raw = m.get();

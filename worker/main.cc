@@ -10,7 +10,8 @@
 //                     [--metrics-json FILE] [KEY VALUE ...]
 //   segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]
 //                     [--calib M] [--calib-batches N] [--json FILE] [KEY VALUE ...]
-//   segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE] [KEY VALUE ...]
+//   segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]
+//                      [--runtime engine|onnx [--python PY]] [KEY VALUE ...]
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
@@ -29,6 +30,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/quote.h"
 #include "engine/config/config.h"
 #include "engine/data/image_io.h"
 #include "engine/data/synthetic.h"
@@ -60,7 +62,8 @@ constexpr char kUsage[] =
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
     "  segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]\n"
-    "                      [KEY VALUE ...]   (simulated vs INT8 engine, layer by layer)\n"
+    "                      [--runtime engine|onnx [--python PY]] [KEY VALUE ...]\n"
+    "                      (simulated vs INT8 engine, or engine vs ONNX Runtime, by layer)\n"
     "  segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]\n"
     "                      [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval]\n"
     "                      [--metrics-json FILE] [--use_gpu] [KEY VALUE ...]\n"
@@ -95,14 +98,6 @@ int RunVersion() {
                 static_cast<double>(d.memory_bytes) / (1 << 30), d.compute_capability.c_str());
   }
   return 0;
-}
-
-// The config of a command that is no job (diff): --cfg and the overrides,
-// assembled as a job's (job/job_flags.h, job::AssembleConfig).
-absl::StatusOr<Config> LoadConfig(const ParsedFlags& flags) {
-  job::JobRequest request;
-  if (auto st = job::ApplyJobFlags(flags, &request); !st.ok()) return st;
-  return job::AssembleConfig(request);
 }
 
 // A job command: the job's flags (job/job_flags.h, the table segqat parses
@@ -196,24 +191,33 @@ int RunExport(const std::vector<std::string>& args) {
 }
 
 // The layer-by-layer diff of a quantized checkpoint: the simulated model
-// against the INT8 engine, on the first --images val images (default 16).
+// against the INT8 engine (--runtime engine), or the engine against ONNX
+// Runtime on the exported model (--runtime onnx, run by --python, else
+// $SEGQAT_PYTHON, else python3), on the first --images val images (the DIFF
+// job's default). Its table on stdout; exit 1 when the two part.
 int RunDiff(const std::vector<std::string>& args) {
-  auto flags = ParseFlags(args, {{"--cfg", true}, {"--images", true}, {"--json", true}});
-  if (!flags.ok()) return Fail(flags.status());
-  auto cfg = LoadConfig(*flags);
-  if (!cfg.ok()) return Fail(cfg.status());
-  int images = 16;
-  if (flags->Has("--images") &&
-      (!absl::SimpleAtoi(flags->Get("--images"), &images) || images < 1)) {
-    return Fail(absl::InvalidArgumentError("--images: expects a number >= 1"));
+  auto c = PrepareCommand(job::JobKind::kDiff, args,
+                          {{"--json", true}, {"--runtime", true}, {"--python", true}});
+  if (!c.ok()) return Fail(c.status());
+  const std::string runtime = c->flags.Get("--runtime", "engine");
+  if (runtime != "engine" && runtime != "onnx") {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("--runtime: ", QuoteForMessage(runtime), " is not one of engine, onnx")));
   }
-  auto diff = runtime::DiffLayers(*cfg, images);
+  std::string python = c->flags.Get("--python", "");
+  if (python.empty() && std::getenv("SEGQAT_PYTHON") != nullptr)
+    python = std::getenv("SEGQAT_PYTHON");
+  if (python.empty()) python = "python3";
+  auto diff = runtime == "onnx"
+                  ? runtime::DiffOnnxRuntime(c->config, c->request.diff_images, python,
+                                             c->request.lists.get())
+                  : runtime::DiffLayers(c->config, c->request.diff_images, c->request.lists.get());
   if (!diff.ok()) return Fail(diff.status());
   std::fputs(diff->ToText().c_str(), stdout);
-  if (flags->Has("--json")) {
-    std::ofstream out(flags->Get("--json"));
+  if (c->flags.Has("--json")) {
+    std::ofstream out(c->flags.Get("--json"));
     out << diff->ToJson();
-    if (!out) return Fail(absl::InternalError("--json: cannot write " + flags->Get("--json")));
+    if (!out) return Fail(absl::InternalError("--json: cannot write " + c->flags.Get("--json")));
   }
   return diff->first_divergence.empty() ? 0 : 1;
 }

@@ -27,6 +27,7 @@ TEST(SameRulesTest, SegqatdAndTheWorkerRefuseAJobAlike) {
       {"eval without a model", v1::EVAL, {}},
       {"export without a model", v1::EXPORT, {}},
       {"scan without a model", v1::SENSITIVITY, {}},
+      {"diff without a model", v1::DIFF, {}},
       {"ptq without a float model", v1::PTQ, {}},
       {"unknown calibration", v1::PTQ, {"TRAIN.PRETRAINED_MODEL_DIR", "/m"}, "mse"},
       {"negative budget", v1::SENSITIVITY, {"TEST.TEST_MODEL", "/m"}, "", -0.5},

@@ -220,20 +220,17 @@ class OnnxWriter {
       // 0 is the ReLU (and ReLU6's 6 lies at or past 127 steps, by
       // PlanQuantizedOutputs); a uint8 Clip then keeps the codes to the
       // training's +-127 steps.
-      ConvOp(c, inputs, n.name + ".conv");
-      QuantizeOutput(n.name + ".conv", c.output_scale, n.output, n.name, has_act);
+      ConvOp(c, inputs, OnnxConvOutputName(n));
+      QuantizeOutput(OnnxConvOutputName(n), c.output_scale, n.output, n.name, has_act);
       return;
     }
-    if (!has_act) {
-      ConvOp(c, inputs, n.output);
-      return;
-    }
-    ConvOp(c, inputs, n.name + ".conv");
+    ConvOp(c, inputs, OnnxConvOutputName(n));
+    if (!has_act) return;
     if (c.act == Act::kReLU) {
-      Op("Relu", {n.name + ".conv"}, n.output);
+      Op("Relu", {OnnxConvOutputName(n)}, n.output);
     } else {
       Op("Clip",
-         {n.name + ".conv", Initializer(n.name + ".min", at::full({}, 0.f)),
+         {OnnxConvOutputName(n), Initializer(n.name + ".min", at::full({}, 0.f)),
           Initializer(n.name + ".max", at::full({}, 6.f))},
          n.output);
     }
@@ -325,6 +322,11 @@ void SetTensorType(onnx::ValueInfoProto* v, const std::string& name,
 }
 
 }  // namespace
+
+std::string OnnxConvOutputName(const Node& conv) {
+  const bool bare = conv.conv.output_scale <= 0 && conv.conv.act == Act::kNone;
+  return bare ? conv.output : conv.name + ".conv";
+}
 
 absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path, OnnxOptions options) {
   if (auto st = ValidateGraph(graph); !st.ok()) return st;

@@ -39,6 +39,10 @@ struct OnnxOptions {
 // Writes `graph` (validated) to `path` after onnx::checker accepts it.
 absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path, OnnxOptions options = {});
 
+// The output of a conv node's Conv op in model.onnx (before its activation
+// and requantization), for tools that look inside the model (the layer diff).
+std::string OnnxConvOutputName(const Node& conv);
+
 }  // namespace segqat::exports
 
 #endif  // SEGQAT_ENGINE_EXPORT_ONNX_MODEL_H_

@@ -16,6 +16,7 @@
 #include "engine/export/exporter.h"
 #include "engine/infer/engine.h"
 #include "engine/quant/calibration.h"
+#include "engine/runtime/layer_diff.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
 #include "engine/train/evaluator.h"
@@ -54,6 +55,7 @@ JobPaths JobPaths::InWorkDir(const std::string& work_dir) {
   p.metrics_json = (fs::path(work_dir) / job::kMetricsJson).string();
   p.int8_dir = (fs::path(work_dir) / job::kInt8).string();
   p.sensitivity_json = (fs::path(work_dir) / job::kSensitivityJson).string();
+  p.diff_json = (fs::path(work_dir) / job::kDiffJson).string();
   return p;
 }
 
@@ -287,6 +289,24 @@ absl::StatusOr<JobOutcome> RunSensitivity(const JobRequest& request, const Confi
   return outcome;
 }
 
+// The layer-by-layer diff as a job: its table in the log, diff.json as its
+// output. Parted codes are the diff's finding, not a failure of the job.
+absl::StatusOr<JobOutcome> RunDiff(const JobRequest& request, const Config& cfg,
+                                   const JobPaths& paths, ProgressSink* sink) {
+  sink->OnLog(absl::StrCat("diffing ", cfg.Str("TEST.TEST_MODEL"),
+                           ": the simulated model against the INT8 engine on ", request.diff_images,
+                           " val images"));
+  auto diff = DiffLayers(cfg, request.diff_images, request.lists.get());
+  if (!diff.ok()) return diff.status();
+  sink->OnLog(diff->ToText());
+  JobOutcome outcome;
+  if (!paths.diff_json.empty()) {
+    if (auto st = WriteText(paths.diff_json, diff->ToJson(), "diff"); !st.ok()) return st;
+    outcome.outputs.push_back(fs::path(paths.diff_json).filename().string());
+  }
+  return outcome;
+}
+
 absl::StatusOr<JobOutcome> RunEval(const JobRequest& request, const Config& cfg,
                                    const JobPaths& paths, c10::Device device, ProgressSink* sink,
                                    const std::atomic<bool>* stop) {
@@ -385,6 +405,8 @@ absl::StatusOr<JobOutcome> RunJob(const JobRequest& request, const Config& confi
       return RunPtq(request, config, paths, *device, sink, stop);
     case JobKind::kSensitivity:
       return RunSensitivity(request, config, paths, *device, sink, stop);
+    case JobKind::kDiff:
+      return RunDiff(request, config, paths, sink);
   }
   return absl::InvalidArgumentError("unknown job kind");
 }

@@ -76,10 +76,11 @@ struct JobPaths {
   std::string export_dir;        // export: model.onnx, model.ts, deploy.yaml (FREEZE.SAVE_DIR)
   std::string metrics_json;      // eval, PTQ with do_eval: the metrics as JSON; empty: not written
   std::string sensitivity_json;  // sensitivity: the scan as JSON; empty: not written
+  std::string diff_json;         // diff: the layer diff as JSON; empty: not written
   std::string int8_dir;          // eval --convert: the converted model; empty: not written
   // save_dir = work_dir (resumed), export_dir = work_dir/export,
   // metrics_json = work_dir/metrics.json, int8_dir = work_dir/int8,
-  // sensitivity_json = work_dir/sensitivity.json.
+  // sensitivity_json = work_dir/sensitivity.json, diff_json = work_dir/diff.json.
   static JobPaths InWorkDir(const std::string& work_dir);
 };
 

@@ -3,22 +3,45 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/subprocess.h"
 #include "engine/data/loader.h"
 #include "engine/export/exporter.h"
+#include "engine/export/onnx_model.h"
 #include "engine/infer/engine.h"
 #include "engine/quant/codes_probe.h"
 #include "engine/quant/quant_add.h"
 #include "engine/quant/quant_layers.h"
+#include "engine/runtime/onnx_layer_diff_script.h"
 #include "engine/train/dataset.h"
 #include "engine/train/model_loader.h"
 
 namespace segqat::runtime {
+namespace fs = std::filesystem;
 namespace {
+
+absl::Status WriteRaw(const fs::path& path, const at::Tensor& t) {
+  const at::Tensor c = t.contiguous();
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("diff: cannot write ", path.string()));
+  return absl::OkStatus();
+}
+
+absl::Status WriteJson(const fs::path& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  out << j.dump(1) << "\n";
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("diff: cannot write ", path.string()));
+  return absl::OkStatus();
+}
 
 // Clears the thread's probe however the scope ends.
 struct ProbeScope {
@@ -54,6 +77,9 @@ absl::Status LayerDiffer::Add(const at::Tensor& images) {
     auto engine_logits = engine_.Run(images);
     engine_.set_probe(nullptr);
     if (!engine_logits.ok()) return engine_logits.status();
+    if (!dump_dir_.empty()) {
+      if (auto st = Dump(images, *engine_logits, engine_codes); !st.ok()) return st;
+    }
     for (const exports::Node& node : engine_.graph().nodes) {
       auto e = engine_codes.find(node.name);
       if (e == engine_codes.end()) continue;
@@ -85,6 +111,55 @@ absl::Status LayerDiffer::Add(const at::Tensor& images) {
   return absl::OkStatus();
 }
 
+absl::Status LayerDiffer::Dump(const at::Tensor& images, const at::Tensor& logits,
+                               const std::map<std::string, at::Tensor>& codes) const {
+  const fs::path root(dump_dir_);
+  const auto& nodes = engine_.graph().nodes;
+  for (int64_t b = 0; b < images.size(0); ++b) {
+    const std::string id = absl::StrFormat("%05d", images_ + b);
+    std::error_code ec;
+    fs::create_directories(root / "inputs", ec);
+    fs::create_directories(root / "engine" / id, ec);
+    if (ec) return absl::InternalError(absl::StrCat("diff: cannot create ", root.string()));
+    const at::Tensor image = images.narrow(0, b, 1).to(at::kFloat);
+    if (auto st = WriteRaw(root / "inputs" / (id + ".f32"), image); !st.ok()) return st;
+    if (auto st = WriteJson(root / "inputs" / (id + ".json"), {{"shape", image.sizes().vec()}});
+        !st.ok()) {
+      return st;
+    }
+    if (auto st =
+            WriteRaw(root / "engine" / (id + ".logits.f32"), logits.narrow(0, b, 1).to(at::kFloat));
+        !st.ok()) {
+      return st;
+    }
+    for (size_t k = 0; k < nodes.size(); ++k) {
+      auto it = codes.find(nodes[k].name);
+      if (it == codes.end()) continue;
+      const at::Tensor c = it->second.narrow(0, b, 1).round().to(at::kShort);
+      if (auto st = WriteRaw(root / "engine" / id / absl::StrCat(k, ".i16"), c); !st.ok()) {
+        return st;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LayerDiffer::WriteIndex() const {
+  nlohmann::json tensors = nlohmann::json::array();
+  const auto& nodes = engine_.graph().nodes;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const exports::Node& n = nodes[k];
+    auto it = totals_.find(n.name);
+    if (it == totals_.end()) continue;
+    const bool conv = n.kind == exports::OpKind::kConv;
+    tensors.push_back({{"index", k},
+                       {"name", n.name},
+                       {"op", it->second.op},
+                       {"onnx", conv ? exports::OnnxConvOutputName(n) : n.output}});
+  }
+  return WriteJson(fs::path(dump_dir_) / "tensors.json", {{"tensors", tensors}});
+}
+
 LayerDiff LayerDiffer::Result() const {
   LayerDiff diff;
   diff.images = images_;
@@ -94,11 +169,11 @@ LayerDiff LayerDiffer::Result() const {
     auto it = rest.find(node.name);
     if (it == rest.end()) continue;
     diff.tensors.push_back({node.name, it->second.op, it->second.codes, it->second.differing,
-                            it->second.max_difference, it->second.unmatched});
+                            it->second.max_difference, it->second.unmatched, ""});
     rest.erase(it);
   }
   for (const auto& [name, t] : rest) {
-    diff.tensors.push_back({name, t.op.empty() ? "simulated only" : t.op, 0, 0, 0, true});
+    diff.tensors.push_back({name, t.op.empty() ? "simulated only" : t.op, 0, 0, 0, true, ""});
   }
   for (const TensorDiff& t : diff.tensors) {
     if (t.differing > 0 || t.unmatched) {
@@ -111,8 +186,20 @@ LayerDiff LayerDiffer::Result() const {
   return diff;
 }
 
-absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images) {
-  if (max_images < 1) return absl::InvalidArgumentError("--images: expects a number >= 1");
+namespace {
+
+// The two forwards of a diff and the images they see.
+struct DiffRun {
+  LoadedModel simulated;
+  std::unique_ptr<infer::Engine> engine;
+  std::vector<data::ListEntry> entries;
+};
+
+absl::StatusOr<DiffRun> PrepareDiff(const Config& cfg, int max_images, const DatasetLists* lists) {
+  if (max_images < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("diff_images: expects a number >= 1, got ", max_images));
+  }
   const std::string dir = cfg.Text("TEST.TEST_MODEL");
   auto simulated = LoadCheckpointModel(cfg, "TEST.TEST_MODEL", dir, /*convert=*/false);
   if (!simulated.ok()) return simulated.status();
@@ -122,10 +209,7 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images) {
       quantized |= layer->mode() == quant::LayerMode::kFakeQuant;
     }
   }
-  if (!quantized) {
-    return absl::InvalidArgumentError(
-        "TEST.TEST_MODEL: a float checkpoint has no quantized tensors to diff");
-  }
+  if (!quantized) return absl::InvalidArgumentError(kFloatCheckpointToDiff);
   auto converted = LoadCheckpointModel(cfg, "TEST.TEST_MODEL", dir, /*convert=*/true);
   if (!converted.ok()) return converted.status();
   auto graph = exports::BuildDeployGraph(*(*converted).model, cfg, /*normalize_inside=*/false);
@@ -135,13 +219,14 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images) {
   }
   auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8);
   if (!engine.ok()) return engine.status();
-
-  auto entries = SplitEntries(cfg, Split::kVal);
+  auto entries = SplitEntries(cfg, Split::kVal, lists);
   if (!entries.ok()) return entries.status();
   if (static_cast<int>(entries->size()) > max_images) entries->resize(max_images);
+  return DiffRun{*std::move(simulated), *std::move(engine), *std::move(entries)};
+}
 
-  LayerDiffer differ(*(*simulated).model, **engine);
-  data::BatchLoader loader(*entries, LoaderFromConfig(cfg, data::LoaderMode::kEval), 0);
+absl::StatusOr<LayerDiff> Feed(const Config& cfg, const DiffRun& run, LayerDiffer& differ) {
+  data::BatchLoader loader(run.entries, LoaderFromConfig(cfg, data::LoaderMode::kEval), 0);
   while (true) {
     auto batch = loader.Next();
     if (!batch.ok()) return batch.status();
@@ -150,6 +235,73 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images) {
   }
   LayerDiff diff = differ.Result();
   if (diff.images == 0) return absl::InvalidArgumentError("DATASET.VAL_FILE_LIST: no images");
+  return diff;
+}
+
+}  // namespace
+
+absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images, const DatasetLists* lists) {
+  auto run = PrepareDiff(cfg, max_images, lists);
+  if (!run.ok()) return run.status();
+  LayerDiffer differ(*run->simulated.model, *run->engine);
+  return Feed(cfg, *run, differ);
+}
+
+absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
+                                          const std::string& python, const DatasetLists* lists) {
+  auto run = PrepareDiff(cfg, max_images, lists);
+  if (!run.ok()) return run.status();
+  auto scratch_dir = ScratchDir::Create("segqat-diff");
+  if (!scratch_dir.ok()) {
+    return absl::InternalError(absl::StrCat("diff: ", scratch_dir.status().message()));
+  }
+  const std::string& scratch = (*scratch_dir)->path();
+  const fs::path dir(scratch);
+
+  LayerDiffer differ(*run->simulated.model, *run->engine);
+  differ.DumpTo(scratch);
+  auto engine_diff = Feed(cfg, *run, differ);
+  if (!engine_diff.ok()) return engine_diff.status();
+  if (auto st = differ.WriteIndex(); !st.ok()) return st;
+  exports::OnnxOptions options;
+  options.int8_weights_everywhere = cfg.Bool("FREEZE.ONNX_INT8_WEIGHTS");
+  if (auto st = exports::WriteOnnx(run->engine->graph(), (dir / "model.onnx").string(), options);
+      !st.ok()) {
+    return st;
+  }
+  const std::string out = (dir / "diff.json").string(), log = (dir / "diff.log").string();
+  auto rc = RunProcess({python, "-c", kOnnxLayerDiffScript, scratch}, out, log);
+  if (!rc.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--runtime onnx: ", rc.status().message(),
+                     "; --python (or SEGQAT_PYTHON) names a Python 3 with onnxruntime "
+                     "(scripts/install-python.sh puts one in .venv)"));
+  }
+  if (*rc != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--runtime onnx (", python, "): ", FileTail(log)));
+  }
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.contains("tensors")) {
+    return absl::InternalError(absl::StrCat("--runtime onnx: no result (", FileTail(log), ")"));
+  }
+  LayerDiff diff;
+  diff.runtime = absl::StrCat("onnxruntime ", j.value("onnxruntime", ""));
+  diff.images = j.value("images", 0);
+  for (const nlohmann::json& t : j["tensors"]) {
+    diff.tensors.push_back({t.value("name", ""), t.value("op", ""), t.value("codes", int64_t{0}),
+                            t.value("differing", int64_t{0}), t.value("max_difference", int64_t{0}),
+                            t.value("unmatched", false), t.value("runtime_op", "")});
+  }
+  for (const TensorDiff& t : diff.tensors) {
+    if (t.differing > 0 || t.unmatched) {
+      diff.first_divergence = t.name;
+      break;
+    }
+  }
+  diff.logits_max_difference = j.value("logits_max_difference", 0.0);
+  diff.pixel_agreement = j.value("pixel_agreement", 1.0);
   return diff;
 }
 
@@ -170,6 +322,7 @@ std::string LayerDiff::ToJson() const {
                             {"share", t.codes ? static_cast<double>(t.differing) / t.codes : 0.0},
                             {"max_difference", t.max_difference},
                             {"unmatched", t.unmatched}});
+    if (!t.runtime_op.empty()) j["tensors"].back()["runtime_op"] = t.runtime_op;
   }
   return j.dump(1) + "\n";
 }
@@ -177,19 +330,25 @@ std::string LayerDiff::ToJson() const {
 std::string LayerDiff::ToText() const {
   std::string out = absl::StrFormat("%-44s %-10s %12s %10s %9s %6s\n", "tensor", "op", "codes",
                                     "differing", "share", "max|d|");
+  const TensorDiff* first = nullptr;
   for (const TensorDiff& t : tensors) {
+    if (t.name == first_divergence && first == nullptr) first = &t;
     if (t.unmatched) {
-      absl::StrAppendFormat(&out, "%-44s %-10s %12s\n", t.name, t.op, "in one forward only");
+      absl::StrAppendFormat(&out, "%-44s %-10s %12s\n", t.name, t.op,
+                            t.runtime_op.empty() ? "in one forward only" : t.runtime_op);
       continue;
     }
-    absl::StrAppendFormat(&out, "%-44s %-10s %12d %10d %8.4f%% %6d\n", t.name, t.op, t.codes,
+    absl::StrAppendFormat(&out, "%-44s %-10s %12d %10d %8.4f%% %6d", t.name, t.op, t.codes,
                           t.differing, t.codes ? 100.0 * t.differing / t.codes : 0.0,
                           t.max_difference);
+    out += t.runtime_op.empty() ? "\n" : absl::StrCat("  ", t.runtime_op, "\n");
   }
-  absl::StrAppendFormat(&out, "simulated vs %s over %d images: %s\n", runtime, images,
-                        first_divergence.empty()
-                            ? absl::StrCat("every code equal in all ", tensors.size(), " tensors")
-                            : absl::StrCat("first divergence at ", first_divergence));
+  std::string verdict = absl::StrCat("every code equal in all ", tensors.size(), " tensors");
+  if (first != nullptr) {
+    verdict = absl::StrCat("first divergence at ", first->name, " (", first->op,
+                           first->runtime_op.empty() ? "" : "; made by " + first->runtime_op, ")");
+  }
+  absl::StrAppendFormat(&out, "simulated vs %s over %d images: %s\n", runtime, images, verdict);
   absl::StrAppendFormat(&out, "logits: max |difference| %g, labels agree on %.4f%% of pixels\n",
                         logits_max_difference, 100.0 * pixel_agreement);
   return out;

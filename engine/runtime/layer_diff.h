@@ -4,6 +4,8 @@
 // quantized tensor in graph order (a conv's input codes, an add's output
 // codes): how many integer codes differ and by how much, and the first
 // tensor where the two part; then the logits and the labels.
+// DiffOnnxRuntime compares ONNX Runtime's codes on the exported model with
+// the engine's in the same way.
 #ifndef SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_
 #define SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_
 
@@ -17,7 +19,14 @@
 #include "engine/infer/engine.h"
 #include "engine/models/deeplab.h"
 
+namespace segqat {
+struct DatasetLists;  // engine/train/dataset.h
+}  // namespace segqat
+
 namespace segqat::runtime {
+
+inline constexpr char kFloatCheckpointToDiff[] =
+    "TEST.TEST_MODEL: a float checkpoint has no quantized tensors to diff";
 
 struct TensorDiff {
   std::string name;  // the layer ("backbone.features.2.conv.1.0", "....add")
@@ -25,6 +34,9 @@ struct TensorDiff {
   int64_t codes = 0, differing = 0, max_difference = 0;
   // Present in one forward only (a layer the other side does not quantize).
   bool unmatched = false;
+  // An outside runtime: the ops that computed its codes there, nearest first
+  // ("Clip <- QuantizeLinear <- Conv").
+  std::string runtime_op;
 };
 
 struct LayerDiff {
@@ -49,6 +61,14 @@ class LayerDiffer {
   absl::Status Add(const at::Tensor& images);
   LayerDiff Result() const;
 
+  // From the next Add on, also writes under `dir` what an outside runtime
+  // is compared with (engine/runtime/onnx_layer_diff.py): each image
+  // (inputs/NNNNN.f32 and .json), the engine's codes of each quantized
+  // tensor (engine/NNNNN/K.i16, K its node's index) and logits
+  // (engine/NNNNN.logits.f32); WriteIndex adds tensors.json.
+  void DumpTo(std::string dir) { dump_dir_ = std::move(dir); }
+  absl::Status WriteIndex() const;
+
  private:
   struct Accumulated {
     std::string op;
@@ -59,15 +79,30 @@ class LayerDiffer {
   infer::Engine& engine_;
   std::map<const torch::nn::Module*, std::string> names_;
   std::map<std::string, Accumulated> totals_;
+  absl::Status Dump(const at::Tensor& images, const at::Tensor& logits,
+                    const std::map<std::string, at::Tensor>& codes) const;
+  std::string dump_dir_;
   int64_t pixels_ = 0, same_labels_ = 0;
   int images_ = 0;
   double logits_max_difference_ = 0;
 };
 
 // cfg names the checkpoint (TEST.TEST_MODEL, a quantized one) and the val
-// list; max_images >= 1. InvalidArgument names the key for a float
-// checkpoint or one the engine cannot run (abs_max activations).
-absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images);
+// list (its entries from `lists` when given); max_images >= 1.
+// InvalidArgument names the key for a float checkpoint or one the engine
+// cannot run (abs_max activations).
+absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images,
+                                     const DatasetLists* lists = nullptr);
+
+// The same checkpoint exported to ONNX as `export` writes it
+// (FREEZE.ONNX_INT8_WEIGHTS; normalization outside, as the engine is fed),
+// run by ONNX Runtime under `python` on the same images: each quantized
+// tensor's codes there against the engine's, which DiffLayers shows to be
+// the simulation's. FailedPrecondition quoting the script's error when
+// `python` cannot run it (it needs numpy, onnx and onnxruntime).
+absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
+                                          const std::string& python,
+                                          const DatasetLists* lists = nullptr);
 
 }  // namespace segqat::runtime
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/quant/calibration.h"
 #include "engine/runtime/job_runner.h"
+#include "engine/runtime/layer_diff.h"
 #include "engine/train/checkpoint.h"
 #include "engine/train/dataset.h"
 #include "job/artifact_layout.h"
@@ -90,9 +91,9 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
   // calibration), val images, and which checkpoint.
   const bool reads_train = trains || kind == JobKind::kPtq || kind == JobKind::kSensitivity;
   const bool reads_val = kind == JobKind::kEval || kind == JobKind::kSensitivity ||
-                         (request.do_eval && kind != JobKind::kExport);
-  const bool reads_test_model =
-      kind == JobKind::kEval || kind == JobKind::kExport || kind == JobKind::kSensitivity;
+                         kind == JobKind::kDiff || (request.do_eval && kind != JobKind::kExport);
+  const bool reads_test_model = kind == JobKind::kEval || kind == JobKind::kExport ||
+                                kind == JobKind::kSensitivity || kind == JobKind::kDiff;
   // The paths this job reads, checked against the worker's --data-root
   // before any is opened.
   std::vector<std::string> reads;
@@ -134,6 +135,9 @@ absl::StatusOr<Config> BuildJobConfig(const JobRequest& request, const PathResol
     if (request.convert && !ck->meta.quantized) {
       return absl::InvalidArgumentError(
           "TEST.TEST_MODEL: --convert needs a quantized checkpoint (trained with --quant)");
+    }
+    if (kind == JobKind::kDiff && !ck->meta.quantized) {
+      return absl::InvalidArgumentError(std::string(kFloatCheckpointToDiff));
     }
     if (kind == JobKind::kSensitivity && ck->meta.quantized) {
       return absl::InvalidArgumentError(

@@ -103,6 +103,32 @@ def main():
                         os.path.join(float_dir, "best_model")] + ds, expect_ok=False)
         assert rc != 0 and "TEST.TEST_MODEL: a float checkpoint" in text, text
 
+        # The same model in ONNX Runtime, tensor by tensor against the engine:
+        # every tensor found in model.onnx with as many codes, the image's
+        # quantization equal, and the labels as close as the export test holds
+        # them. Where ORT first parts is measured in docs/deploy.md.
+        ort_json = os.path.join(work, "diff_ort.json")
+        rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime", "onnx",
+                        "--python", PYTHON, "--json", ort_json, "TEST.TEST_MODEL",
+                        os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
+        with open(ort_json) as f:
+            ort = json.load(f)
+        print(text.splitlines()[-2])
+        assert rc == (0 if ort["first_divergence"] is None else 1), text
+        assert ort["runtime"].startswith("onnxruntime ") and ort["images"] == 16, text
+        assert [(t["name"], t["codes"]) for t in ort["tensors"]] == \
+            [(t["name"], t["codes"]) for t in diff["tensors"]], text
+        assert not any(t["unmatched"] for t in ort["tensors"]), text
+        assert ort["tensors"][0]["differing"] == 0, text  # the image: a QuantizeLinear alone
+        assert ort["pixel_agreement"] >= 0.99, text
+        rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--runtime", "onnx", "--python",
+                        "/nonexistent/python", "TEST.TEST_MODEL",
+                        os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
+        assert rc != 0 and "--runtime onnx: cannot run /nonexistent/python" in text, text
+        rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--runtime", "tflite", "TEST.TEST_MODEL",
+                        os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
+        assert rc != 0 and "--runtime: 'tflite' is not one of engine, onnx" in text, text
+
         # Its exports in ONNX Runtime and PyTorch (tests/export/test_exports.py).
         check_exports(work, data, os.path.join(quant_dir, "best_model"), quantized_convs=52)
 

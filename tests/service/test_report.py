@@ -1,7 +1,7 @@
 """`segqat report` on jobs that ran through a real segqatd: float training,
-QAT, PTQ, the converted model's evaluation and a sensitivity scan, submitted
-with the segqat CLI; the report's PNGs are opened as images and its table
-is checked against the jobs' metrics.json and evaluation events."""
+QAT, PTQ, the converted model's evaluation, a sensitivity scan and a layer
+diff, submitted with the segqat CLI; the report's PNGs are opened as images
+and its table is checked against the jobs' metrics.json and evaluation events."""
 import json
 import os
 import re
@@ -42,6 +42,8 @@ class ReportTest(unittest.TestCase):
                                   "--not_quant_pattern", "last_conv"] + ds + recipe +
                                  ["TRAIN.PRETRAINED_MODEL_DIR", base])
         cls.int8_job = cls.submit(["eval", "--convert"] + ds + recipe +
+                                  ["TEST.TEST_MODEL", "jobs/%s/best_model" % cls.qat_job])
+        cls.diff_job = cls.submit(["diff", "--images", "4"] + ds + recipe +
                                   ["TEST.TEST_MODEL", "jobs/%s/best_model" % cls.qat_job])
         cls.scan_job = cls.submit(["sensitivity", "--budget", "0", "--calib-batches", "2",
                                    "--not_quant_pattern", "last_conv"] + ds + recipe +
@@ -87,7 +89,8 @@ class ReportTest(unittest.TestCase):
 
     def test_1_report_holds_the_jobs_numbers_and_real_plots(self):
         out = os.path.join(self.work, "report")
-        jobs = [self.float_job, self.qat_job, self.ptq_job, self.int8_job, self.scan_job]
+        jobs = [self.float_job, self.qat_job, self.ptq_job, self.int8_job, self.scan_job,
+                self.diff_job]
         p = self.cli(["report"] + ["jobs/" + j for j in jobs] + ["-o", out])
         self.assertIn("report.md", p.stdout)
         with open(os.path.join(out, "report.md")) as f:
@@ -130,6 +133,22 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(len(scan["layers"]), 62)
         self.assertIn("## Sensitivity: sensitivity abs_max (`%s`)" % self.scan_job, md)
         self.assertIn("`%s`" % scan["layers"][0]["name"], md)
+        # The layer diff of the QAT model: every code of every quantized tensor
+        # equal between the simulation and the INT8 engine, in the report's words.
+        with open(os.path.join(out, "jobs", self.diff_job, "diff.json")) as f:
+            diff = json.load(f)
+        self.assertEqual(diff["images"], 4)
+        self.assertIsNone(diff["first_divergence"])
+        self.assertGreater(len(diff["tensors"]), 20)
+        self.assertTrue(all(t["codes"] > 0 and t["differing"] == 0 for t in diff["tensors"]))
+        codes = sum(t["codes"] for t in diff["tensors"])
+        convs = sum(t["op"] == "conv input" for t in diff["tensors"])
+        adds = sum(t["op"] == "add output" for t in diff["tensors"])
+        self.assertIn("## Converted vs simulated: diff of QAT (`%s`)" % self.diff_job, md)
+        self.assertIn("on 4 val images, tensor by tensor (%d quantized tensors: %d conv inputs, "
+                      "%d add outputs). Every integer code is equal (%d codes); the logits "
+                      "differ by at most 0 and the labels agree on 100.00%% of the pixels."
+                      % (len(diff["tensors"]), convs, adds, codes), md)
         # The plots are real PNGs of a useful size, not blank.
         pngs = ["curves.png", "class_iou.png", "sensitivity_%s.png" % self.scan_job]
         for name in pngs:
@@ -181,6 +200,17 @@ class ReportTest(unittest.TestCase):
                       "jobs/%s/best_model" % self.float_job], check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("DATASET.TRAIN_FILE_LIST: no images in " + empty, p.stdout + p.stderr)
+
+    def test_5_a_diff_of_a_float_model_fails_with_the_reason(self):
+        p = self.cli(["diff", "--cfg", SYNTHETIC_CFG, "--wait"] + dataset_overrides(self.data) +
+                     ["TEST.TEST_MODEL", "jobs/%s/best_model" % self.float_job], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("TEST.TEST_MODEL: a float checkpoint has no quantized tensors to diff",
+                      p.stdout + p.stderr)
+        # Refused at create, by the same rules segqat-worker applies.
+        p = self.cli(["diff", "--cfg", SYNTHETIC_CFG, "--images", "0"], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("diff_images: expects a number >= 1, got 0", p.stderr)
 
 
 if __name__ == "__main__":
