@@ -10,7 +10,8 @@
 //           convert (bench/pytorch_int8.py, in the project's .venv), its x86
 //           engine and qconfig
 //   ORT     ONNX Runtime (tests/export/ort/run_onnx.py, .venv) on the float
-//           and the QDQ model.onnx (also with FREEZE.ONNX_INT8_WEIGHTS)
+//           and the QDQ model.onnx (also with FREEZE.ONNX_INT8_WEIGHTS), and the
+//           exact form (FREEZE.ONNX_FORM exact)
 // The peers run as child processes that time one inference per request;
 // each timed run starts 200 ms after the previous one, so one runtime's
 // spinning thread pool does not slow the next. The model has random weights;
@@ -308,18 +309,22 @@ int main(int argc, char** argv) {
       struct OrtModel {
         std::string name;
         const segqat::exports::DeployGraph* graph;
-        bool int8_weights;  // FREEZE.ONNX_INT8_WEIGHTS
+        bool int8_weights;               // FREEZE.ONNX_INT8_WEIGHTS
+        segqat::exports::OnnxForm form;  // FREEZE.ONNX_FORM
       };
-      for (const auto& [name, g, int8_weights] :
-           std::vector<OrtModel>{{"ORT float", &float_graph, false},
-                                 {"ORT QDQ a8", &graph, false},
-                                 {"ORT QDQ a8 int8 weights", &graph, true},
-                                 {"ORT QDQ a7", &graph7, false}}) {
+      using segqat::exports::OnnxForm;
+      for (const auto& [name, g, int8_weights, form] :
+           std::vector<OrtModel>{{"ORT float", &float_graph, false, OnnxForm::kQdq},
+                                 {"ORT QDQ a8", &graph, false, OnnxForm::kQdq},
+                                 {"ORT QDQ a8 int8 weights", &graph, true, OnnxForm::kQdq},
+                                 {"ORT QDQ a7", &graph7, false, OnnxForm::kQdq},
+                                 {"ORT exact a8", &graph, false, OnnxForm::kExact}}) {
         std::string file = name.substr(4);
         std::replace(file.begin(), file.end(), ' ', '_');
         file = (dir / (file + ".onnx")).string();
         segqat::exports::OnnxOptions options;
         options.int8_weights_everywhere = int8_weights;
+        options.form = form;
         if (!segqat::exports::WriteOnnx(*g, file, options).ok()) continue;
         auto p = std::make_unique<Peer>();
         if (p->Start(std::string(kPeerMalloc) + python + " " + ort_script.string() + " " + file +

@@ -116,6 +116,11 @@ std::vector<KeySpec> BuildSchema() {
       B("FREEZE.ONNX_INT8_WEIGHTS", false,
         "model.onnx: int8 weights on signed activations too (fast and exact on CPUs with VNNI, "
         "GPUs, TensorRT; saturates on x86 without VNNI)"),
+      S("FREEZE.ONNX_FORM", "qdq",
+        "model.onnx: qdq (QuantizeLinear/DequantizeLinear pairs, fused by ONNX Runtime and "
+        "TensorRT) or exact (ConvInteger and float requantization: ONNX Runtime computes the INT8 "
+        "engine's codes)",
+        {"qdq", "exact"}),
       // SOLVER.
       F("SOLVER.LR", 0.1, 0, 100, "base learning rate"),
       S("SOLVER.LR_POLICY", "poly", "learning-rate schedule", {"poly", "piecewise", "cosine"}),

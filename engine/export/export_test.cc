@@ -5,11 +5,14 @@
 #include <torch/nn/modules/batchnorm.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "engine/config/config.h"
+#include "engine/export/deployed_ops.h"
 #include "engine/export/exporter.h"
 #include "engine/export/onnx_model.h"
 #include "engine/export/torchscript.h"
@@ -322,6 +325,61 @@ TEST_F(ExportTest, OnnxCarriesQuantizedAddsAndTheWeightChoice) {
   EXPECT_EQ(quantized_adds, 10);  // MobileNetV2's residual adds
   count(true, &uint8_weights, &quantized_adds);
   EXPECT_EQ(uint8_weights, 0);
+}
+
+// FREEZE.ONNX_FORM exact: each quantized conv as ConvInteger -> Cast -> Mul
+// -> Add with the engine's own multiplier and bias (bit for bit), each
+// quantized add as Sum of two DequantizeLinear.
+TEST_F(ExportTest, TheExactOnnxFormCarriesTheEnginesEpilogue) {
+  auto graph = exports::BuildDeployGraph(*model_, cfg_, false);
+  ASSERT_TRUE(graph.ok());
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("segqat_onnx_exact_" + std::to_string(getpid()) + ".onnx"))
+                               .string();
+  exports::OnnxOptions options;
+  options.form = exports::OnnxForm::kExact;
+  ASSERT_TRUE(exports::WriteOnnx(*graph, path, options).ok());
+  onnx::ModelProto model;
+  std::ifstream in(path, std::ios::binary);
+  ASSERT_TRUE(model.ParseFromIstream(&in));
+  std::filesystem::remove(path);
+  std::map<std::string, const onnx::TensorProto*> init;
+  for (const auto& t : model.graph().initializer()) init[t.name()] = &t;
+  std::map<std::string, const onnx::NodeProto*> producer;
+  for (const auto& n : model.graph().node()) producer[n.output(0)] = &n;
+  auto floats = [&](const std::string& name) {
+    const std::string& raw = init.at(name)->raw_data();
+    std::vector<float> v(raw.size() / sizeof(float));
+    std::memcpy(v.data(), raw.data(), raw.size());
+    return v;
+  };
+  int convs = 0;
+  for (const exports::Node& n : graph->nodes) {
+    if (n.kind != exports::OpKind::kConv || !n.conv.quantized()) continue;
+    ++convs;
+    const onnx::NodeProto* add = producer.at(exports::OnnxConvOutputName(n));
+    ASSERT_EQ(add->op_type(), "Add") << n.name;
+    const onnx::NodeProto* mul = producer.at(add->input(0));
+    ASSERT_EQ(mul->op_type(), "Mul") << n.name;
+    EXPECT_EQ(producer.at(producer.at(mul->input(0))->input(0))->op_type(), "ConvInteger");
+    const exports::ConvKernel k = exports::PrepareConv(n.conv, /*on_codes=*/true);
+    const at::Tensor m = k.mul.contiguous(), b = k.bias.contiguous();
+    EXPECT_EQ(floats(mul->input(1)),
+              std::vector<float>(m.data_ptr<float>(), m.data_ptr<float>() + m.numel()));
+    EXPECT_EQ(floats(add->input(1)),
+              std::vector<float>(b.data_ptr<float>(), b.data_ptr<float>() + b.numel()));
+  }
+  EXPECT_EQ(convs, graph->QuantizedConvCount());
+  int sums = 0, quantized_linear = 0;
+  for (const auto& n : model.graph().node()) {
+    quantized_linear += n.op_type().rfind("QLinear", 0) == 0;
+    if (n.op_type() != "Sum") continue;
+    ++sums;
+    EXPECT_EQ(producer.at(n.input(0))->op_type(), "DequantizeLinear");
+    EXPECT_EQ(producer.at(n.input(1))->op_type(), "DequantizeLinear");
+  }
+  EXPECT_EQ(sums, 10);  // MobileNetV2's residual adds
+  EXPECT_EQ(quantized_linear, 0);
 }
 
 TEST_F(ExportTest, WrongInputIsAClearError) {

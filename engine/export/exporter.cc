@@ -93,6 +93,7 @@ absl::StatusOr<ExportReport> ExportModel(const Config& cfg) {
   DeployConfig deploy = DeployConfig::FromConfig(cfg, ck->meta.quantized);
   OnnxOptions onnx;
   onnx.int8_weights_everywhere = cfg.Bool("FREEZE.ONNX_INT8_WEIGHTS");
+  onnx.form = cfg.Str("FREEZE.ONNX_FORM") == "exact" ? OnnxForm::kExact : OnnxForm::kQdq;
   absl::Status st = WriteOnnx(*graph, (staging / deploy.onnx_filename).string(), onnx);
   if (st.ok()) st = WriteTorchScript(*graph, (staging / deploy.model_filename).string());
   if (st.ok()) st = WriteText(staging / "deploy.yaml", deploy.ToYaml());

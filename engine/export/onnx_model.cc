@@ -152,29 +152,75 @@ class OnnxWriter {
         ->output(0);
   }
 
-  // x quantized with `scale` and dequantized again; one pair per (tensor, scale).
-  // The clip to +-127 steps keeps -128 out, as the training's quantizer does.
-  std::string QuantDequant(const std::string& x, float scale, const std::string& prefix) {
-    auto it = dequantized_.find({x, scale});
-    if (it != dequantized_.end()) return it->second;
-    const std::string s = Initializer(prefix + "_scale", at::full({}, scale));
+  // The uint8 codes of x at `scale` (zero point ZeroPoint(x)); one
+  // QuantizeLinear per (tensor, scale). The clip to +-127 steps keeps -128
+  // out, as the training's quantizer does.
+  std::string QuantCodes(const std::string& x, float scale, const std::string& prefix) {
+    auto it = codes_.find({x, scale});
+    if (it != codes_.end()) return it->second;
     const std::string clipped =
         Op("Clip",
            {x, Initializer(prefix + "_min", at::full({}, -max_code_ * scale)),
             Initializer(prefix + "_max", at::full({}, max_code_ * scale))},
            prefix + "_clip")
             ->output(0);
-    const std::string zp = ZeroPoint(x);
-    const std::string q = Op("QuantizeLinear", {clipped, s, zp}, prefix + "_q")->output(0);
-    const std::string dq = Op("DequantizeLinear", {q, s, zp}, prefix + "_dq")->output(0);
+    const std::string q =
+        Op("QuantizeLinear", {clipped, Scale(scale, prefix), ZeroPoint(x)}, prefix + "_q")
+            ->output(0);
+    codes_[{x, scale}] = q;
+    return q;
+  }
+
+  // x quantized with `scale` and dequantized again; one pair per (tensor, scale).
+  std::string QuantDequant(const std::string& x, float scale, const std::string& prefix) {
+    auto it = dequantized_.find({x, scale});
+    if (it != dequantized_.end()) return it->second;
+    const std::string q = QuantCodes(x, scale, prefix);
+    const std::string dq =
+        Op("DequantizeLinear", {q, Scale(scale, prefix), ZeroPoint(x)}, prefix + "_dq")->output(0);
     dequantized_[{x, scale}] = dq;
     return dq;
+  }
+
+  // The scalar scale initializer of a prefix, made on first use.
+  std::string Scale(float scale, const std::string& prefix) {
+    const std::string name = prefix + "_scale";
+    if (bytes_.insert(name).second) Initializer(name, at::full({}, scale));
+    return name;
+  }
+
+  // OnnxForm::kExact: the conv's integer sums (ConvInteger on uint8 codes,
+  // exact), then in float the engine's epilogue: * (input step x weight
+  // step[c]), + bias, one rounding each (exports::RunConv).
+  void WriteExactConv(const Node& n) {
+    const ConvSpec& c = n.conv;
+    const std::string codes = QuantCodes(n.inputs[0], c.input_scale, n.name + ".input");
+    const std::string weight =
+        Initializer(n.name + ".weight_uint8", (c.weight_int8.to(at::kInt) + 128).to(at::kByte));
+    auto* conv = Op("ConvInteger",
+                    {codes, weight, ZeroPoint(n.inputs[0]), Byte("weight_zero_point_uint8", 128)},
+                    n.name + ".sums");
+    ConvAttributes(c, conv);
+    auto* cast = Op("Cast", {n.name + ".sums"}, n.name + ".sums_float");
+    cast->add_attribute()->CopyFrom(Int("to", onnx::TensorProto::FLOAT));
+    const std::string scaled =
+        Op("Mul",
+           {n.name + ".sums_float",
+            Initializer(n.name + ".multiplier",
+                        (c.weight_scale * c.input_scale).view({1, -1, 1, 1}))},
+           n.name + ".scaled")
+            ->output(0);
+    Op("Add", {scaled, Initializer(n.name + ".bias", c.bias.view({1, -1, 1, 1}))},
+       OnnxConvOutputName(n));
   }
 
   void WriteConv(const Node& n) {
     const ConvSpec& c = n.conv;
     std::vector<std::string> inputs;
-    if (c.quantized()) {
+    const bool exact = c.quantized() && options_.form == OnnxForm::kExact;
+    if (exact) {
+      WriteExactConv(n);
+    } else if (c.quantized()) {
       const int64_t out = c.weight.size(0);
       const auto channel_attr = Int("axis", 0);
       inputs.push_back(QuantDequant(n.inputs[0], c.input_scale, n.name + ".input"));
@@ -220,11 +266,11 @@ class OnnxWriter {
       // 0 is the ReLU (and ReLU6's 6 lies at or past 127 steps, by
       // PlanQuantizedOutputs); a uint8 Clip then keeps the codes to the
       // training's +-127 steps.
-      ConvOp(c, inputs, OnnxConvOutputName(n));
+      if (!exact) ConvOp(c, inputs, OnnxConvOutputName(n));
       QuantizeOutput(OnnxConvOutputName(n), c.output_scale, n.output, n.name, has_act);
       return;
     }
-    ConvOp(c, inputs, OnnxConvOutputName(n));
+    if (!exact) ConvOp(c, inputs, OnnxConvOutputName(n));
     if (!has_act) return;
     if (c.act == Act::kReLU) {
       Op("Relu", {OnnxConvOutputName(n)}, n.output);
@@ -246,7 +292,9 @@ class OnnxWriter {
     }
     const std::string a = QuantDequant(n.inputs[0], s.a_scale, n.name + ".a");
     const std::string b = QuantDequant(n.inputs[1], s.b_scale, n.name + ".b");
-    Op("Add", {a, b}, n.name + ".sum");
+    // Sum, which ONNX Runtime leaves in float (the engine's arithmetic);
+    // Add between DequantizeLinear and QuantizeLinear it runs as QLinearAdd.
+    Op(options_.form == OnnxForm::kExact ? "Sum" : "Add", {a, b}, n.name + ".sum");
     QuantizeOutput(n.name + ".sum", s.output_scale, n.output, n.name,
                    non_negative_.count(n.output));
   }
@@ -268,11 +316,15 @@ class OnnxWriter {
             ->output(0);
     Op("DequantizeLinear", {clipped, s, zp}, output);
     dequantized_[{output, scale}] = output;
+    codes_[{output, scale}] = clipped;
   }
 
   void ConvOp(const ConvSpec& c, const std::vector<std::string>& inputs,
               const std::string& output) {
-    onnx::NodeProto* conv = Op("Conv", inputs, output);
+    ConvAttributes(c, Op("Conv", inputs, output));
+  }
+
+  void ConvAttributes(const ConvSpec& c, onnx::NodeProto* conv) {
     const int64_t k = c.weight.size(2);
     conv->add_attribute()->CopyFrom(Ints("kernel_shape", {k, k}));
     conv->add_attribute()->CopyFrom(Ints("strides", {c.stride, c.stride}));
@@ -303,6 +355,7 @@ class OnnxWriter {
   int64_t max_code_ = 127;
   std::set<std::string> bytes_;  // the Byte initializers made
   std::map<std::pair<std::string, float>, std::string> dequantized_;
+  std::map<std::pair<std::string, float>, std::string> codes_;  // uint8 codes
 };
 
 void SetTensorType(onnx::ValueInfoProto* v, const std::string& name,
@@ -334,7 +387,10 @@ absl::Status WriteOnnx(const DeployGraph& graph, const std::string& path, OnnxOp
   model.set_ir_version(7);
   model.set_producer_name("segqat");
   model.set_producer_version("1");
-  model.set_doc_string("DeepLabv3+ / MobileNetV2, quantization-aware trained, QDQ int8");
+  model.set_doc_string(options.form == OnnxForm::kExact
+                           ? "DeepLabv3+ / MobileNetV2, quantization-aware trained, int8 "
+                             "(ConvInteger, the INT8 engine's arithmetic)"
+                           : "DeepLabv3+ / MobileNetV2, quantization-aware trained, QDQ int8");
   auto* opset = model.add_opset_import();
   opset->set_domain("");
   opset->set_version(kOnnxOpset);

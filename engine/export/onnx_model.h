@@ -25,7 +25,19 @@ namespace segqat::exports {
 
 inline constexpr int kOnnxOpset = 13;
 
+// How the quantized convs and adds are written (FREEZE.ONNX_FORM):
+//   kQdq    the QDQ form above, which ONNX Runtime fuses into QLinearConv and
+//           QLinearAdd and TensorRT reads as explicit quantization: fast,
+//           but their requantization rounds a few codes differently
+//   kExact  a quantized conv as ConvInteger on the uint8 codes (exact
+//           integer sums), Cast, Mul by input step x weight step[c], Add
+//           bias, then QuantizeLinear; a quantized add as DequantizeLinear,
+//           Sum, QuantizeLinear: ONNX Runtime computes the INT8 engine's
+//           codes (slower; TensorRT does not take ConvInteger)
+enum class OnnxForm { kQdq, kExact };
+
 struct OnnxOptions {
+  OnnxForm form = OnnxForm::kQdq;
   // The weights of convs on 8-bit signed activations (zero point 128):
   //   false  the int8 codes stored as uint8 with zero point 128, which
   //          ONNX Runtime runs with u8 x u8 kernels, exact on any CPU (its

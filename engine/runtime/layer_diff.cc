@@ -265,6 +265,8 @@ absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
   if (auto st = differ.WriteIndex(); !st.ok()) return st;
   exports::OnnxOptions options;
   options.int8_weights_everywhere = cfg.Bool("FREEZE.ONNX_INT8_WEIGHTS");
+  options.form =
+      cfg.Str("FREEZE.ONNX_FORM") == "exact" ? exports::OnnxForm::kExact : exports::OnnxForm::kQdq;
   if (auto st = exports::WriteOnnx(run->engine->graph(), (dir / "model.onnx").string(), options);
       !st.ok()) {
     return st;

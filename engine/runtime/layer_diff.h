@@ -95,10 +95,10 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images,
                                      const DatasetLists* lists = nullptr);
 
 // The same checkpoint exported to ONNX as `export` writes it
-// (FREEZE.ONNX_INT8_WEIGHTS; normalization outside, as the engine is fed),
-// run by ONNX Runtime under `python` on the same images: each quantized
-// tensor's codes there against the engine's, which DiffLayers shows to be
-// the simulation's. FailedPrecondition quoting the script's error when
+// (FREEZE.ONNX_FORM, FREEZE.ONNX_INT8_WEIGHTS; normalization outside, as
+// the engine is fed), run by ONNX Runtime under `python` on the same
+// images: each quantized tensor's codes there against the engine's, which
+// DiffLayers shows to be the simulation's. FailedPrecondition quoting the script's error when
 // `python` cannot run it (it needs numpy, onnx and onnxruntime).
 absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
                                           const std::string& python,

@@ -10,9 +10,9 @@ DUMP_DIR, as engine/runtime/layer_diff.cc writes it:
   engine/NNNNN/K.i16      the engine's codes of tensor K for that image, int16
   engine/NNNNN.logits.f32 the engine's logits
 
-For every tensor it finds the DequantizeLinear that carries it in the graph
-and reads its output, whose values are exactly (code - zero point) x scale,
-as the codes ONNX Runtime computed. One tensor at a time: a graph output
+For every tensor it finds where the graph carries its codes: the
+DequantizeLinear behind it, whose output is exactly (code - zero point) x
+scale, or the uint8 codes a ConvInteger reads (FREEZE.ONNX_FORM exact). One tensor at a time: a graph output
 keeps ONNX Runtime from fusing the node that produces it into its consumer,
 so each run exposes one tensor, computed as in deployment upstream of it, and
 nothing downstream is read. Prints one JSON object: the tensors (codes,
@@ -57,18 +57,36 @@ def main(dump):
     producers = {out: node for node in model.graph.node for out in node.output}
     initializers = {i.name: i for i in model.graph.initializer}
 
-    targets = []  # (DequantizeLinear output, scale, the ops that made its input) or None
+    def conv_of(tensor):
+        """The Conv or ConvInteger whose result `tensor` is (through Add, Mul, Cast)."""
+        for _ in range(4):
+            node = producers.get(tensor)
+            if node is None or node.op_type in ("Conv", "ConvInteger"):
+                return node
+            tensor = node.input[0]
+        return None
+
+    # Per tensor: (the tensor to read, its kind, the scale or zero point,
+    # the ops that made its codes), or None when it is not in the model.
+    # "dequantized": a DequantizeLinear's float output, codes = value / scale;
+    # "codes": uint8 codes as ConvInteger reads them, less their zero point.
+    targets = []
     for t in tensors:
         dq_output = t["onnx"]
         if t["op"] == "conv input":
-            conv = producers.get(t["onnx"])
-            dq_output = conv.input[0] if conv is not None and conv.op_type == "Conv" else None
+            conv = conv_of(t["onnx"])
+            if conv is not None and conv.op_type == "ConvInteger":
+                zero_point = int(numpy_helper.to_array(initializers[conv.input[2]]))
+                targets.append((conv.input[0], "codes", zero_point,
+                                producer_chain(producers, conv.input[0])))
+                continue
+            dq_output = conv.input[0] if conv is not None else None
         dq = producers.get(dq_output) if dq_output else None
         if dq is None or dq.op_type != "DequantizeLinear":
             targets.append(None)
             continue
         scale = float(numpy_helper.to_array(initializers[dq.input[1]]))
-        targets.append((dq_output, scale, producer_chain(producers, dq.input[0])))
+        targets.append((dq_output, "dequantized", scale, producer_chain(producers, dq.input[0])))
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -103,14 +121,18 @@ def main(dump):
             probe = onnx.ModelProto()
             probe.CopyFrom(model)
             probe.graph.output.append(onnx.helper.make_tensor_value_info(
-                target[0], onnx.TensorProto.FLOAT, None))
+                target[0], onnx.TensorProto.FLOAT if target[1] == "dequantized"
+                else onnx.TensorProto.UINT8, None))
             sessions.clear()  # one at a time: they hold the model's weights
             sessions[target[0]] = ort.InferenceSession(probe.SerializeToString(), options,
                                                        providers=providers)
         session = sessions[target[0]]
         for image, x in inputs.items():
-            dequantized = session.run([target[0]], {"image": x})[0]
-            ours = np.rint(dequantized.astype(np.float64) / target[1]).astype(np.int32)
+            value = session.run([target[0]], {"image": x})[0]
+            if target[1] == "dequantized":
+                ours = np.rint(value.astype(np.float64) / target[2]).astype(np.int32)
+            else:
+                ours = value.astype(np.int32) - target[2]
             engine = np.fromfile(os.path.join(dump, "engine", image, "%d.i16" % t["index"]),
                                  np.int16).astype(np.int32)
             if ours.size != engine.size:
@@ -126,7 +148,7 @@ def main(dump):
            "onnxruntime": ort.__version__}
     for t, target, total in zip(tensors, targets, totals):
         entry = {"name": t["name"], "op": t["op"], "unmatched": target is None,
-                 "runtime_op": target[2] if target else "no DequantizeLinear found"}
+                 "runtime_op": target[3] if target else "not found in model.onnx"}
         entry.update(total)
         out["tensors"].append(entry)
     print(json.dumps(out))

@@ -4,7 +4,9 @@ seed's recipe with last_conv float) diffed with `segqat-worker diff --runtime
 onnx` over the 16 val images. The figures in docs/deploy.md come from here.
 
   SEGQAT_WORKER=build/bin/segqat-worker .venv/bin/python \\
-      tests/e2e/measure_ort_diff.py [SEED ...]        (default: 7 8 9 10)
+      tests/e2e/measure_ort_diff.py [--form qdq|exact] [SEED ...]   (default: both; 7 8 9 10)
+
+--form: FREEZE.ONNX_FORM of the exported model (engine/export/onnx_model.h).
 """
 import json
 import os
@@ -18,11 +20,11 @@ from segqat_e2e import SYNTHETIC_CFG, dataset_overrides, run  # noqa: E402
 RECIPE = ["MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECODER", "False"]
 
 
-def ort_diff(work, name, ds, model):
+def ort_diff(work, name, ds, model, form):
     out = os.path.join(work, name + "_ort.json")
     run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime", "onnx",
-         "--python", sys.executable, "--json", out, "TEST.TEST_MODEL", model] + ds,
-        expect_ok=False)
+         "--python", sys.executable, "--json", out, "TEST.TEST_MODEL", model] + ds +
+        ["FREEZE.ONNX_FORM", form], expect_ok=False)
     with open(out) as f:
         return json.load(f)
 
@@ -35,12 +37,12 @@ def summary(seed, name, d):
     where = ("%s (%s; %s): %d of %d codes, by %d" %
              (first["name"], first["op"], first["runtime_op"], first["differing"],
               first["codes"], first["max_difference"]) if first else "none")
-    print("seed %s %-8s pixels %.2f%%  codes differing %.3f%% (max %d)  first: %s" %
+    print("seed %s %-14s pixels %.2f%%  codes differing %.3f%% (max %d)  first: %s" %
           (seed, name, 100 * d["pixel_agreement"], 100.0 * differing / codes, worst, where),
           flush=True)
 
 
-def main(seeds):
+def main(seeds, forms):
     for seed in seeds:
         work = tempfile.mkdtemp(prefix="segqat_ort_diff_")
         try:
@@ -69,10 +71,15 @@ def main(seeds):
                  "TRAIN.MODEL_SAVE_DIR", ptq])
             models["PTQ-KL"] = os.path.join(ptq, "final")
             for name, model in models.items():
-                summary(seed, name, ort_diff(work, name, ds, model))
+                for form in forms:
+                    summary(seed, "%s %s" % (name, form), ort_diff(work, name, ds, model, form))
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["7", "8", "9", "10"])
+    args = sys.argv[1:]
+    forms = ["qdq", "exact"]
+    if args[:1] == ["--form"]:
+        forms, args = [args[1]], args[2:]
+    main(args or ["7", "8", "9", "10"], forms)

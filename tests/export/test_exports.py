@@ -30,6 +30,7 @@ MAX_EXPORT_MIOU_GAP = 0.004  # mIoU of ONNX Runtime or PyTorch against segqat
 # Pixels labelled as segqat's INT8 engine does (see the asserts below).
 MIN_AGREEMENT_ORT = 0.990
 MIN_AGREEMENT_TORCH = 0.999
+MIN_AGREEMENT_ORT_EXACT = 0.9999  # FREEZE.ONNX_FORM exact (below)
 
 
 def miou(preds, gts):
@@ -157,6 +158,31 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
     # seed and the CPU; held to MAX_EXPORT_MIOU_GAP, twice the worst measured.
     assert abs(m_ort - m_segqat) <= MAX_EXPORT_MIOU_GAP and \
         abs(m_torch - m_segqat) <= MAX_EXPORT_MIOU_GAP, (m_segqat, m_ort, m_torch)
+
+    # FREEZE.ONNX_FORM exact: the quantized convs as ConvInteger with the
+    # engine's float requantization after them, the quantized adds as Sum
+    # between DequantizeLinear and QuantizeLinear. ONNX Runtime then computes
+    # the engine's codes at every quantized tensor (`segqat-worker diff
+    # --runtime onnx`, asserted in e2e_qat_end_to_end); the labels can part
+    # only where the float last_conv's logits tie.
+    exact = os.path.join(work, "export_exact")
+    run(["export", "--cfg", SYNTHETIC_CFG] + ds +
+        ["TEST.TEST_MODEL", checkpoint, "FREEZE.SAVE_DIR", exact, "SLIM.PREPROCESS", "True",
+         "FREEZE.ONNX_FORM", "exact"])
+    exact_model = onnx.load(os.path.join(exact, "model.onnx"))
+    onnx.checker.check_model(exact_model, full_check=True)
+    exact_ops = [n.op_type for n in exact_model.graph.node]
+    assert exact_ops.count("ConvInteger") == quantized_convs, exact_ops
+    assert exact_ops.count("Conv") == 53 - quantized_convs and "Add" in exact_ops, exact_ops
+    p = subprocess.run([sys.executable, os.path.join(ORT_DIR, "run_onnx.py"),
+                        os.path.join(exact, "model.onnx"), inputs, outputs + "_exact"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert p.returncode == 0, p.stdout
+    ort_exact = [np.fromfile(os.path.join(outputs + "_exact", n + ".labels"),
+                             np.uint8).reshape(128, 256) for n in ort_names]
+    a_exact = agreement(ort_exact, segqat)
+    print("pixels agreeing with segqat: ONNX Runtime on the exact form %.5f" % a_exact)
+    assert a_exact >= MIN_AGREEMENT_ORT_EXACT, (a_exact, MIN_AGREEMENT_ORT_EXACT)
 
     # Broken model directories and inputs.
     image = images[0]
