@@ -266,7 +266,7 @@ absl::Status JobStore::SetLeaseToken(const std::string& id, const std::string& t
   std::lock_guard<std::mutex> lock(mu_);
   Stmt s(db_,
          "INSERT INTO leases (job_id, token_sha256) VALUES (?1, ?2) ON CONFLICT (job_id) "
-         "DO UPDATE SET token_sha256 = excluded.token_sha256");
+         "DO UPDATE SET token_sha256 = excluded.token_sha256, acked_worker_seq = 0");
   s.BindText(1, id).BindText(2, token_sha256);
   absl::StatusOr<bool> done = s.Step();
   return done.ok() ? absl::OkStatus() : done.status();
@@ -279,6 +279,15 @@ absl::StatusOr<std::string> JobStore::LeaseToken(const std::string& id) {
   absl::StatusOr<bool> row = s.Step();
   if (!row.ok()) return row.status();
   return *row ? s.Text(0) : std::string();
+}
+
+absl::StatusOr<int64_t> JobStore::AckedWorkerSeq(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt s(db_, "SELECT acked_worker_seq FROM leases WHERE job_id = ?1");
+  s.BindText(1, id);
+  absl::StatusOr<bool> row = s.Step();
+  if (!row.ok()) return row.status();
+  return *row ? s.Int(0) : 0;
 }
 
 absl::Status JobStore::SetSnapshot(const std::string& id, const std::string& snapshot) {
@@ -335,6 +344,12 @@ absl::StatusOr<v1::JobEvent> JobStore::AppendEvent(const std::string& id, v1::Jo
   if (!added.ok()) return added.status();
   Stmt set(db_, "UPDATE jobs SET last_seq = ?2 WHERE id = ?1");
   if (status = set.BindText(1, id).BindInt(2, last_seq).Run(); !status.ok()) return status;
+  if (added->worker_seq() > 0) {
+    Stmt acked(db_, "UPDATE leases SET acked_worker_seq = ?2 WHERE job_id = ?1");
+    if (status = acked.BindText(1, id).BindInt(2, added->worker_seq()).Run(); !status.ok()) {
+      return status;
+    }
+  }
   if (status = txn.Commit(); !status.ok()) return status;
   tail_.Add(id, *added);
   return added;

@@ -75,15 +75,20 @@ class JobStore {
   absl::StatusOr<v1::Job> AddLostAttempt(const std::string& id);
   // The sha256 of the job's current lease token ("" when none was stored):
   // kept so a restarted server re-arms the lease for its holder only.
+  // A new token starts a new attempt: its acknowledged worker seq is 0.
   absl::Status SetLeaseToken(const std::string& id, const std::string& token_sha256);
   absl::StatusOr<std::string> LeaseToken(const std::string& id);
+  // The newest worker_seq among the events stored for the attempt holding
+  // the lease (AppendEvent writes it with each worker event); 0 when none.
+  absl::StatusOr<int64_t> AckedWorkerSeq(const std::string& id);
   // Unlists the job's artifacts named `prefix` or under `prefix/`.
   absl::Status RemoveArtifacts(const std::string& id, const std::string& prefix);
   // Removes the job and its events. FailedPrecondition unless it has ended.
   absl::Status Delete(const std::string& id);
 
   // Appends an event with seq = last seq + 1 and the current time; returns it
-  // as stored.
+  // as stored. A worker's event (worker_seq > 0) also becomes the lease's
+  // AckedWorkerSeq, in the same transaction.
   absl::StatusOr<v1::JobEvent> AppendEvent(const std::string& id, v1::JobEvent event);
   // Events with seq > after_seq in order, at most `limit` (none if limit <= 0).
   absl::StatusOr<std::vector<v1::JobEvent>> ReadEvents(const std::string& id, int64_t after_seq,

@@ -22,7 +22,7 @@
 namespace segqat::server {
 namespace {
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 constexpr int kBusyTimeoutMs = 5000;
 
 // Version 1. The blob is the whole v1::Job; the columns repeat the fields
@@ -63,6 +63,13 @@ ALTER TABLE jobs ADD COLUMN gpus INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_state_owner ON jobs (state, owner);
 CREATE INDEX jobs_queue ON jobs (state, gpus, priority DESC, create_us ASC, id ASC);
 PRAGMA user_version = 2;
+)sql";
+
+// Version 3: the newest worker event stored for the running attempt, written
+// with the event, so a restarted server acknowledges exactly what it holds.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE leases ADD COLUMN acked_worker_seq INTEGER NOT NULL DEFAULT 0;
+PRAGMA user_version = 3;
 )sql";
 
 absl::Status UseWal(sqlite3* db) {
@@ -128,6 +135,7 @@ absl::Status JobStore::Init() {
   }
   if (v == 0 && !(status = Exec(db_, kSchemaV1)).ok()) return status;
   if (v <= 1 && !(status = Exec(db_, kSchemaV2)).ok()) return status;
+  if (v <= 2 && !(status = Exec(db_, kSchemaV3)).ok()) return status;
   if (v == 1) {
     // Jobs of version 1 get their owner and gpus columns from their blob.
     std::vector<std::pair<std::string, v1::Job>> owners;

@@ -67,10 +67,15 @@ class JobStoreTest : public ::testing::Test {
     EXPECT_TRUE(created->second);
     return created->first;
   }
+  // Every stored event of the job, read a page at a time.
   std::vector<v1::JobEvent> Events(const std::string& id) {
-    auto events = store_->ReadEvents(id, 0, 1000);
-    EXPECT_TRUE(events.ok()) << events.status();
-    return events.ok() ? *events : std::vector<v1::JobEvent>();
+    std::vector<v1::JobEvent> all;
+    for (;;) {
+      auto page = store_->ReadEvents(id, all.empty() ? 0 : all.back().seq(), 1000);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok() || page->empty()) return all;
+      all.insert(all.end(), page->begin(), page->end());
+    }
   }
 
   fs::path dir_;

@@ -65,20 +65,6 @@ Scheduler::Scheduler(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
 
 Scheduler::~Scheduler() { Shutdown(); }
 
-int64_t Scheduler::StoredWorkerSeq(const std::string& job_id, int64_t last_seq) {
-  // The worker's events of the current attempt come after its RUNNING event;
-  // a window of the newest events holds them (reports are acknowledged
-  // within a few hundred events).
-  auto events = store_->ReadEvents(job_id, std::max<int64_t>(0, last_seq - 2000), 2000);
-  if (!events.ok()) return 0;
-  int64_t acked = 0;
-  for (const v1::JobEvent& e : *events) {
-    if (e.has_state() && e.state().state() == v1::RUNNING) acked = 0;
-    acked = std::max(acked, e.worker_seq());
-  }
-  return acked;
-}
-
 absl::Status Scheduler::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   artifacts_->RemoveUploads("");  // a previous process's unfinished uploads
@@ -92,7 +78,9 @@ absl::Status Scheduler::Start() {
           !token->empty()) {
         Lease& lease = leases_.Grant(id, 0, job.worker().substr(8), job.attempt(), *token);
         lease.inputs = InputJobIds(job.spec());
-        lease.acked_seq = StoredWorkerSeq(id, job.last_event_seq());
+        auto acked = store_->AckedWorkerSeq(id);
+        if (!acked.ok()) return acked.status();
+        lease.acked_seq = *acked;
         spdlog::info("[job {}] waits for {} to report (attempt {})", id, job.worker(),
                      job.attempt());
       } else {

@@ -160,8 +160,6 @@ class Scheduler {
   // it reads as inputs; keeps the token's digest in the store for rank 0.
   void GrantLease(const v1::Job& job, int rank, const std::string& worker_id, v1::Lease* out);
   void Refused(const std::string& reason);
-  // The newest worker_seq stored for the job's current attempt.
-  int64_t StoredWorkerSeq(const std::string& job_id, int64_t last_seq);
   void ExpireLocked();
 
   JobStore* store_;

@@ -165,6 +165,34 @@ TEST_F(SchedulerTest, LeasesSurviveARestartOfTheServer) {
             absl::StatusCode::kAborted);
 }
 
+// The acknowledgement a restarted server gives is what its store holds,
+// however many events the worker sent and however many of segqatd's own
+// (artifacts, logs) followed them.
+TEST_F(SchedulerTest, ARestartedServerAcknowledgesExactlyWhatItStored) {
+  const v1::Job job = Create(Request());
+  const v1::Lease lease = Take("w1", job);
+  constexpr int64_t kSent = 2500;
+  for (int64_t first = 1; first <= kSent; first += 500) {
+    std::vector<int64_t> seqs;
+    for (int64_t s = first; s < first + 500; ++s) seqs.push_back(s);
+    ASSERT_TRUE(scheduler_->Synchronize(Running("w1", lease, seqs)).ok());
+  }
+  for (int i = 0; i < 100; ++i) {
+    v1::JobEvent own;
+    own.mutable_log()->set_text("segqatd's own line");
+    ASSERT_TRUE(store_->AppendEvent(Id(job), own).ok());
+  }
+  MakeScheduler();  // segqatd restarted on the same store
+  // The answer to the last report was lost: the worker sends its last event
+  // again, with the next one.
+  auto report = scheduler_->Synchronize(Running("w1", lease, {kSent, kSent + 1}));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->acked_seq(), kSent + 1);
+  const std::vector<int64_t> steps = StepsStored(job);
+  ASSERT_EQ(steps.size(), static_cast<size_t>(kSent + 1));
+  EXPECT_EQ(steps.back(), kSent + 1);
+}
+
 TEST_F(SchedulerTest, AJobThatLosesItsWorkerThreeTimesEndsFailed) {
   const v1::Job job = Create(Request());
   Take("w1", job);
