@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/cli.h"
 #include "client/client.h"
 #include "client/progress_printer.h"
 #include "client/report.h"
@@ -53,92 +54,6 @@ constexpr char kUsage[] =
     "common flags: --timeout SECONDS, --json, --token-file FILE (else $SEGQAT_TOKEN),\n"
     "              --tls-ca FILE [--tls-cert FILE --tls-key FILE]\n";
 
-const std::vector<FlagSpec> kCommon = {
-    {"--server", true}, {"--timeout", true},  {"--json", false},  {"--token-file", true},
-    {"--tls-ca", true}, {"--tls-cert", true}, {"--tls-key", true}};
-
-bool IsCommonValueFlag(const std::string& a) {
-  return a == "--server" || a == "--timeout" || a == "--token-file" || a == "--tls-ca" ||
-         a == "--tls-cert" || a == "--tls-key";
-}
-
-std::vector<FlagSpec> With(std::vector<FlagSpec> specs) {
-  specs.insert(specs.end(), kCommon.begin(), kCommon.end());
-  return specs;
-}
-
-int Fail(const absl::Status& st) {
-  std::fprintf(stderr, "segqat: %s: %s\n", absl::StatusCodeToString(st.code()).c_str(),
-               std::string(st.message()).c_str());
-  return 1;
-}
-
-std::string JobName(const std::string& arg) {
-  return arg.rfind("jobs/", 0) == 0 ? arg : "jobs/" + arg;
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.add_whitespace = false;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
-std::unique_ptr<Client> Connect(const ParsedFlags& f) {
-  int seconds = 30;
-  if (f.Has("--timeout")) (void)absl::SimpleAtoi(f.Get("--timeout"), &seconds);
-  ChannelOptions options;
-  auto token = ReadToken(f.Get("--token-file", ""));
-  if (!token.ok()) std::exit(Fail(token.status()));
-  options.token = *token;
-  options.tls_ca = f.Get("--tls-ca", "");
-  options.tls_cert = f.Get("--tls-cert", "");
-  options.tls_key = f.Get("--tls-key", "");
-  auto channel = segqat::client::Connect(f.Get("--server", "127.0.0.1:50051"), options);
-  if (!channel.ok()) std::exit(Fail(channel.status()));
-  return std::make_unique<Client>(*channel, std::chrono::seconds(std::max(1, seconds)));
-}
-
-void PrintJob(const v1::Job& job, bool json) {
-  if (json) {
-    std::cout << Json(job) << "\n";
-    return;
-  }
-  std::cout << job.name() << "  " << v1::JobKind_Name(job.kind()) << "  "
-            << v1::JobState_Name(job.state()) << "  attempt " << job.attempt();
-  const auto& p = job.progress();
-  if (p.step() > 0) {
-    std::cout << "  epoch " << p.epoch() << " step " << p.step() << "/" << p.total_steps()
-              << " loss " << p.last_loss();
-  }
-  if (p.best_miou() >= 0) std::cout << "  best mIoU " << p.best_miou();
-  std::cout << "\n";
-  if (!job.error().empty()) std::cout << "  error: " << job.error() << "\n";
-  for (const auto& a : job.artifacts()) {
-    std::cout << "  " << a.name() << "  " << a.size_bytes() << " bytes  sha256 " << a.sha256()
-              << "\n";
-  }
-}
-
-// Follows a job to its end (or, with `until_seq` > 0, until that event);
-// returns the exit code (0 when it succeeded).
-int WaitFor(Client& client, const std::string& name, int64_t after, bool json, bool logs_only,
-            bool summary = true, int64_t until_seq = 0) {
-  ProgressPrinter printer(json, logs_only, isatty(STDERR_FILENO) != 0);
-  absl::Status st = client.Watch(name, after, [&](const v1::JobEvent& e) {
-    printer.Print(e);
-    return until_seq <= 0 || e.seq() < until_seq;
-  });
-  printer.Done();
-  if (!st.ok() && !(until_seq > 0 && absl::IsCancelled(st))) return Fail(st);
-  if (until_seq > 0) return 0;  // printed what was stored
-  auto job = client.GetJob(name);
-  if (!job.ok()) return Fail(job.status());
-  if (summary && !json && !logs_only) PrintJob(*job, false);
-  return job->state() == v1::SUCCEEDED ? 0 : 1;
-}
-
 int Report(const std::vector<std::string>& in) {
   // Flags first, then the jobs: -o DIR may come anywhere.
   std::vector<std::string> args, jobs;
@@ -158,7 +73,7 @@ int Report(const std::vector<std::string>& in) {
   ReportOptions o;
   o.jobs = jobs;
   o.out_dir = f->Get("--output", "");
-  auto client = Connect(*f);
+  auto client = ConnectFromFlags(*f);
   if (auto st = WriteReport(*client, o); !st.ok()) return Fail(st);
   std::cout << "wrote " << (std::filesystem::path(o.out_dir) / "report.md").string() << "\n";
   return 0;
@@ -211,7 +126,7 @@ int Submit(job::JobKind kind, const std::vector<std::string>& args) {
     }
   }
   req.set_request_id(f->Get("--request-id"));
-  auto client = Connect(*f);
+  auto client = ConnectFromFlags(*f);
   auto job = client->CreateJob(req);
   if (!job.ok()) return Fail(job.status());
   if (!f->Has("--wait")) {
@@ -258,7 +173,7 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
   const std::vector<std::string>& pos = parsed->positional;
   if (pos.empty()) return Fail(absl::InvalidArgumentError(cmd + ": JOB is required"));
   const std::string name = JobName(pos[0]);
-  auto client = Connect(*f);
+  auto client = ConnectFromFlags(*f);
   const bool json = f->Has("--json");
   if (cmd == "get") {
     auto job = client->GetJob(name);
@@ -346,7 +261,7 @@ int List(const std::vector<std::string>& args) {
   int n = 0;
   if (f->Has("--page-size") && absl::SimpleAtoi(f->Get("--page-size"), &n)) req.set_page_size(n);
   req.set_page_token(f->Get("--page-token"));
-  auto resp = Connect(*f)->ListJobs(req);
+  auto resp = ConnectFromFlags(*f)->ListJobs(req);
   if (!resp.ok()) return Fail(resp.status());
   if (f->Has("--json")) {
     std::cout << Json(*resp) << "\n";
@@ -359,9 +274,9 @@ int List(const std::vector<std::string>& args) {
 }
 
 int Workers(const std::vector<std::string>& args) {
-  auto f = ParseFlags(args, kCommon);
+  auto f = ParseFlags(args, CommonFlags());
   if (!f.ok()) return Fail(f.status());
-  auto resp = Connect(*f)->ListWorkers();
+  auto resp = ConnectFromFlags(*f)->ListWorkers();
   if (!resp.ok()) return Fail(resp.status());
   if (f->Has("--json")) {
     std::cout << Json(*resp) << "\n";

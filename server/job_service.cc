@@ -35,9 +35,11 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const absl::Sta
 class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
  public:
   ReadReactor(ArtifactStore* artifacts, ServerMetrics* metrics, std::string job_id,
-              const v1::ReadArtifactRequest& req, std::shared_ptr<void> slot,
-              StallWatchdog* watchdog, grpc::CallbackServerContext* ctx)
-      : slot_(std::move(slot)),
+              const v1::ReadArtifactRequest& req, const v1::Artifact& listed,
+              std::shared_ptr<void> slot, StallWatchdog* watchdog, grpc::CallbackServerContext* ctx,
+              FileIoPool* io)
+      : io_(io),
+        slot_(std::move(slot)),
         artifacts_(artifacts),
         metrics_(metrics),
         record_(Recorder(metrics, "ReadArtifact")),
@@ -47,14 +49,24 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
         name_(req.artifact()),
         offset_(req.read_offset()),
         remaining_(req.read_limit()) {
-    int64_t size = 0;
-    // Validate up front so a bad offset is an error, not an empty stream.
-    auto first = artifacts_->Read(job_id_, name_, offset_, 1, &size);
-    if (!first.ok()) {
-      Finish(ToGrpc(first.status()));
-      return;
-    }
-    NextChunk();
+    // The file work (the stored file checked against its sha256, the reads)
+    // runs on the I/O pool, one task at a time for this stream.
+    io_->Post([this, listed] {
+      if (auto st = artifacts_->Verify(job_id_, listed); !st.ok()) {
+        spdlog::error("[job {}] not serving {}: {}", job_id_, listed.name(),
+                      std::string(st.message()));
+        Finish(ToGrpc(st));
+        return;
+      }
+      int64_t size = 0;
+      // Validate up front so a bad offset is an error, not an empty stream.
+      auto first = artifacts_->Read(job_id_, name_, offset_, 1, &size);
+      if (!first.ok()) {
+        Finish(ToGrpc(first.status()));
+        return;
+      }
+      NextChunk();
+    });
   }
   void OnWriteDone(bool ok) override {
     watchdog_->WriteDone(watch_id_);
@@ -65,7 +77,7 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     if (metrics_ != nullptr) {
       metrics_->ArtifactBytesRead(static_cast<int64_t>(response_.data().size()));
     }
-    NextChunk();
+    io_->Post([this] { NextChunk(); });
   }
   void OnDone() override {
     watchdog_->Unregister(watch_id_);
@@ -101,6 +113,7 @@ class ReadReactor : public grpc::ServerWriteReactor<v1::ReadArtifactResponse> {
     watchdog_->WriteStarted(watch_id_);
     StartWrite(&response_);
   }
+  FileIoPool* io_;
   std::shared_ptr<void> slot_;  // held while the stream is open
   ArtifactStore* artifacts_;
   ServerMetrics* metrics_;
@@ -320,16 +333,12 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
         absl::NotFoundError(absl::StrCat("job ", *id, " has no artifact ", req->artifact())),
         record);
   }
-  if (auto st = artifacts_->Verify(*id, *listed); !st.ok()) {
-    spdlog::error("[job {}] not serving {}: {}", *id, listed->name(), std::string(st.message()));
-    return new ReadError(st, record);
-  }
   const bool worker = caller->role == Role::kWorker;
   auto slot =
       (worker ? worker_read_slots_ : read_slots_)->Acquire(ctx->peer(), WorkerIdentity(*caller));
   if (!slot.ok()) return new ReadError(slot.status(), record);
-  return new ReadReactor(artifacts_, metrics_, *id, *req, *std::move(slot), read_watchdog_.get(),
-                         ctx);
+  return new ReadReactor(artifacts_, metrics_, *id, *req, *listed, *std::move(slot),
+                         read_watchdog_.get(), ctx, io_.get());
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::ListWorkers(grpc::CallbackServerContext* ctx,

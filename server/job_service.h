@@ -11,6 +11,7 @@
 #include "server/artifact_store.h"
 #include "server/auth.h"
 #include "server/event_bus.h"
+#include "server/file_io_pool.h"
 #include "server/job_store.h"
 #include "server/job_validation.h"
 #include "server/scheduler.h"
@@ -85,6 +86,9 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
       std::make_unique<StallWatchdog>(std::chrono::seconds(60), "ReadArtifact");
   Auth open_;  // used when no Auth is given
   const Auth* auth_;
+  // Downloads' reads and first sha256 checks (server/file_io_pool.h); last,
+  // so it is joined first.
+  std::unique_ptr<FileIoPool> io_ = std::make_unique<FileIoPool>(4);
 };
 
 // "jobs/<id>" -> id; InvalidArgument for another shape.

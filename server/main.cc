@@ -51,6 +51,7 @@
 #include "server/job_store.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
+#include "server/transport_security.h"
 #include "server/worker_service.h"
 #include "worker/agent.h"
 #include "worker/work_dir.h"
@@ -59,60 +60,6 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 void OnSignal(int sig) { g_signal = sig; }
-
-bool IsLoopback(const std::string& listen) {
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0 ||
-         listen.rfind("unix:", 0) == 0;
-}
-
-absl::StatusOr<std::string> ReadPem(const segqat::ParsedFlags& flags, const char* flag) {
-  std::ifstream in(flags.Get(flag));
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", flags.Get(flag)));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Plaintext, TLS (--tls-cert, --tls-key) or TLS that asks clients for a
-// certificate and verifies the ones presented (--tls-client-ca).
-absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
-    const segqat::ParsedFlags& flags) {
-  if (!flags.Has("--tls-cert") && !flags.Has("--tls-key")) {
-    if (flags.Has("--tls-client-ca")) {
-      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
-    }
-    return grpc::InsecureServerCredentials();
-  }
-  auto cert = ReadPem(flags, "--tls-cert");
-  if (!cert.ok()) return cert.status();
-  auto key = ReadPem(flags, "--tls-key");
-  if (!key.ok()) return key.status();
-  grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  if (flags.Has("--tls-client-ca")) {
-    auto ca = ReadPem(flags, "--tls-client-ca");
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
-    ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
-  }
-  return grpc::SslServerCredentials(ssl);
-}
-
-// Takes gRPC server reflection out of a builder: linking the reflection
-// library registers it for every server, and with tokens it would list the
-// API to callers that may call none of it.
-class WithoutReflection : public grpc::ServerBuilderOption {
- public:
-  void UpdateArguments(grpc::ChannelArguments* /*args*/) override {}
-  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
-    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
-                                  [](const std::unique_ptr<grpc::ServerBuilderPlugin>& p) {
-                                    return p->name() == "proto_server_reflection";
-                                  }),
-                   plugins->end());
-  }
-};
 
 constexpr char kUsage[] =
     "usage: segqatd [--listen HOST:PORT] [--data-dir DIR] [--local-workers N]\n"
@@ -128,7 +75,22 @@ constexpr char kUsage[] =
     "                    for this long is cancelled and frees its slot (default 60; 0: never)\n"
     "  README.md and docs/deployment.md describe every flag.\n";
 
-int Run(int argc, char** argv) {
+// What segqatd runs with, from its flags.
+struct Settings {
+  segqat::ParsedFlags flags;
+  std::string listen, data_dir;
+  segqat::server::JobLimits limits;
+  int64_t max_message_bytes = 8 << 20;
+  int64_t watchers = 32, downloads = 64, stall_seconds = 60;
+  int64_t keep_snapshots = 2, max_attempts = 3, retention_hours = 0;
+  bool gpu = false;
+  int workers = 1;  // embedded workers
+  double lease_timeout = 5;
+};
+
+// Reads the flags into *s. Returns -1 to go on, else the exit code: 0 after
+// --help, 2 for a malformed command line, 1 for a value out of range.
+int ParseSettings(int argc, char** argv, Settings* s) {
   std::vector<std::string> args(argv + 1, argv + argc);
   auto flags = segqat::ParseFlags(args, {{"--listen", true},
                                          {"--data-dir", true},
@@ -162,83 +124,78 @@ int Run(int argc, char** argv) {
                   kUsage);
     return 2;
   }
-  const std::string listen = flags->Get("--listen", "127.0.0.1:50051");
-  const std::string data_dir = flags->Get("--data-dir", "./segqat-data");
-  segqat::server::Auth auth;
-  if (flags->Has("--auth-tokens")) {
-    auto loaded = segqat::server::Auth::FromFile(flags->Get("--auth-tokens"));
-    if (!loaded.ok()) {
-      spdlog::error("{}", std::string(loaded.status().message()));
-      return 1;
-    }
-    auth = *std::move(loaded);
-  } else if (!IsLoopback(listen) && !flags->Has("--insecure")) {
-    spdlog::error(
-        "--listen {}: without --auth-tokens every caller may do everything; segqatd "
-        "listens beyond loopback only with --auth-tokens FILE (or --insecure)",
-        listen);
-    return 1;
-  }
-  auto credentials = ServerCredentials(*flags);
-  if (!credentials.ok()) {
-    spdlog::error("{}", std::string(credentials.status().message()));
-    return 1;
-  }
-  if (flags->Has("--tls-client-ca")) auth.RequireWorkerCertificates();
-  segqat::server::JobLimits limits;
-  int64_t max_message_bytes = 8 << 20;
-  int64_t max_queued = limits.max_queued_per_owner;
+  s->flags = *std::move(flags);
+  const segqat::ParsedFlags& f = s->flags;
+  s->listen = f.Get("--listen", "127.0.0.1:50051");
+  s->data_dir = f.Get("--data-dir", "./segqat-data");
+  int64_t max_queued = s->limits.max_queued_per_owner;
   auto limit = [&](const char* flag, int64_t* value, int64_t low, int64_t high) {
-    if (!flags->Has(flag)) return true;
-    if (absl::SimpleAtoi(flags->Get(flag), value) && *value >= low && *value <= high) return true;
+    if (!f.Has(flag)) return true;
+    if (absl::SimpleAtoi(f.Get(flag), value) && *value >= low && *value <= high) return true;
     spdlog::error("{}: expects a number from {} to {}", flag, low, high);
     return false;
   };
-  if (!limit("--max-config-bytes", &limits.max_config_bytes, 1024, int64_t{64} << 20) ||
+  if (!limit("--max-config-bytes", &s->limits.max_config_bytes, 1024, int64_t{64} << 20) ||
       !limit("--max-queued-per-token", &max_queued, 1, 1000000) ||
-      !limit("--max-message-bytes", &max_message_bytes, 1 << 20, 64 << 20)) {
+      !limit("--max-message-bytes", &s->max_message_bytes, 1 << 20, 64 << 20) ||
+      !limit("--max-watchers-per-connection", &s->watchers, 1, 100000) ||
+      !limit("--max-downloads", &s->downloads, 1, 100000) ||
+      !limit("--download-stall-timeout", &s->stall_seconds, 0, 86400) ||
+      !limit("--keep-snapshots", &s->keep_snapshots, 1, 1000) ||
+      !limit("--max-attempts", &s->max_attempts, 1, 1000) ||
+      !limit("--retention", &s->retention_hours, 1, 24 * 365 * 10)) {
     return 1;
   }
-  limits.max_queued_per_owner = static_cast<int>(max_queued);
-  int64_t watchers = 32, downloads = 64, stall_seconds = 60;
-  if (!limit("--max-watchers-per-connection", &watchers, 1, 100000) ||
-      !limit("--max-downloads", &downloads, 1, 100000) ||
-      !limit("--download-stall-timeout", &stall_seconds, 0, 86400)) {
-    return 1;
-  }
-  int64_t keep_snapshots = 2;
-  if (!limit("--keep-snapshots", &keep_snapshots, 1, 1000)) return 1;
-  int64_t max_attempts = 3;
-  if (!limit("--max-attempts", &max_attempts, 1, 1000)) return 1;
-  int64_t retention_hours = 0;
-  if (!limit("--retention", &retention_hours, 1, 24 * 365 * 10)) return 1;
-  if (limits.max_config_bytes > max_message_bytes / 2) {
-    limits.max_config_bytes =
-        max_message_bytes / 2;  // a job must fit in the messages that carry it
-  }
-  const bool gpu = torch::cuda::is_available();
-  int workers = gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
-  if (flags->Has("--local-workers") &&
-      (!absl::SimpleAtoi(flags->Get("--local-workers"), &workers) || workers < 0)) {
+  s->limits.max_queued_per_owner = static_cast<int>(max_queued);
+  // A job must fit in the messages that carry it.
+  s->limits.max_config_bytes = std::min(s->limits.max_config_bytes, s->max_message_bytes / 2);
+  s->gpu = torch::cuda::is_available();
+  s->workers = s->gpu ? static_cast<int>(torch::cuda::device_count()) : 1;
+  if (f.Has("--local-workers") &&
+      (!absl::SimpleAtoi(f.Get("--local-workers"), &s->workers) || s->workers < 0)) {
     spdlog::error("--local-workers: expects a number >= 0");
     return 2;
   }
-  double lease_timeout = 5;
-  if (flags->Has("--lease-timeout") &&
-      (!absl::SimpleAtod(flags->Get("--lease-timeout"), &lease_timeout) ||
-       !(lease_timeout >= 0.5 && lease_timeout <= 3600))) {
+  if (f.Has("--lease-timeout") && (!absl::SimpleAtod(f.Get("--lease-timeout"), &s->lease_timeout) ||
+                                   !(s->lease_timeout >= 0.5 && s->lease_timeout <= 3600))) {
     spdlog::error("--lease-timeout: expects seconds between 0.5 and 3600");
     return 2;
   }
-  // Jobs, tokens' owners and models are nobody else's business: every file
-  // segqatd makes is its user's alone (0600, folders 0700), and so are the
-  // data folder and job database a previous version left open.
+  return -1;
+}
+
+// Tokens and roles (--auth-tokens), the refusal to listen beyond loopback
+// without them, and the transport's credentials.
+absl::Status SetUpSecurity(const Settings& s, segqat::server::Auth* auth,
+                           std::shared_ptr<grpc::ServerCredentials>* credentials) {
+  const segqat::ParsedFlags& f = s.flags;
+  if (f.Has("--auth-tokens")) {
+    auto loaded = segqat::server::Auth::FromFile(f.Get("--auth-tokens"));
+    if (!loaded.ok()) return loaded.status();
+    *auth = *std::move(loaded);
+  } else if (!segqat::server::IsLoopback(s.listen) && !f.Has("--insecure")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", s.listen,
+        ": without --auth-tokens every caller may do everything; segqatd listens beyond "
+        "loopback only with --auth-tokens FILE (or --insecure)"));
+  }
+  auto creds = segqat::server::ServerCredentials(f);
+  if (!creds.ok()) return creds.status();
+  *credentials = *std::move(creds);
+  if (f.Has("--tls-client-ca")) auth->RequireWorkerCertificates();
+  return absl::OkStatus();
+}
+
+// Jobs, tokens' owners and models are nobody else's business: every file
+// segqatd makes is its user's alone (0600, folders 0700), and so are the
+// data folder and job database a previous version left open.
+absl::Status PrepareDataDir(const std::string& data_dir) {
   ::umask(077);
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
-    spdlog::error("--data-dir: cannot create {}: {}", data_dir, ec.message());
-    return 1;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data-dir: cannot create ", data_dir, ": ", ec.message()));
   }
   std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all, ec);
   for (const char* db : {"/jobs.db", "/jobs.db-wal", "/jobs.db-shm"}) {
@@ -247,24 +204,121 @@ int Run(int argc, char** argv) {
         data_dir + db, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
         missing);
   }
+  return absl::OkStatus();
+}
+
+// /metrics and /healthz on --metrics-address (behind a token with
+// --metrics-auth); null without the flag.
+absl::StatusOr<std::unique_ptr<segqat::metrics::HttpExporter>> StartExporter(
+    const Settings& s, segqat::metrics::Registry* registry, const segqat::server::Auth& auth) {
+  const segqat::ParsedFlags& f = s.flags;
+  if (!f.Has("--metrics-address")) return std::unique_ptr<segqat::metrics::HttpExporter>();
+  std::function<bool(const std::string&)> authorize;
+  if (f.Has("--metrics-auth")) {
+    if (!auth.enabled()) return absl::InvalidArgumentError("--metrics-auth needs --auth-tokens");
+    authorize = [&auth](const std::string& header) { return auth.KnowsBearer(header); };
+  }
+  auto started =
+      segqat::metrics::HttpExporter::Start(f.Get("--metrics-address"), registry, authorize);
+  if (!started.ok()) {
+    return absl::Status(started.status().code(),
+                        absl::StrCat("--metrics-address: ", started.status().message()));
+  }
+  spdlog::info("metrics on http://{}:{}/metrics", (*started)->host(), (*started)->port());
+  return started;
+}
+
+// The gRPC server with both services, listening; *port is the bound port.
+std::unique_ptr<grpc::Server> StartServer(const Settings& s, const segqat::server::Auth& auth,
+                                          const std::shared_ptr<grpc::ServerCredentials>& creds,
+                                          grpc::Service* jobs, grpc::Service* workers, int* port) {
+  grpc::EnableDefaultHealthCheckService(true);  // open to all: liveness probes
+  // Reflection lists the API to anyone; only where anyone may call it anyway.
+  if (!auth.enabled()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  if (auth.enabled()) builder.SetOption(std::make_unique<segqat::server::WithoutReflection>());
+  builder.AddListeningPort(s.listen, creds, port);
+  builder.RegisterService(jobs);
+  builder.RegisterService(workers);
+  builder.SetMaxSendMessageSize(static_cast<int>(s.max_message_bytes));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(s.max_message_bytes));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<segqat::server::BadRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  return builder.BuildAndStart();
+}
+
+// The embedded workers: agents over an in-process channel, with the
+// server's message limits (a job the server accepted always reaches them)
+// and its own token.
+std::vector<std::thread> StartEmbeddedWorkers(const Settings& s, grpc::Server* server,
+                                              const std::string& local_token,
+                                              std::atomic<bool>* quit) {
+  std::vector<std::thread> agents;
+  const segqat::ParsedFlags& f = s.flags;
+  if (s.workers > 0) segqat::agent::SweepStaleTemporaries(s.data_dir + "/work");
+  if (f.Has("--data-root")) {
+    // Every file a job reads is opened beneath one of these, link by link.
+    std::vector<std::string> roots = f.values.at("--data-root");
+    std::error_code ec;
+    std::filesystem::create_directories(s.data_dir + "/work", ec);
+    roots.push_back(s.data_dir + "/work");
+    segqat::data::ConfineReads(roots);
+  }
+  for (int i = 0; i < s.workers; ++i) {
+    segqat::agent::AgentOptions aopt;
+    aopt.worker_id = absl::StrCat("local-", i);
+    aopt.host = "segqatd";
+    if (s.gpu) aopt.gpus = {i};
+    aopt.work_dir = s.data_dir + "/work";
+    if (f.Has("--data-root")) aopt.data_roots = f.values.at("--data-root");
+    grpc::ChannelArguments channel_args;
+    channel_args.SetMaxReceiveMessageSize(static_cast<int>(s.max_message_bytes));
+    channel_args.SetMaxSendMessageSize(static_cast<int>(s.max_message_bytes));
+    auto channel = server->experimental().InProcessChannelWithInterceptors(
+        channel_args, segqat::client::TokenInterceptors(local_token));
+    agents.emplace_back([channel, aopt, quit] {
+      segqat::agent::Agent agent(channel, aopt);
+      if (auto st = agent.Run(quit); !st.ok()) {
+        spdlog::error("embedded worker {} stopped: {}", aopt.worker_id, st.ToString());
+      }
+    });
+  }
+  return agents;
+}
+
+int Run(int argc, char** argv) {
+  Settings s;
+  if (int code = ParseSettings(argc, argv, &s); code >= 0) return code;
+  segqat::server::Auth auth;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (auto st = SetUpSecurity(s, &auth, &credentials); !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+    return 1;
+  }
+  if (auto st = PrepareDataDir(s.data_dir); !st.ok()) {
+    spdlog::error("{}", std::string(st.message()));
+    return 1;
+  }
   // The embedded CPU workers share the cores, with at least 2 threads each:
   // LibTorch 1.13 runs 1x1 convolutions 4x slower on one thread (no oneDNN).
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(gpu ? cores : std::max(2, cores / std::max(1, workers)));
-  if (workers > 0) segqat::runtime::PrepareProcessForJobs();
+  at::set_num_threads(s.gpu ? cores : std::max(2, cores / std::max(1, s.workers)));
+  if (s.workers > 0) segqat::runtime::PrepareProcessForJobs();
 
-  auto store = segqat::server::JobStore::Open(data_dir + "/jobs.db", segqat::server::SystemClock());
+  auto store =
+      segqat::server::JobStore::Open(s.data_dir + "/jobs.db", segqat::server::SystemClock());
   if (!store.ok()) {
     spdlog::error("{}", store.status().ToString());
     return 1;
   }
-  segqat::server::ArtifactStore artifacts(data_dir + "/artifacts");
+  segqat::server::ArtifactStore artifacts(s.data_dir + "/artifacts");
   segqat::server::EventBus bus;
   segqat::server::SchedulerOptions sopt;
-  sopt.retention = std::chrono::hours(retention_hours);
-  sopt.keep_snapshots = static_cast<int>(keep_snapshots);
-  sopt.max_lost_attempts = static_cast<int>(max_attempts);
-  sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(lease_timeout * 1000));
+  sopt.retention = std::chrono::hours(s.retention_hours);
+  sopt.keep_snapshots = static_cast<int>(s.keep_snapshots);
+  sopt.max_lost_attempts = static_cast<int>(s.max_attempts);
+  sopt.lease_timeout = std::chrono::milliseconds(static_cast<int64_t>(s.lease_timeout * 1000));
   // About three reports per lease timeout.
   sopt.report_interval = std::max(std::chrono::milliseconds(100), sopt.lease_timeout / 4);
   segqat::server::Scheduler scheduler(store->get(), &artifacts, &bus, sopt);
@@ -287,92 +341,34 @@ int Run(int argc, char** argv) {
   // may use their ids (local-*), with or without --auth-tokens.
   const std::string local_token = segqat::server::RandomToken();
   auth.AddInternal(local_token);
-  std::unique_ptr<segqat::metrics::HttpExporter> exporter;
-  if (flags->Has("--metrics-address")) {
-    std::function<bool(const std::string&)> authorize;
-    if (flags->Has("--metrics-auth")) {
-      if (!auth.enabled()) {
-        spdlog::error("--metrics-auth needs --auth-tokens");
-        return 1;
-      }
-      authorize = [&auth](const std::string& header) { return auth.KnowsBearer(header); };
-    }
-    auto started =
-        segqat::metrics::HttpExporter::Start(flags->Get("--metrics-address"), &registry, authorize);
-    if (!started.ok()) {
-      spdlog::error("--metrics-address: {}", std::string(started.status().message()));
-      return 1;
-    }
-    exporter = *std::move(started);
-    spdlog::info("metrics on http://{}:{}/metrics", exporter->host(), exporter->port());
+  auto exporter = StartExporter(s, &registry, auth);
+  if (!exporter.ok()) {
+    spdlog::error("{}", std::string(exporter.status().message()));
+    return 1;
   }
   segqat::server::JobServiceImpl service(store->get(), &artifacts, &bus, &scheduler, metrics->get(),
                                          &auth);
-  service.SetLimits(limits);
-  service.SetStreamLimits(static_cast<int>(watchers), static_cast<int>(downloads),
-                          std::chrono::seconds(stall_seconds));
+  service.SetLimits(s.limits);
+  service.SetStreamLimits(static_cast<int>(s.watchers), static_cast<int>(s.downloads),
+                          std::chrono::seconds(s.stall_seconds));
   segqat::server::WorkerServiceImpl worker_service(&scheduler, &artifacts, metrics->get(),
                                                    int64_t{8} << 30, &auth);
-
-  grpc::EnableDefaultHealthCheckService(true);  // open to all: liveness probes
-  // Reflection lists the API to anyone; only where anyone may call it anyway.
-  if (!auth.enabled()) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  if (auth.enabled()) builder.SetOption(std::make_unique<WithoutReflection>());
   int port = 0;
-  builder.AddListeningPort(listen, *credentials, &port);
-  builder.RegisterService(&service);
-  builder.RegisterService(&worker_service);
-  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
-  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(std::make_unique<segqat::server::BadRequestInterceptorFactory>());
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  std::unique_ptr<grpc::Server> server =
+      StartServer(s, auth, credentials, &service, &worker_service, &port);
   if (!server || port == 0) {
-    spdlog::error("--listen: cannot listen on {}", listen);
+    spdlog::error("--listen: cannot listen on {}", s.listen);
     return 1;
   }
-  const std::string host = listen.substr(0, listen.rfind(':'));
+  const std::string host = s.listen.substr(0, s.listen.rfind(':'));
   // The bound address, for tests and scripts that ask for port 0.
-  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{}; {}, {})", host, port, data_dir,
-               workers, gpu ? "GPU" : "CPU", workers == 1 ? "" : "s",
+  spdlog::info("segqatd listening on {}:{} (data {}, {} {} worker{}; {}, {})", host, port,
+               s.data_dir, s.workers, s.gpu ? "GPU" : "CPU", s.workers == 1 ? "" : "s",
                auth.enabled() ? "tokens" : "no auth",
-               flags->Has("--tls-cert") ? (flags->Has("--tls-client-ca") ? "mutual TLS" : "TLS")
-                                        : "plaintext");
-
-  // The embedded workers: agents over an in-process channel.
+               s.flags.Has("--tls-cert") ? (s.flags.Has("--tls-client-ca") ? "mutual TLS" : "TLS")
+                                         : "plaintext");
   std::atomic<bool> quit{false};
-  std::vector<std::thread> agents;
-  if (workers > 0) segqat::agent::SweepStaleTemporaries(data_dir + "/work");
-  if (flags->Has("--data-root")) {
-    // Every file a job reads is opened beneath one of these, link by link.
-    std::vector<std::string> roots = flags->values.at("--data-root");
-    std::filesystem::create_directories(data_dir + "/work", ec);
-    roots.push_back(data_dir + "/work");
-    segqat::data::ConfineReads(roots);
-  }
-  for (int i = 0; i < workers; ++i) {
-    segqat::agent::AgentOptions aopt;
-    aopt.worker_id = absl::StrCat("local-", i);
-    aopt.host = "segqatd";
-    if (gpu) aopt.gpus = {i};
-    aopt.work_dir = data_dir + "/work";
-    if (flags->Has("--data-root")) aopt.data_roots = flags->values.at("--data-root");
-    // The same message limits as the server's: a job the server accepted
-    // always reaches its embedded workers.
-    grpc::ChannelArguments channel_args;
-    channel_args.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
-    channel_args.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
-    auto channel = server->experimental().InProcessChannelWithInterceptors(
-        channel_args, segqat::client::TokenInterceptors(local_token));
-    agents.emplace_back([channel, aopt, &quit] {
-      segqat::agent::Agent agent(channel, aopt);
-      if (auto st = agent.Run(&quit); !st.ok()) {
-        spdlog::error("embedded worker {} stopped: {}", aopt.worker_id, st.ToString());
-      }
-    });
-  }
+  std::vector<std::thread> agents = StartEmbeddedWorkers(s, server.get(), local_token, &quit);
 
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
@@ -383,7 +379,7 @@ int Run(int argc, char** argv) {
   for (auto& t : agents) t.join();
   scheduler.Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  if (exporter) exporter->Stop();
+  if (*exporter) (*exporter)->Stop();
   spdlog::info("segqatd stopped");
   return 0;
 }

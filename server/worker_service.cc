@@ -62,8 +62,10 @@ int64_t HashExisting(const std::string& path, Sha256* digest) {
 class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> {
  public:
   UploadReactor(Scheduler* scheduler, ArtifactStore* artifacts, ServerMetrics* metrics,
-                int64_t max_bytes, v1::Artifact* response, absl::StatusOr<Caller> caller)
-      : scheduler_(scheduler),
+                int64_t max_bytes, v1::Artifact* response, absl::StatusOr<Caller> caller,
+                FileIoPool* io)
+      : io_(io),
+        scheduler_(scheduler),
         artifacts_(artifacts),
         metrics_(metrics),
         max_bytes_(max_bytes),
@@ -81,17 +83,22 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
   }
   ~UploadReactor() override { Abandon(); }
 
+  // The file work (open, write, fsync, commit) runs on the I/O pool; the
+  // next read starts from there. One message at a time: no two of this
+  // stream's tasks overlap.
   void OnReadDone(bool ok) override {
-    if (!ok) {  // the client half-closed: the upload is complete
-      Finish(Complete());
-      return;
-    }
-    absl::Status st = header_seen_ ? Append() : Begin();
-    if (!st.ok()) {
-      Finish(st);
-      return;
-    }
-    StartRead(&request_);
+    io_->Post([this, ok] {
+      if (!ok) {  // the client half-closed: the upload is complete
+        Finish(Complete());
+        return;
+      }
+      absl::Status st = header_seen_ ? Append() : Begin();
+      if (!st.ok()) {
+        Finish(st);
+        return;
+      }
+      StartRead(&request_);
+    });
   }
   void OnDone() override { delete this; }
 
@@ -223,6 +230,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     ServerReadReactor::Finish(g);
   }
 
+  FileIoPool* io_;
   Scheduler* scheduler_;
   ArtifactStore* artifacts_;
   ServerMetrics* metrics_;
@@ -302,7 +310,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
 grpc::ServerReadReactor<v1::UploadArtifactRequest>* WorkerServiceImpl::UploadArtifact(
     grpc::CallbackServerContext* ctx, v1::Artifact* resp) {
   return new UploadReactor(scheduler_, artifacts_, metrics_, max_upload_bytes_, resp,
-                           auth_->Check(*ctx, Rpc::kUploadArtifact));
+                           auth_->Check(*ctx, Rpc::kUploadArtifact), io_.get());
 }
 
 }  // namespace segqat::server

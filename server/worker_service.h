@@ -9,6 +9,7 @@
 #include "segqat/v1/workers.grpc.pb.h"
 #include "server/artifact_store.h"
 #include "server/auth.h"
+#include "server/file_io_pool.h"
 #include "server/scheduler.h"
 #include "server/server_metrics.h"
 
@@ -37,6 +38,9 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
   int64_t max_upload_bytes_;
   Auth open_;
   const Auth* auth_;
+  // Uploads' writes, fsync and commit (server/file_io_pool.h); last, so it
+  // is joined first.
+  std::unique_ptr<FileIoPool> io_ = std::make_unique<FileIoPool>(4);
 };
 
 }  // namespace segqat::server

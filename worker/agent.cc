@@ -208,7 +208,7 @@ void Agent::RunJob(Job* job) {
       d.rank = job->rank;
       d.world_size = job->world;
       d.master_addr = master.substr(0, colon == std::string::npos ? 0 : colon);
-      d.timeout = std::chrono::seconds(120);
+      d.timeout = options_.collective_timeout;
       if (request.use_gpu) d.device = c10::Device(c10::kCUDA, request.gpu_index);
       if (colon == std::string::npos ||
           !absl::SimpleAtoi(master.substr(colon + 1), &d.master_port)) {

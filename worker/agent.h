@@ -40,6 +40,9 @@ struct AgentOptions {
   // is rank 0 (its TCPStore listens on a free port of this machine).
   std::string address = "127.0.0.1";
   std::chrono::seconds rpc_deadline{60};
+  // How long a data-parallel rank waits for its peers at the rendezvous and
+  // in each collective before its job fails (--collective-timeout).
+  std::chrono::seconds collective_timeout{120};
   // Where jobs may read (--data-root); empty: anywhere. A job's own
   // directory (its fetched inputs) is always allowed.
   std::vector<std::string> data_roots;

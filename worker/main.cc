@@ -11,7 +11,8 @@
 //   segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]
 //                     [--calib M] [--calib-batches N] [--json FILE] [KEY VALUE ...]
 //   segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]
-//                      [--runtime engine|onnx [--python PY]] [KEY VALUE ...]
+//                      [--runtime engine|onnx [--python PY]] [--integer-kernels]
+//                      [KEY VALUE ...]
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
 //   segqat-worker make-dataset --out DIR [--train N] [--val N] [--height H] [--width W] [--seed S]
@@ -62,7 +63,8 @@ constexpr char kUsage[] =
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
     "  segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]\n"
-    "                      [--runtime engine|onnx [--python PY]] [KEY VALUE ...]\n"
+    "                      [--runtime engine|onnx [--python PY]] [--integer-kernels]\n"
+    "                      [KEY VALUE ...]\n"
     "                      (simulated vs INT8 engine, or engine vs ONNX Runtime, by layer)\n"
     "  segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]\n"
     "                      [--calib abs_max|percentile|kl] [--calib-batches N] [--do_eval]\n"
@@ -194,25 +196,34 @@ int RunExport(const std::vector<std::string>& args) {
 // against the INT8 engine (--runtime engine), or the engine against ONNX
 // Runtime on the exported model (--runtime onnx, run by --python, else
 // $SEGQAT_PYTHON, else python3), on the first --images val images (the DIFF
-// job's default). Its table on stdout; exit 1 when the two part.
+// job's default). --integer-kernels runs the engine on LibTorch's
+// requantizing kernels (EngineOptions::integer_kernels). Its table on
+// stdout; exit 1 when the two part.
 int RunDiff(const std::vector<std::string>& args) {
-  auto c = PrepareCommand(job::JobKind::kDiff, args,
-                          {{"--json", true}, {"--runtime", true}, {"--python", true}});
+  auto c = PrepareCommand(
+      job::JobKind::kDiff, args,
+      {{"--json", true}, {"--runtime", true}, {"--python", true}, {"--integer-kernels", false}});
   if (!c.ok()) return Fail(c.status());
   const std::string runtime = c->flags.Get("--runtime", "engine");
   if (runtime != "engine" && runtime != "onnx") {
     return Fail(absl::InvalidArgumentError(
         absl::StrCat("--runtime: ", QuoteForMessage(runtime), " is not one of engine, onnx")));
   }
+  infer::EngineOptions engine;
+  engine.integer_kernels = c->flags.Has("--integer-kernels");
+  if (engine.integer_kernels && runtime != "engine") {
+    return Fail(absl::InvalidArgumentError("--integer-kernels: only with --runtime engine"));
+  }
   std::string python = c->flags.Get("--python", "");
   if (python.empty() && std::getenv("SEGQAT_PYTHON") != nullptr)
     python = std::getenv("SEGQAT_PYTHON");
   if (python.empty()) python = "python3";
-  auto diff = runtime == "onnx"
-                  ? runtime::DiffOnnxRuntime(c->config, c->request.diff_images, python,
-                                             c->request.lists.get())
-                  : runtime::DiffLayers(c->config, c->request.diff_images, c->request.lists.get());
+  auto diff = runtime == "onnx" ? runtime::DiffOnnxRuntime(c->config, c->request.diff_images,
+                                                           python, c->request.lists.get())
+                                : runtime::DiffLayers(c->config, c->request.diff_images,
+                                                      c->request.lists.get(), engine);
   if (!diff.ok()) return Fail(diff.status());
+  if (engine.integer_kernels) diff->runtime = "engine on LibTorch's integer kernels";
   std::fputs(diff->ToText().c_str(), stdout);
   if (c->flags.Has("--json")) {
     std::ofstream out(c->flags.Get("--json"));

@@ -58,6 +58,7 @@ int RunServe(const std::vector<std::string>& args) {
                                  {"--work-dir", true},
                                  {"--advertise-address", true},
                                  {"--threads", true},
+                                 {"--collective-timeout", true},
                                  {"--token-file", true},
                                  {"--data-root", true, true},
                                  {"--tls-ca", true},
@@ -69,6 +70,9 @@ int RunServe(const std::vector<std::string>& args) {
       "                           [--work-dir DIR] [--advertise-address HOST] [--threads N]\n"
       "                           [--token-file FILE] [--data-root DIR ...]\n"
       "                           [--tls-ca FILE [--tls-cert FILE --tls-key FILE]]\n"
+      "                           [--collective-timeout SECONDS]\n"
+      "  --collective-timeout SECONDS  how long a data-parallel rank waits for its peers\n"
+      "               (rendezvous, each collective) before its job fails (default 120)\n"
       "  --name NAME  this worker's id (one per GPU: NAME-cudaN); with segqatd --auth-tokens\n"
       "               it must be one the worker token's NAME allows (NAME, NAME-*, PREFIX*)\n";
   if (flags.ok() && flags->Has("--help")) {
@@ -89,6 +93,13 @@ int RunServe(const std::vector<std::string>& args) {
       return 2;
     }
     at::set_num_threads(threads);  // per process: share the cores with other workers
+  }
+  int collective_timeout = 120;
+  if (flags->Has("--collective-timeout") &&
+      (!absl::SimpleAtoi(flags->Get("--collective-timeout"), &collective_timeout) ||
+       collective_timeout < 1 || collective_timeout > 86400)) {
+    spdlog::error("--collective-timeout: expects seconds from 1 to 86400");
+    return 2;
   }
   auto gpus = ParseGpus(flags->Get("--gpus", "all"));
   if (!gpus.ok()) {
@@ -148,6 +159,7 @@ int RunServe(const std::vector<std::string>& args) {
     o.gpus = slot;
     o.work_dir = work_dir;
     o.address = address;
+    o.collective_timeout = std::chrono::seconds(collective_timeout);
     if (flags->Has("--data-root")) o.data_roots = flags->values.at("--data-root");
     spdlog::info("worker {} serving {} on {}", o.worker_id,
                  slot.empty() ? std::string("cpu") : absl::StrCat("cuda:", slot[0]),

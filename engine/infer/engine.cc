@@ -304,8 +304,10 @@ absl::StatusOr<at::Tensor> Engine::Run(const at::Tensor& image) {
           const ConvSpec& c = n.conv;
           Value& in = values[n.inputs[0]];
           if (!packed_[i].isNone()) {
-            out.q = IntegerConv(in.Quantized(c.input_scale), packed_[i], c.output_scale,
-                                out.zero_point, out.max_code, c.act != Act::kNone);
+            at::Tensor q = in.Quantized(c.input_scale);
+            if (probe_) probe_(n, CodesOf(q));
+            out.q = IntegerConv(q, packed_[i], c.output_scale, out.zero_point, out.max_code,
+                                c.act != Act::kNone);
             break;
           }
           // The node's arithmetic, as the simulated model's eval forward

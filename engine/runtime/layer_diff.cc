@@ -195,7 +195,8 @@ struct DiffRun {
   std::vector<data::ListEntry> entries;
 };
 
-absl::StatusOr<DiffRun> PrepareDiff(const Config& cfg, int max_images, const DatasetLists* lists) {
+absl::StatusOr<DiffRun> PrepareDiff(const Config& cfg, int max_images, const DatasetLists* lists,
+                                    infer::EngineOptions engine_options = {}) {
   if (max_images < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("diff_images: expects a number >= 1, got ", max_images));
@@ -217,7 +218,7 @@ absl::StatusOr<DiffRun> PrepareDiff(const Config& cfg, int max_images, const Dat
     return absl::InvalidArgumentError(
         absl::StrCat("TEST.TEST_MODEL: the engine cannot run it: ", graph.status().message()));
   }
-  auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8);
+  auto engine = infer::Engine::Create(*std::move(graph), infer::Precision::kInt8, engine_options);
   if (!engine.ok()) return engine.status();
   auto entries = SplitEntries(cfg, Split::kVal, lists);
   if (!entries.ok()) return entries.status();
@@ -240,8 +241,9 @@ absl::StatusOr<LayerDiff> Feed(const Config& cfg, const DiffRun& run, LayerDiffe
 
 }  // namespace
 
-absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images, const DatasetLists* lists) {
-  auto run = PrepareDiff(cfg, max_images, lists);
+absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images, const DatasetLists* lists,
+                                     infer::EngineOptions engine_options) {
+  auto run = PrepareDiff(cfg, max_images, lists, engine_options);
   if (!run.ok()) return run.status();
   LayerDiffer differ(*run->simulated.model, *run->engine);
   return Feed(cfg, *run, differ);

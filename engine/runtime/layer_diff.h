@@ -88,11 +88,14 @@ class LayerDiffer {
 };
 
 // cfg names the checkpoint (TEST.TEST_MODEL, a quantized one) and the val
-// list (its entries from `lists` when given); max_images >= 1.
+// list (its entries from `lists` when given); max_images >= 1. The engine
+// runs with `engine_options` (integer_kernels: LibTorch's requantizing
+// kernels, which part from the simulation where their rounding does).
 // InvalidArgument names the key for a float checkpoint or one the engine
 // cannot run (abs_max activations).
 absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images,
-                                     const DatasetLists* lists = nullptr);
+                                     const DatasetLists* lists = nullptr,
+                                     infer::EngineOptions engine_options = {});
 
 // The same checkpoint exported to ONNX as `export` writes it
 // (FREEZE.ONNX_FORM, FREEZE.ONNX_INT8_WEIGHTS; normalization outside, as

@@ -4,7 +4,11 @@ snapshot every epoch and then answers no upload. Training used to upload each
 snapshot on its own thread, so it stood still until the upload's 60 s
 deadline; now every step of every epoch arrives while the first snapshot's
 upload still hangs. Once the uploads are let through, the job ends
-SUCCEEDED with the newest snapshot and its outputs in place."""
+SUCCEEDED with the newest snapshot and its outputs in place.
+
+And a data-parallel job of two workers whose rank 0's uploads hang longer
+than the ranks' collective timeout: both ranks train every step meanwhile,
+neither times out, and the gang ends SUCCEEDED once the uploads go up."""
 import hashlib
 import os
 import shutil
@@ -92,23 +96,111 @@ class FakeSegqatd(wpb_grpc.WorkerServiceServicer):
         return wpb.QueryUploadResponse(received_bytes=0)
 
 
+class FakeGangSegqatd(wpb_grpc.WorkerServiceServicer):
+    """Assigns one data-parallel job to the first two idle workers (rank 0 to
+    the first, whose advertised address and port are the rendezvous) and
+    answers no upload until released."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.idle = []            # (worker_id, master HOST:PORT) in order of arrival
+        self.ranks = {}           # worker_id -> rank
+        self.steps = {0: [], 1: []}  # rank 0 reports for the gang
+        self.finished = {}        # rank -> Finished report
+        self.uploads_started = []
+        self.uploaded = {}
+        self.release = threading.Event()
+
+    def _assignment(self, worker):
+        rank = self.ranks[worker]
+        lease = wpb.Lease(job="jobs/gang00000001", fencing=1, rank=rank, token="g" * 43)
+        return wpb.RunAssignment(lease=lease, spec=self.spec, world_size=2,
+                                 master=self.idle[0][1])
+
+    def Synchronize(self, request, context):
+        r = request.report
+        w = request.worker_id
+        with self.lock:
+            kind = r.WhichOneof("state")
+            if kind == "idle":
+                if w not in [i for i, _ in self.idle] and w not in self.finished_workers():
+                    self.idle.append((w, "%s:%d" % (request.address, request.rendezvous_port)))
+                if len(self.idle) >= 2 and w in [i for i, _ in self.idle[:2]] and \
+                        w not in self.finished_workers():
+                    self.ranks.setdefault(w, [i for i, _ in self.idle].index(w))
+                    return wpb.SynchronizeResponse(run=self._assignment(w),
+                                                   report_interval_ms=200)
+                return wpb.SynchronizeResponse(idle=wpb.SynchronizeResponse.Idle(),
+                                               report_interval_ms=200)
+            rank = self.ranks.get(w, 0)
+            state = r.running if kind == "running" else r.finished
+            for e in state.events:
+                if e.HasField("step"):
+                    self.steps[rank].append((time.time(), e.step))
+            last = state.events[-1].worker_seq if state.events else 0
+            if kind == "finished":
+                self.finished[rank] = r.finished
+                return wpb.SynchronizeResponse(idle=wpb.SynchronizeResponse.Idle(),
+                                               acked_seq=last)
+            return wpb.SynchronizeResponse(run=self._assignment(w), acked_seq=last,
+                                           report_interval_ms=200)
+
+    def finished_workers(self):
+        return [w for w, rank in self.ranks.items() if rank in self.finished]
+
+    UploadArtifact = FakeSegqatd.UploadArtifact
+    QueryUpload = FakeSegqatd.QueryUpload
+
+
+def training_spec(data, **fields):
+    with open(SYNTHETIC_CFG) as f:
+        cfg = f.read()
+    return pb.JobSpec(kind=pb.TRAIN, config_yaml=cfg, log_steps=1,
+                      overrides=dataset_overrides(data) + [
+                          "SOLVER.NUM_EPOCHS", str(EPOCHS), "TRAIN.SNAPSHOT_EPOCH", "1"],
+                      **fields)
+
+
+def serve(fake):
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+    wpb_grpc.add_WorkerServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def launch(port, work, name, extra=()):
+    """`segqat-worker serve` against the fake; returns (process, its log)."""
+    log = open(os.path.join(work, name + ".log"), "w")
+    return subprocess.Popen([WORKER, "serve", "--server", "127.0.0.1:%d" % port, "--name", name,
+                             "--work-dir", os.path.join(work, name)] + list(extra),
+                            stdout=log, stderr=subprocess.STDOUT), log
+
+
+def shut_down(fake, launched, server, work):
+    fake.release.set()
+    for worker, _ in launched:
+        worker.terminate()
+    for worker, log in launched:
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        log.close()
+    server.stop(0)
+    if os.environ.get("SEGQAT_KEEP") is None:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print("kept", work)
+
+
 class StuckUploadsTest(unittest.TestCase):
     def test_training_goes_on_while_every_upload_hangs(self):
         work, data = work_dir_with_dataset("segqat_stuck_", WORKER, train=16)
-        with open(SYNTHETIC_CFG) as f:
-            cfg = f.read()
-        spec = pb.JobSpec(kind=pb.TRAIN, config_yaml=cfg, log_steps=1,
-                          overrides=dataset_overrides(data) + [
-                              "SOLVER.NUM_EPOCHS", str(EPOCHS), "TRAIN.SNAPSHOT_EPOCH", "1"])
-        fake = FakeSegqatd(spec)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-        wpb_grpc.add_WorkerServiceServicer_to_server(fake, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        log = open(os.path.join(work, "worker.log"), "w")
-        worker = subprocess.Popen([WORKER, "serve", "--server", "127.0.0.1:%d" % port,
-                                   "--name", "stuck-w", "--work-dir",
-                                   os.path.join(work, "w")], stdout=log, stderr=subprocess.STDOUT)
+        fake = FakeSegqatd(training_spec(data))
+        server, port = serve(fake)
+        worker, log = launch(port, work, "stuck-w")
         try:
             deadline = time.time() + 300
             while not fake.uploads_started:
@@ -157,18 +249,63 @@ class StuckUploadsTest(unittest.TestCase):
             print("%d steps while the first upload hung; snapshots uploaded: %s"
                   % (total, snapshots))
         finally:
+            shut_down(fake, [(worker, log)], server, work)
+
+    def check_no_rank_failed(self, fake):
+        with fake.lock:
+            failed = {r: f.error for r, f in fake.finished.items()
+                      if f.outcome != wpb.WorkerReport.Finished.SUCCEEDED}
+        self.assertFalse(failed, "a rank failed while rank 0's upload hung")
+
+    def test_a_data_parallel_gang_trains_on_while_rank_0s_uploads_hang(self):
+        collective_timeout = 10
+        work, data = work_dir_with_dataset("segqat_stuck_gang_", WORKER, train=16)
+        fake = FakeGangSegqatd(training_spec(data, workers=2))
+        server, port = serve(fake)
+        launched = [launch(port, work, name,
+                           ["--threads", "1", "--collective-timeout", str(collective_timeout)])
+                    for name in ("gang-a", "gang-b")]
+        workers = [w for w, _ in launched]
+        try:
+            deadline = time.time() + 300
+            while not fake.uploads_started:
+                for w in workers:
+                    self.assertIsNone(w.poll(), "a worker exited")
+                self.assertLess(time.time(), deadline, "no snapshot upload began")
+                time.sleep(0.1)
+            hang_began, first = fake.uploads_started[0]
+            self.assertTrue(first.startswith("snapshots/"), first)
+            # The gang reaches its last step while rank 0's first upload hangs
+            # (rank 0 reports for the gang; each step's gradients are averaged
+            # across both ranks, so neither runs ahead of the other).
+            while True:
+                with fake.lock:
+                    last = fake.steps[0][-1][1] if fake.steps[0] else None
+                if last is not None and last.step == last.total_steps:
+                    break
+                self.assertLess(time.time() - hang_began, HANG_LIMIT_S,
+                                "the gang stood still behind the stuck upload: %s" % last)
+                self.check_no_rank_failed(fake)
+                time.sleep(0.1)
+            # Hang on, past the collective timeout: no rank may time out (rank
+            # 1, which uploads nothing, may end SUCCEEDED meanwhile).
+            while time.time() - hang_began < collective_timeout + 5:
+                self.check_no_rank_failed(fake)
+                time.sleep(0.2)
+            self.assertNotIn(0, fake.finished)  # rank 0 still waits for its upload
             fake.release.set()
-            worker.terminate()
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-            log.close()
-            server.stop(0)
-            if os.environ.get("SEGQAT_KEEP") is None:
-                shutil.rmtree(work, ignore_errors=True)
-            else:
-                print("kept", work)
+            deadline = time.time() + 300
+            while len(fake.finished) < 2:
+                self.assertLess(time.time(), deadline, "the gang never finished")
+                time.sleep(0.2)
+            for rank in (0, 1):
+                self.assertEqual(fake.finished[rank].outcome,
+                                 wpb.WorkerReport.Finished.SUCCEEDED, fake.finished[rank].error)
+            self.assertIn("final/model.pt", fake.uploaded)
+            print("the gang trained %d steps while rank 0's first upload hung for %.0f s"
+                  % (last.total_steps, time.time() - hang_began))
+        finally:
+            shut_down(fake, launched, server, work)
 
 
 if __name__ == "__main__":
