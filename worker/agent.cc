@@ -25,7 +25,7 @@
 #include "job/job_spec.h"
 #include "worker/devices.h"
 #include "worker/job_events.h"
-#include "worker/snapshot_uploader.h"
+#include "worker/snapshots.h"
 #include "worker/transfer.h"
 #include "worker/work_dir.h"
 

@@ -1,8 +1,33 @@
-#include "worker/snapshot_uploader.h"
+#include "worker/snapshots.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
 
 namespace segqat::agent {
+namespace fs = std::filesystem;
+
+bool IsEpochSnapshot(const std::string& name) {
+  return !name.empty() && name.find_first_not_of("0123456789") == std::string::npos;
+}
+
+void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(work_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    int64_t n = 0;
+    if (e.is_directory() && IsEpochSnapshot(name) && absl::SimpleAtoi(name, &n)) {
+      found.emplace_back(n, e.path());
+    }
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& x, const auto& y) { return x.first > y.first; });
+  for (size_t i = keep; i < found.size(); ++i) fs::remove_all(found[i].second, ec);
+}
 
 SnapshotUploader::SnapshotUploader(UploadFn upload, DoneFn done)
     : upload_(std::move(upload)), done_(std::move(done)), thread_([this] { Loop(); }) {}

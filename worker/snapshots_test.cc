@@ -1,7 +1,7 @@
 // The uploader never makes training wait: with the upload stuck (a server
 // that does not answer), offers return at once, only the newest waiting
 // snapshot is kept, and it goes up once the stuck upload ends.
-#include "worker/snapshot_uploader.h"
+#include "worker/snapshots.h"
 
 #include <gtest/gtest.h>
 

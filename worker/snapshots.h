@@ -5,10 +5,11 @@
 // server delays uploads and never a training step, nor the data-parallel
 // peers waiting for this rank at their next collective.
 // Thread-safe; the upload function runs on the uploader's own thread.
-#ifndef SEGQAT_WORKER_SNAPSHOT_UPLOADER_H_
-#define SEGQAT_WORKER_SNAPSHOT_UPLOADER_H_
+#ifndef SEGQAT_WORKER_SNAPSHOTS_H_
+#define SEGQAT_WORKER_SNAPSHOTS_H_
 
 #include <condition_variable>
+#include <cstddef>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -18,6 +19,13 @@
 #include "absl/status/status.h"
 
 namespace segqat::agent {
+
+// True for an epoch snapshot's folder name ("12").
+bool IsEpochSnapshot(const std::string& name);
+
+// Removes the epoch snapshots in work_dir but the newest `keep`: once one is
+// uploaded, older ones serve no resume.
+void KeepNewestLocalSnapshots(const std::string& work_dir, size_t keep);
 
 class SnapshotUploader {
  public:
@@ -58,4 +66,4 @@ class SnapshotUploader {
 
 }  // namespace segqat::agent
 
-#endif  // SEGQAT_WORKER_SNAPSHOT_UPLOADER_H_
+#endif  // SEGQAT_WORKER_SNAPSHOTS_H_
