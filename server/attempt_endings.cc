@@ -1,6 +1,6 @@
 // How a job's attempt ends (server/scheduler.h): finished by its worker,
 // lost with its worker (counted against --max-attempts), requeued with a
-// backoff, cancelled; which snapshots it keeps; ended jobs past retention.
+// backoff, cancelled; ended jobs past retention.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -103,40 +103,6 @@ int Scheduler::DeleteExpiredJobs() {
   if (deleted > 0)
     spdlog::info("retention: deleted {} ended job{}", deleted, deleted == 1 ? "" : "s");
   return deleted;
-}
-
-void Scheduler::KeepNewestSnapshots(const std::string& job_id) {
-  auto job = store_->Get(job_id);
-  if (!job.ok()) return;
-  const size_t keep =
-      IsFinal(job->state()) ? 0 : static_cast<size_t>(std::max(1, options_.keep_snapshots));
-  std::set<int64_t, std::greater<int64_t>> numbers;
-  for (const v1::Artifact& a : job->artifacts()) {
-    if (auto n = job::SnapshotNumber(a.name())) numbers.insert(*n);
-  }
-  size_t kept = 0;
-  for (int64_t n : numbers) {
-    const std::string prefix = job::SnapshotName(n);
-    // The snapshot a requeued attempt would resume from stays while the job runs.
-    if (kept < keep || (prefix == job->snapshot() && keep > 0)) {
-      ++kept;
-      continue;
-    }
-    if (auto st = store_->RemoveArtifacts(job_id, prefix); !st.ok()) {
-      spdlog::warn("[job {}] cannot unlist {}: {}", job_id, prefix, st.ToString());
-      continue;
-    }
-    if (auto st = artifacts_->Remove(job_id, prefix); !st.ok()) {
-      spdlog::warn("[job {}] {}", job_id, st.ToString());
-    }
-  }
-  // An ended job's snapshots left its listing with its end (JobStore::Transition):
-  // their files go too.
-  if (keep == 0) {
-    if (auto st = artifacts_->Remove(job_id, job::kSnapshots); !st.ok()) {
-      spdlog::warn("[job {}] {}", job_id, st.ToString());
-    }
-  }
 }
 
 void Scheduler::LoseAttempt(const std::string& job_id, const std::string& reason, bool backoff) {
