@@ -39,12 +39,24 @@ inline constexpr char kJobLog[] = "job.log";
 // "snapshots/N", the epoch-N snapshot.
 inline std::string SnapshotName(int64_t n) { return absl::StrCat(kSnapshots, "/", n); }
 
+// Whether `prefix` is a snapshot folder ("snapshots/N" or "interrupted")
+// and `artifact` a file inside it: what an upload may mark as completing a
+// snapshot (UploadArtifactRequest.Header.completes_snapshot).
+inline bool SnapshotHolds(absl::string_view prefix, absl::string_view artifact);
+
 // N for an artifact "snapshots/N" or below it ("snapshots/N/model.pt").
 inline std::optional<int64_t> SnapshotNumber(absl::string_view artifact) {
   const std::vector<absl::string_view> parts = absl::StrSplit(artifact, '/');
   int64_t n = 0;
   if (parts.size() >= 2 && parts[0] == kSnapshots && absl::SimpleAtoi(parts[1], &n)) return n;
   return std::nullopt;
+}
+
+inline bool SnapshotHolds(absl::string_view prefix, absl::string_view artifact) {
+  const auto n = SnapshotNumber(prefix);
+  const bool folder = prefix == kInterrupted || (n && prefix == SnapshotName(*n));
+  return folder && artifact.size() > prefix.size() + 1 &&
+         artifact.substr(0, prefix.size()) == prefix && artifact[prefix.size()] == '/';
 }
 
 }  // namespace segqat::job

@@ -161,6 +161,13 @@ TEST(ArtifactLayoutTest, SnapshotNames) {
   EXPECT_EQ(SnapshotNumber("snapshots/12/model.pt"), 12);
   EXPECT_EQ(SnapshotNumber("snapshots/x"), std::nullopt);
   EXPECT_EQ(SnapshotNumber("final/model.pt"), std::nullopt);
+  EXPECT_TRUE(SnapshotHolds("snapshots/12", "snapshots/12/model.pt"));
+  EXPECT_TRUE(SnapshotHolds("interrupted", "interrupted/checkpoint.yaml"));
+  EXPECT_FALSE(SnapshotHolds("snapshots/12", "snapshots/1/model.pt"));
+  EXPECT_FALSE(SnapshotHolds("snapshots/12", "snapshots/12"));
+  EXPECT_FALSE(SnapshotHolds("snapshots/x", "snapshots/x/model.pt"));
+  EXPECT_FALSE(SnapshotHolds("final", "final/model.pt"));
+  EXPECT_FALSE(SnapshotHolds("snapshots/012", "snapshots/012/model.pt"));
   EXPECT_EQ(std::string(kFinal), "final");
   EXPECT_EQ(std::string(kBestModel), "best_model");
 }

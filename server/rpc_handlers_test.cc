@@ -1,7 +1,8 @@
 // segqatd's RPC handlers over a real gRPC channel (in-process): CreateJob's
 // refusal, ReadArtifact streaming a stored file in chunks and refusing one
 // whose bytes no longer match their digest, and UploadArtifact storing what
-// a worker holding the lease sends. The file work of both streams runs on
+// a worker holding the lease sends (and the upload that completes a snapshot
+// making it the job's resume point). The file work of both streams runs on
 // the services' I/O pools (server/file_io_pool.h).
 #include <grpcpp/grpcpp.h>
 
@@ -148,7 +149,8 @@ TEST_F(RpcHandlersTest, UploadArtifactStoresWhatTheLeaseHolderSends) {
   Sha256 digest;
   digest.Update(bytes);
   const std::string sha = digest.HexDigest();
-  auto upload = [&](const std::string& name, const std::string& claimed_sha, v1::Artifact* out) {
+  auto upload = [&](const std::string& name, const std::string& claimed_sha, v1::Artifact* out,
+                    const std::string& completes_snapshot = "") {
     grpc::ClientContext ctx;
     auto writer = worker_stub_->UploadArtifact(&ctx, out);
     v1::UploadArtifactRequest header;
@@ -158,6 +160,7 @@ TEST_F(RpcHandlersTest, UploadArtifactStoresWhatTheLeaseHolderSends) {
     h->set_artifact(name);
     h->set_size_bytes(static_cast<int64_t>(bytes.size()));
     h->set_sha256(claimed_sha);
+    h->set_completes_snapshot(completes_snapshot);
     writer->Write(header);
     for (size_t at = 0; at < bytes.size(); at += 1 << 20) {
       v1::UploadArtifactRequest part;
@@ -184,6 +187,17 @@ TEST_F(RpcHandlersTest, UploadArtifactStoresWhatTheLeaseHolderSends) {
   auto listed = store_->Get(Id(job));
   ASSERT_TRUE(listed.ok());
   for (const v1::Artifact& a : listed->artifacts()) EXPECT_NE(a.name(), "best_model/model.pt");
+  // The snapshot's last file completes it: the job's resume point moves with it.
+  EXPECT_EQ(listed->snapshot(), "");
+  ASSERT_TRUE(upload("snapshots/3/model.pt", sha, &stored, "snapshots/3").ok());
+  EXPECT_EQ(store_->Get(Id(job))->snapshot(), "snapshots/3");
+  // Only a snapshot folder's own files may claim to complete it.
+  st = upload("final/model.pt", sha, &refused, "final");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("completes_snapshot"), std::string::npos);
+  st = upload("snapshots/4/model.pt", sha, &refused, "snapshots/3");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(store_->Get(Id(job))->snapshot(), "snapshots/3");
 }
 
 }  // namespace

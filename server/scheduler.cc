@@ -322,9 +322,13 @@ bool Scheduler::MayRead(const std::string& identity, const std::string& job_id) 
   return false;
 }
 
-absl::Status Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact) {
+absl::Status Scheduler::ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact,
+                                         const std::string& completes_snapshot) {
   std::lock_guard<std::mutex> lock(mu_);  // ordered with the snapshot pruning in Synchronize
   if (auto st = store_->AddArtifact(job_id, artifact); !st.ok()) return st;
+  if (!completes_snapshot.empty()) {
+    if (auto st = store_->SetSnapshot(job_id, completes_snapshot); !st.ok()) return st;
+  }
   // A snapshot that lands late (its job moved on, or ended) is pruned at once.
   if (absl::StartsWith(artifact.name(), absl::StrCat(job::kSnapshots, "/")))
     KeepNewestSnapshots(job_id);

@@ -104,7 +104,11 @@ class Scheduler {
   // Lists an uploaded artifact on its job and tells its watchers. An error
   // when it cannot be listed (the upload then fails, and the worker sends it
   // again); the watchers' event is best effort (logged when not recorded).
-  absl::Status ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact);
+  // `completes_snapshot` (job::SnapshotHolds of the artifact, checked by the
+  // caller): the snapshot folder this file completes, which becomes the
+  // job's resume point (Job.snapshot) before the older ones are pruned.
+  absl::Status ArtifactUploaded(const std::string& job_id, const v1::Artifact& artifact,
+                                const std::string& completes_snapshot = "");
 
   // QUEUED: cancelled at once. RUNNING: CANCELLING now; the worker is told
   // to stop in its next answer and the job is CANCELLED when it reports that

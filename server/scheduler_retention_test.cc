@@ -32,10 +32,12 @@ TEST_F(SchedulerTest, ARunningJobKeepsItsNewestSnapshotsAndAnEndedOneNone) {
     const std::string prefix = "snapshots/" + std::to_string(n);
     std::filesystem::create_directories(dir_ / "artifacts" / "jobs" / id / prefix);
     std::ofstream(dir_ / "artifacts" / "jobs" / id / prefix / "model.pt") << "x";
-    ASSERT_TRUE(scheduler_->ArtifactUploaded(id, Uploaded(prefix + "/model.pt")).ok());
-    v1::SynchronizeRequest r = Running("w1", lease, {});
-    r.mutable_report()->mutable_running()->set_snapshot(prefix);
-    ASSERT_TRUE(scheduler_->Synchronize(r).ok());
+    // The snapshot's last (here only) file completes it: the resume point
+    // moves with that upload, before any report.
+    ASSERT_TRUE(scheduler_->ArtifactUploaded(id, Uploaded(prefix + "/model.pt"), prefix).ok());
+    EXPECT_EQ(store_->Get(id)->snapshot(), prefix);
+    ASSERT_TRUE(scheduler_->Synchronize(Running("w1", lease, {})).ok());
+    EXPECT_EQ(store_->Get(id)->snapshot(), prefix);  // a report without one leaves it
   }
   auto names_of = [&] {
     std::vector<std::string> names;
@@ -59,6 +61,23 @@ TEST_F(SchedulerTest, ARunningJobKeepsItsNewestSnapshotsAndAnEndedOneNone) {
       scheduler_->Synchronize(Finished("w1", lease, v1::WorkerReport::Finished::SUCCEEDED)).ok());
   EXPECT_THAT(names_of(), testing::ElementsAre("final/model.pt"));
   EXPECT_FALSE(std::filesystem::exists(dir_ / "artifacts" / "jobs" / id / "snapshots"));
+}
+
+// A file of a snapshot that does not complete it leaves the resume point;
+// a worker built before completes_snapshot reports its snapshot instead.
+TEST_F(SchedulerTest, OnlyTheUploadThatCompletesASnapshotMovesTheResumePoint) {
+  v1::Job job = Create(Request());
+  const std::string id = Id(job);
+  v1::Lease lease = Take("w1", job);
+  ASSERT_TRUE(
+      scheduler_->ArtifactUploaded(id, Uploaded("snapshots/1/checkpoint.yaml"), "snapshots/1")
+          .ok());
+  ASSERT_TRUE(scheduler_->ArtifactUploaded(id, Uploaded("snapshots/2/checkpoint.yaml")).ok());
+  EXPECT_EQ(store_->Get(id)->snapshot(), "snapshots/1");
+  v1::SynchronizeRequest older_worker = Running("w1", lease, {});
+  older_worker.mutable_report()->mutable_running()->set_snapshot("snapshots/2");
+  ASSERT_TRUE(scheduler_->Synchronize(older_worker).ok());
+  EXPECT_EQ(store_->Get(id)->snapshot(), "snapshots/2");
 }
 
 TEST_F(SchedulerTest, RetentionDeletesJobsThatEndedLongEnoughAgo) {

@@ -1,5 +1,7 @@
-// A job's snapshots on segqatd (server/scheduler.h): which it keeps (the
-// newest --keep-snapshots while it runs, none once it ended).
+// A job's snapshots on segqatd (server/scheduler.h): the resume point is set
+// by the upload that completes a snapshot (Scheduler::ArtifactUploaded with
+// completes_snapshot, worker/snapshots.h); which it keeps: the newest
+// --keep-snapshots while it runs (and the resume point), none once it ended.
 #include <spdlog/spdlog.h>
 
 #include <functional>

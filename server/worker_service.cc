@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "job/artifact_layout.h"
 #include "server/grpc_status.h"
 #include "server/rpc_metrics.h"
 
@@ -117,6 +118,12 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     if (header_.sha256().size() != 64) {
       return absl::InvalidArgumentError("sha256: 64 lowercase hex digits expected");
     }
+    if (!header_.completes_snapshot().empty() &&
+        !job::SnapshotHolds(header_.completes_snapshot(), header_.artifact())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("completes_snapshot: ", header_.artifact(),
+                       " is not a file of a snapshot folder named so (snapshots/N, interrupted)"));
+    }
     if (auto st = CheckWorkerId(*caller_, header_.worker_id(), metrics_); !st.ok()) return st;
     if (auto st = scheduler_->CheckLease(header_.worker_id(), header_.lease()); !st.ok()) {
       return st;
@@ -206,7 +213,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     response_->set_name(header_.artifact());
     response_->set_size_bytes(written_);
     response_->set_sha256(got);
-    return scheduler_->ArtifactUploaded(job_id_, *response_);
+    return scheduler_->ArtifactUploaded(job_id_, *response_, header_.completes_snapshot());
   }
 
   // Closes the file; removes it unless the upload may be resumed.

@@ -83,7 +83,6 @@ struct Agent::Job {
   std::atomic<bool> cancelled{false};
   std::atomic<bool> dropped{false};  // the lease is gone: upload nothing more
   std::mutex mu;
-  std::string snapshot;   // newest snapshot uploaded in full (mu)
   bool finished = false;  // (mu)
   Outcome outcome = v1::WorkerReport::Finished::FAILED;
   std::string error;
@@ -244,9 +243,13 @@ void Agent::RunJob(Job* job) {
       const fs::path interrupted = fs::path(job->work_dir) / job::kInterrupted;
       std::error_code ec;
       if (fs::exists(interrupted, ec)) {
-        if (auto st = upload(interrupted.string(), job::kInterrupted); st.ok()) {
-          std::lock_guard<std::mutex> lock(job->mu);
-          job->snapshot = job::kInterrupted;
+        // Its last file makes it the job's resume point on segqatd.
+        if (auto st = Upload(workers_.get(), options_.worker_id, job->run.lease(),
+                             interrupted.string(), job::kInterrupted, options_.rpc_deadline,
+                             /*snapshot=*/true);
+            !st.ok()) {
+          spdlog::warn("[job {}] {} not uploaded: {}", job->id, job::kInterrupted,
+                       std::string(st.message()));
         }
       }
       if (job->cancelled) UploadOrLog(job, log_path, job::kJobLog);
@@ -317,7 +320,6 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
         auto* f = req.mutable_report()->mutable_finished();
         *f->mutable_lease() = job->run.lease();
         for (auto& e : pending) *f->add_events() = std::move(e);
-        f->set_snapshot(job->snapshot);
         f->set_outcome(job->outcome);
         f->set_error(job->error);
         reported_finished = true;
@@ -325,7 +327,6 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
         auto* r = req.mutable_report()->mutable_running();
         *r->mutable_lease() = job->run.lease();
         for (auto& e : pending) *r->add_events() = std::move(e);
-        r->set_snapshot(job->snapshot);
       }
     }
     grpc::ClientContext ctx;
@@ -369,7 +370,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
         job->uploader = std::make_unique<SnapshotUploader>(
             [this, raw](const std::string& path, const std::string& name) {
               return Upload(workers_.get(), options_.worker_id, raw->run.lease(), path, name,
-                            options_.rpc_deadline);
+                            options_.rpc_deadline, /*snapshot=*/true);
             },
             [raw](const std::string& name, const absl::Status& up) {
               if (absl::IsAborted(up)) raw->dropped = true;
@@ -378,9 +379,8 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
                              std::string(up.message()));
                 return;
               }
+              // Whole on segqatd, and its resume point: older ones serve no resume.
               KeepNewestLocalSnapshots(raw->work_dir, 2);
-              std::lock_guard<std::mutex> lock(raw->mu);
-              raw->snapshot = name;
             });
         job->events = std::make_unique<JobEvents>(
             job->id, (fs::path(job->work_dir) / job::kJobLog).string(),

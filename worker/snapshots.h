@@ -1,10 +1,19 @@
-// SnapshotUploader: a job's epoch snapshots go to segqatd beside training,
-// never on the training thread. Offer() returns at once: at most one upload
-// runs and at most one snapshot waits (a newer snapshot replaces the waiting
-// one, since only the newest serves a resume), so a slow or unreachable
-// server delays uploads and never a training step, nor the data-parallel
-// peers waiting for this rank at their next collective.
-// Thread-safe; the upload function runs on the uploader's own thread.
+// A job's snapshots on the worker, from the training's checkpoint to
+// segqatd's resume point:
+//   IsEpochSnapshot           the trainer writes one folder per epoch ("12")
+//   SnapshotUploader          they go to segqatd beside training, never on the
+//                             training thread (below)
+//   completes_snapshot        the upload of a snapshot's last file marks it
+//                             whole (worker/transfer.h Upload(..., snapshot));
+//                             segqatd then makes it the job's resume point and
+//                             prunes the older ones (server/snapshots.cc)
+//   KeepNewestLocalSnapshots  once one is up, older local ones go
+// SnapshotUploader: Offer() returns at once: at most one upload runs and at
+// most one snapshot waits (a newer snapshot replaces the waiting one, since
+// only the newest serves a resume), so a slow or unreachable server delays
+// uploads and never a training step, nor the data-parallel peers waiting
+// for this rank at their next collective. Thread-safe; the upload function
+// runs on the uploader's own thread.
 #ifndef SEGQAT_WORKER_SNAPSHOTS_H_
 #define SEGQAT_WORKER_SNAPSHOTS_H_
 

@@ -65,7 +65,7 @@ absl::StatusOr<v1::Artifact> UploadFrom(v1::WorkerService::Stub* stub,
 // server kept (QueryUpload), a few times, before giving up.
 absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker_id,
                         const v1::Lease& lease, const fs::path& file, const std::string& name,
-                        std::chrono::seconds deadline) {
+                        std::chrono::seconds deadline, const std::string& completes_snapshot) {
   auto digest = FileSha256(file.string());
   if (!digest.ok()) return digest.status();
   std::error_code ec;
@@ -77,6 +77,7 @@ absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker
   h.set_artifact(name);
   h.set_size_bytes(static_cast<int64_t>(size));
   h.set_sha256(*digest);
+  h.set_completes_snapshot(completes_snapshot);
   absl::Status last;
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto stored = UploadFrom(stub, h, file, deadline);
@@ -139,10 +140,10 @@ absl::Status Download(v1::JobService::Stub* stub, const std::string& job_id,
 
 absl::Status Upload(v1::WorkerService::Stub* stub, const std::string& worker_id,
                     const v1::Lease& lease, const std::string& local, const std::string& name,
-                    std::chrono::seconds deadline) {
+                    std::chrono::seconds deadline, bool snapshot) {
   std::error_code ec;
   if (fs::is_regular_file(local, ec)) {
-    return UploadFile(stub, worker_id, lease, local, name, deadline);
+    return UploadFile(stub, worker_id, lease, local, name, deadline, "");
   }
   if (!fs::is_directory(local, ec)) {
     return absl::NotFoundError(absl::StrCat("nothing to upload at ", local));
@@ -154,7 +155,9 @@ absl::Status Upload(v1::WorkerService::Stub* stub, const std::string& worker_id,
   std::sort(files.begin(), files.end());
   for (const fs::path& f : files) {
     const std::string rel = fs::relative(f, local).generic_string();
-    if (auto st = UploadFile(stub, worker_id, lease, f, absl::StrCat(name, "/", rel), deadline);
+    const bool last = &f == &files.back();
+    if (auto st = UploadFile(stub, worker_id, lease, f, absl::StrCat(name, "/", rel), deadline,
+                             snapshot && last ? name : "");
         !st.ok()) {
       return st;
     }

@@ -19,9 +19,12 @@ namespace segqat::agent {
 // Uploads `local` (a file, or every file below a directory, in name order)
 // as the artifact `name` (or name/RELATIVE) of the lease's job. Aborted when
 // the lease is stale; DataLoss when the server received other bytes.
+// `snapshot`: `local` is a snapshot folder, and its last file's upload
+// marks it whole (completes_snapshot), which makes it the job's resume point
+// on segqatd.
 absl::Status Upload(v1::WorkerService::Stub* stub, const std::string& worker_id,
                     const v1::Lease& lease, const std::string& local, const std::string& name,
-                    std::chrono::seconds deadline);
+                    std::chrono::seconds deadline, bool snapshot = false);
 
 // Places job `job_id`'s artifact `name` (a file, or every artifact below
 // name/) at `dest`, verified by sha256, through the cache in `cache_dir`.
