@@ -20,6 +20,8 @@
 //   bench_inference [--rounds N] [--height H] [--width W] [--threads T]
 //                   [--all] [--no-peers] [--profile] [--torch-qconfig x86|onednn|fbgemm]
 // --profile prints each segqat engine's slowest nodes afterwards.
+// One program over 400 lines: its engines, peer processes and table are
+// measured side by side in one run and belong together.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <fcntl.h>

@@ -1,3 +1,8 @@
+// The agent (worker/agent.h): Run, its Synchronize loop, and RunJob, one
+// attempt (fetch inputs, join the peers, run, upload, report). Over 400
+// lines because both work on the private Job state defined here; the
+// pieces without it live beside it (devices.cc, work_dir.cc, snapshots.cc,
+// transfer.cc, job_events.cc).
 #include "worker/agent.h"
 
 #include <netinet/in.h>

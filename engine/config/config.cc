@@ -1,3 +1,7 @@
+// Config (engine/config/config.h): parsing YAML and KEY VALUE overrides into
+// the schema's typed values and checking them, key by key. Over 400 lines
+// because each value type's parsing and its error message sit together;
+// writing a config back out is config_yaml.cc.
 #include "engine/config/config.h"
 
 #include <yaml-cpp/yaml.h>

@@ -1,3 +1,6 @@
+// model.onnx (engine/export/onnx_model.h): one writer class that emits each
+// deploy-graph node as ONNX ops, in the QDQ or the exact form. Over 400
+// lines because the two forms share its quantize/dequantize bookkeeping.
 #include "engine/export/onnx_model.h"
 
 #include <ATen/ATen.h>

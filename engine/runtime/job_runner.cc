@@ -1,3 +1,7 @@
+// RunJob (engine/runtime/job_runner.h): each kind of job on the engine
+// (training, export, eval, PTQ, the sensitivity scan, the layer diff) with
+// its outputs. Over 400 lines: one short function per kind, sharing the
+// output helpers; the checks before a job runs are prepare_job.cc.
 #include "engine/runtime/job_runner.h"
 
 #include <ATen/Parallel.h>

@@ -1,7 +1,8 @@
 """Who may do what, and over what: segqatd with --auth-tokens (roles and job
 owners), its refusal to run open beyond loopback, TLS and mutual TLS for
 workers, with certificates made by openssl at test time. Real server, real
-clients (Python gRPC, the segqat CLI, a segqat-worker over mTLS)."""
+clients (Python gRPC, the segqat CLI, a segqat-worker over mTLS). One suite
+over one set of certificates and tokens, hence its length."""
 import os
 import shutil
 import subprocess

@@ -1,7 +1,8 @@
 """A hostile client against a real segqatd with --auth-tokens: each test is
 one attack that worked before the second hardening round, named after what
 now holds. Python gRPC stands in for a forged worker; the honest workers are
-segqatd's embedded one and scripted ones that follow the protocol."""
+segqatd's embedded one and scripted ones that follow the protocol. One
+suite over one fixture, hence its length."""
 import hashlib
 import os
 import re

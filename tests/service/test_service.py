@@ -1,6 +1,6 @@
 """segqatd end to end with real clients: Python gRPC (as a pipeline) and the
 segqat CLI, against a real server on a loopback port with a real SQLite file
-and artifact directory."""
+and artifact directory. One suite over one server, hence its length."""
 import hashlib
 import os
 import re
