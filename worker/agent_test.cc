@@ -23,7 +23,7 @@
 #include <thread>
 
 #include "common/sha256.h"
-#include "engine/data/synthetic.h"
+#include "engine/data/test_util.h"
 #include "segqat/v1/workers.grpc.pb.h"
 
 namespace segqat::agent {
@@ -186,13 +186,7 @@ TEST_F(AgentTest, AJobThatCannotStartIsReportedFailedAndTheAgentGoesBackToIdle) 
 }
 
 TEST_F(AgentTest, AStoppedJobUploadsItsSnapshotMarkedWholeAndReportsInterrupted) {
-  data::SyntheticOptions d;
-  d.out_dir = (dir_ / "data").string();
-  d.train_images = 8;
-  d.val_images = 2;
-  d.height = 128;
-  d.width = 256;
-  ASSERT_TRUE(data::MakeSyntheticDataset(d).ok());
+  data::testing::MakeSmallDataset(dir_ / "data", 8, 2);
   FakeSegqatd fake(TrainingSpec(dir_ / "data", 100));
   fake.stop_after_steps_ = 2;
   Start(&fake);

@@ -13,9 +13,22 @@
 #include <string>
 #include <system_error>
 
+#include "engine/data/synthetic.h"
 #include "gtest/gtest.h"
 
 namespace segqat::data::testing {
+
+// The generated dataset at 256x128 (the synthetic config's size) with
+// `train` and `val` images, its lists in out_dir.
+inline void MakeSmallDataset(const std::filesystem::path& out_dir, int train, int val) {
+  SyntheticOptions d;
+  d.out_dir = out_dir.string();
+  d.train_images = train;
+  d.val_images = val;
+  d.height = 128;
+  d.width = 256;
+  ASSERT_TRUE(MakeSyntheticDataset(d).ok());
+}
 
 // A fresh directory under the test temp dir, removed with its contents on
 // destruction.

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "engine/config/config.h"
-#include "engine/data/synthetic.h"
+#include "engine/data/test_util.h"
 #include "engine/train/lr_schedule.h"
 
 namespace segqat {
@@ -40,13 +40,7 @@ class TrainerTest : public ::testing::Test {
   void SetUp() override {
     dir_ = fs::temp_directory_path() / ("segqat_trainer_test_" + std::to_string(getpid()));
     fs::remove_all(dir_);
-    data::SyntheticOptions d;
-    d.out_dir = (dir_ / "data").string();
-    d.train_images = 4;
-    d.val_images = 2;
-    d.height = 128;
-    d.width = 256;
-    ASSERT_TRUE(data::MakeSyntheticDataset(d).ok());
+    data::testing::MakeSmallDataset(dir_ / "data", 4, 2);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
