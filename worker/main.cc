@@ -11,7 +11,8 @@
 //   segqat-worker sensitivity --cfg FILE TEST.TEST_MODEL DIR [--budget POINTS]
 //                     [--calib M] [--calib-batches N] [--json FILE] [KEY VALUE ...]
 //   segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]
-//                      [--runtime engine|onnx [--python PY]] [--integer-kernels]
+//                      [--runtime engine|onnx|torchscript [--python PY]]
+//                      [--integer-kernels]
 //                      [KEY VALUE ...]
 //   segqat-worker predict --model DIR --image IN.png -o OUT.png [--format color|overlay|labels]
 //                         [--float]
@@ -63,7 +64,8 @@ constexpr char kUsage[] =
     "                      TEST.TEST_MODEL DIR [KEY VALUE ...]\n"
     "  segqat-worker export --cfg FILE TEST.TEST_MODEL DIR [FREEZE.SAVE_DIR OUT] [KEY VALUE ...]\n"
     "  segqat-worker diff --cfg FILE TEST.TEST_MODEL DIR [--images N] [--json FILE]\n"
-    "                      [--runtime engine|onnx [--python PY]] [--integer-kernels]\n"
+    "                      [--runtime engine|onnx|torchscript [--python PY]]\n"
+    "                      [--integer-kernels]\n"
     "                      [KEY VALUE ...]\n"
     "                      (simulated vs INT8 engine, or engine vs ONNX Runtime, by layer)\n"
     "  segqat-worker ptq --cfg FILE TRAIN.PRETRAINED_MODEL_DIR DIR [--not_quant_pattern P ...]\n"
@@ -195,7 +197,8 @@ int RunExport(const std::vector<std::string>& args) {
 // The layer-by-layer diff of a quantized checkpoint: the simulated model
 // against the INT8 engine (--runtime engine), or the engine against ONNX
 // Runtime on the exported model (--runtime onnx, run by --python, else
-// $SEGQAT_PYTHON, else python3), on the first --images val images (the DIFF
+// $SEGQAT_PYTHON, else python3), or against model.ts in LibTorch (--runtime
+// torchscript), on the first --images val images (the DIFF
 // job's default). --integer-kernels runs the engine on LibTorch's
 // requantizing kernels (EngineOptions::integer_kernels). Its table on
 // stdout; exit 1 when the two part.
@@ -205,9 +208,9 @@ int RunDiff(const std::vector<std::string>& args) {
       {{"--json", true}, {"--runtime", true}, {"--python", true}, {"--integer-kernels", false}});
   if (!c.ok()) return Fail(c.status());
   const std::string runtime = c->flags.Get("--runtime", "engine");
-  if (runtime != "engine" && runtime != "onnx") {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--runtime: ", QuoteForMessage(runtime), " is not one of engine, onnx")));
+  if (runtime != "engine" && runtime != "onnx" && runtime != "torchscript") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "--runtime: ", QuoteForMessage(runtime), " is not one of engine, onnx, torchscript")));
   }
   infer::EngineOptions engine;
   engine.integer_kernels = c->flags.Has("--integer-kernels");
@@ -218,10 +221,12 @@ int RunDiff(const std::vector<std::string>& args) {
   if (python.empty() && std::getenv("SEGQAT_PYTHON") != nullptr)
     python = std::getenv("SEGQAT_PYTHON");
   if (python.empty()) python = "python3";
-  auto diff = runtime == "onnx" ? runtime::DiffOnnxRuntime(c->config, c->request.diff_images,
-                                                           python, c->request.lists.get())
-                                : runtime::DiffLayers(c->config, c->request.diff_images,
-                                                      c->request.lists.get(), engine);
+  auto diff =
+      runtime == "onnx" ? runtime::DiffOnnxRuntime(c->config, c->request.diff_images, python,
+                                                   c->request.lists.get())
+      : runtime == "torchscript"
+          ? runtime::DiffTorchScript(c->config, c->request.diff_images, c->request.lists.get())
+          : runtime::DiffLayers(c->config, c->request.diff_images, c->request.lists.get(), engine);
   if (!diff.ok()) return Fail(diff.status());
   if (engine.integer_kernels) diff->runtime = "engine on LibTorch's integer kernels";
   std::fputs(diff->ToText().c_str(), stdout);

@@ -63,10 +63,17 @@ std::string FakeQuant(const std::string& x, float step, int64_t max_code) {
   return absl::StrCat(Codes(x, step, max_code), " * ", FloatLiteral(step));
 }
 
-// The forward method's source.
-std::string Source(const DeployGraph& graph) {
+// The forward method's source; with `codes`, forward_codes: the same
+// arithmetic, returning each quantized tensor's integer codes (a conv's
+// input, an add's output) by node name, for the layer diff.
+std::string Source(const DeployGraph& graph, bool codes = false) {
   std::ostringstream src;
-  src << "def forward(self, image: Tensor) -> Tensor:\n";
+  if (codes) {
+    src << "def forward_codes(self, image: Tensor) -> Dict[str, Tensor]:\n"
+        << "    codes: Dict[str, Tensor] = {}\n";
+  } else {
+    src << "def forward(self, image: Tensor) -> Tensor:\n";
+  }
   Names names(graph.input);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const Node& n = graph.nodes[i];
@@ -87,8 +94,13 @@ std::string Source(const DeployGraph& graph) {
         if (c.quantized()) {
           // The sums of integer codes, exact in float, then scaled by
           // s_x * s_w per channel: what the integer kernels compute.
-          src << "    " << out << " = torch.conv2d("
-              << Codes(in[0], c.input_scale, graph.max_code()) << ", " << p
+          std::string input_codes = Codes(in[0], c.input_scale, graph.max_code());
+          if (codes) {
+            src << "    " << out << "_codes = " << input_codes << "\n"
+                << "    codes[\"" << n.name << "\"] = " << out << "_codes\n";
+            input_codes = out + "_codes";
+          }
+          src << "    " << out << " = torch.conv2d(" << input_codes << ", " << p
               << "weight_int8.float(), None, " << geometry << " * " << p << "step + " << p
               << "bias.view(1, -1, 1, 1)\n";
         } else {
@@ -111,6 +123,14 @@ std::string Source(const DeployGraph& graph) {
         }
         src << "    " << out << " = " << FakeQuant(in[0], s.a_scale, graph.max_code()) << " + "
             << FakeQuant(in[1], s.b_scale, graph.max_code()) << "\n";
+        if (codes) {
+          src << "    " << out << "_codes = " << Codes(out, s.output_scale, graph.max_code())
+              << "\n"
+              << "    codes[\"" << n.name << "\"] = " << out << "_codes\n"
+              << "    " << out << " = " << out << "_codes * " << FloatLiteral(s.output_scale)
+              << "\n";
+          break;
+        }
         src << "    " << out << " = " << FakeQuant(out, s.output_scale, graph.max_code()) << "\n";
         break;
       }
@@ -130,7 +150,11 @@ std::string Source(const DeployGraph& graph) {
         break;
     }
   }
-  src << "    return " << names.Get(graph.output) << "\n";
+  if (codes) {
+    src << "    codes[\"logits\"] = " << names.Get(graph.output) << "\n    return codes\n";
+  } else {
+    src << "    return " << names.Get(graph.output) << "\n";
+  }
   return src.str();
 }
 
@@ -250,6 +274,7 @@ absl::Status WriteTorchScript(const DeployGraph& graph, const std::string& path)
     m.register_attribute(kActivationBitsAttribute, c10::IntType::get(),
                          static_cast<int64_t>(graph.activation_bits));
     m.define(Source(graph));
+    m.define(Source(graph, /*codes=*/true));
     m.save(path);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("TorchScript export: ", e.what_without_backtrace()));

@@ -4,6 +4,9 @@
 // computes what the converted model computes: activations fake-quantized
 // with the exported steps (uint8, zero point 128), convs on int8 weight codes
 // times their per-channel scales (the codes are what the file stores).
+// A second method, forward_codes, computes the same and returns each
+// quantized tensor's integer codes by node name (and "logits"), for
+// `segqat-worker diff --runtime torchscript`.
 // The module also carries the graph's structure as the string attribute
 // "segqat_graph", from which ReadTorchScript rebuilds the DeployGraph for the
 // INT8 engine.

@@ -1,6 +1,7 @@
 #include "engine/runtime/layer_diff.h"
 
 #include <ATen/ATen.h>
+#include <torch/csrc/jit/serialization/import.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,10 +15,12 @@
 #include "engine/data/loader.h"
 #include "engine/export/exporter.h"
 #include "engine/export/onnx_model.h"
+#include "engine/export/torchscript.h"
 #include "engine/infer/engine.h"
 #include "engine/quant/codes_probe.h"
 #include "engine/quant/quant_add.h"
 #include "engine/quant/quant_layers.h"
+#include "engine/runtime/device_info.h"
 #include "engine/runtime/onnx_layer_diff_script.h"
 #include "engine/train/dataset.h"
 #include "engine/train/model_loader.h"
@@ -51,26 +54,36 @@ struct ProbeScope {
 
 }  // namespace
 
+LayerDiffer::LayerDiffer(Forward reference, infer::Engine& engine)
+    : reference_(std::move(reference)), engine_(engine) {}
+
 LayerDiffer::LayerDiffer(models::DeepLabV3PlusImpl& simulated, infer::Engine& engine)
-    : simulated_(simulated), engine_(engine) {
-  for (const auto& item : simulated_.named_modules()) names_[item.value().get()] = item.key();
+    : engine_(engine) {
+  auto names = std::make_shared<std::map<const torch::nn::Module*, std::string>>();
+  for (const auto& item : simulated.named_modules()) (*names)[item.value().get()] = item.key();
+  reference_ = [&simulated, names](const at::Tensor& images,
+                                   std::map<std::string, at::Tensor>* codes) {
+    const bool was_training = simulated.is_training();
+    simulated.eval();
+    at::NoGradGuard no_grad;
+    at::Tensor logits;
+    {
+      ProbeScope scope([&](const torch::nn::Module& layer, const at::Tensor& c) {
+        auto it = names->find(&layer);
+        if (it != names->end()) (*codes)[it->second] = c.contiguous().clone();
+      });
+      logits = simulated.forward(images).contiguous();
+    }
+    if (was_training) simulated.train();
+    return logits;
+  };
 }
 
 absl::Status LayerDiffer::Add(const at::Tensor& images) {
   std::map<std::string, at::Tensor> sim_codes, engine_codes;
-  at::Tensor sim_logits;
-  const bool was_training = simulated_.is_training();
-  simulated_.eval();
   try {
     at::NoGradGuard no_grad;
-    {
-      ProbeScope scope([&](const torch::nn::Module& layer, const at::Tensor& codes) {
-        auto it = names_.find(&layer);
-        if (it != names_.end()) sim_codes[it->second] = codes.contiguous().clone();
-      });
-      sim_logits = simulated_.forward(images).contiguous();
-    }
-    if (was_training) simulated_.train();
+    const at::Tensor sim_logits = reference_(images, &sim_codes);
     engine_.set_probe([&](const exports::Node& node, const at::Tensor& codes) {
       engine_codes[node.name] = codes.contiguous().clone();
     });
@@ -173,7 +186,7 @@ LayerDiff LayerDiffer::Result() const {
     rest.erase(it);
   }
   for (const auto& [name, t] : rest) {
-    diff.tensors.push_back({name, t.op.empty() ? "simulated only" : t.op, 0, 0, 0, true, ""});
+    diff.tensors.push_back({name, t.op.empty() ? "reference only" : t.op, 0, 0, 0, true, ""});
   }
   for (const TensorDiff& t : diff.tensors) {
     if (t.differing > 0 || t.unmatched) {
@@ -247,6 +260,50 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images, const Da
   if (!run.ok()) return run.status();
   LayerDiffer differ(*run->simulated.model, *run->engine);
   return Feed(cfg, *run, differ);
+}
+
+absl::StatusOr<LayerDiff> DiffTorchScript(const Config& cfg, int max_images,
+                                          const DatasetLists* lists) {
+  auto run = PrepareDiff(cfg, max_images, lists);
+  if (!run.ok()) return run.status();
+  auto scratch_dir = ScratchDir::Create("segqat-diff");
+  if (!scratch_dir.ok()) {
+    return absl::InternalError(absl::StrCat("diff: ", scratch_dir.status().message()));
+  }
+  const std::string path = (fs::path((*scratch_dir)->path()) / "model.ts").string();
+  if (auto st = exports::WriteTorchScript(run->engine->graph(), path); !st.ok()) return st;
+  auto module = std::make_shared<torch::jit::Module>();
+  try {
+    *module = torch::jit::load(path);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("diff: cannot load model.ts: ", e.what_without_backtrace()));
+  }
+  LayerDiffer differ(
+      [module](const at::Tensor& images, std::map<std::string, at::Tensor>* codes) {
+        const c10::Dict<c10::IValue, c10::IValue> out =
+            module->get_method("forward_codes")({images}).toGenericDict();
+        at::Tensor logits;
+        for (const auto& kv : out) {
+          if (kv.key().toStringRef() == "logits") {
+            logits = kv.value().toTensor().contiguous();
+          } else {
+            (*codes)[kv.key().toStringRef()] = kv.value().toTensor().contiguous();
+          }
+        }
+        // What is diffed must be what model.ts computes.
+        const at::Tensor forward = module->forward({images}).toTensor();
+        TORCH_CHECK(at::equal(forward, logits),
+                    "model.ts: forward_codes' logits are not forward's");
+        return logits;
+      },
+      *run->engine);
+  auto diff = Feed(cfg, *run, differ);
+  if (diff.ok()) {
+    diff->runtime =
+        absl::StrCat("model.ts (TorchScript, LibTorch ", GetRuntimeInfo().libtorch, ")");
+  }
+  return diff;
 }
 
 absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,

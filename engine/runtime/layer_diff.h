@@ -10,6 +10,7 @@
 #define SEGQAT_ENGINE_RUNTIME_LAYER_DIFF_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,10 +53,17 @@ struct LayerDiff {
   std::string ToText() const;
 };
 
-// Accumulates the diff of a simulated model against an engine over batches.
+// Accumulates the diff of a reference forward (the simulated model, or
+// model.ts) against an engine over batches.
 class LayerDiffer {
  public:
-  // Both must outlive the differ; the model is run in eval mode.
+  // A reference forward: the logits of `images`, and the integer codes of
+  // each quantized tensor into *codes by node name.
+  using Forward =
+      std::function<at::Tensor(const at::Tensor& images, std::map<std::string, at::Tensor>* codes)>;
+  LayerDiffer(Forward reference, infer::Engine& engine);
+  // The simulated model in eval mode (its fake-quant forward, probed). Both
+  // must outlive the differ.
   LayerDiffer(models::DeepLabV3PlusImpl& simulated, infer::Engine& engine);
   // images: N x 3 x H x W, as both take them.
   absl::Status Add(const at::Tensor& images);
@@ -75,9 +83,8 @@ class LayerDiffer {
     int64_t codes = 0, differing = 0, max_difference = 0;
     bool unmatched = false;
   };
-  models::DeepLabV3PlusImpl& simulated_;
+  Forward reference_;
   infer::Engine& engine_;
-  std::map<const torch::nn::Module*, std::string> names_;
   std::map<std::string, Accumulated> totals_;
   absl::Status Dump(const at::Tensor& images, const at::Tensor& logits,
                     const std::map<std::string, at::Tensor>& codes) const;
@@ -103,6 +110,13 @@ absl::StatusOr<LayerDiff> DiffLayers(const Config& cfg, int max_images,
 // images: each quantized tensor's codes there against the engine's, which
 // DiffLayers shows to be the simulation's. FailedPrecondition quoting the script's error when
 // `python` cannot run it (it needs numpy, onnx and onnxruntime).
+// The checkpoint's model.ts, as `export` writes it, run in this process's
+// LibTorch (its forward_codes method: forward's arithmetic, with each
+// quantized tensor's codes) against the engine, tensor by tensor; the diff
+// fails when forward_codes' logits are not forward's.
+absl::StatusOr<LayerDiff> DiffTorchScript(const Config& cfg, int max_images,
+                                          const DatasetLists* lists = nullptr);
+
 absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
                                           const std::string& python,
                                           const DatasetLists* lists = nullptr);

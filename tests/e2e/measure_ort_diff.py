@@ -1,12 +1,15 @@
-"""Where ONNX Runtime first parts from segqat's INT8 engine, per seed: the e2e
-tests' models (float from scratch, then QAT 8-bit, QAT 7-bit and PTQ KL, the
-seed's recipe with last_conv float) diffed with `segqat-worker diff --runtime
-onnx` over the 16 val images. The figures in docs/deploy.md come from here.
+"""Where ONNX Runtime and TorchScript first part from segqat's INT8 engine,
+per seed: the e2e tests' models (float from scratch, then QAT 8-bit, QAT
+7-bit and PTQ KL, the seed's recipe with last_conv float) diffed with
+`segqat-worker diff --runtime onnx|torchscript` over the 16 val images. The
+figures in docs/deploy.md come from here.
 
   SEGQAT_WORKER=build/bin/segqat-worker .venv/bin/python \\
-      tests/e2e/measure_ort_diff.py [--form qdq|exact] [SEED ...]   (default: both; 7 8 9 10)
+      tests/e2e/measure_ort_diff.py [--form qdq|exact|torchscript] [SEED ...]
+      (default: all three; seeds 7 8 9 10)
 
---form: FREEZE.ONNX_FORM of the exported model (engine/export/onnx_model.h).
+--form: qdq and exact are FREEZE.ONNX_FORM of the model.onnx that ONNX
+Runtime runs (engine/export/onnx_model.h); torchscript diffs model.ts.
 """
 import json
 import os
@@ -22,9 +25,11 @@ RECIPE = ["MODEL.DEEPLAB.ENCODER_WITH_ASPP", "False", "MODEL.DEEPLAB.ENABLE_DECO
 
 def ort_diff(work, name, ds, model, form):
     out = os.path.join(work, name + "_ort.json")
-    run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime", "onnx",
-         "--python", sys.executable, "--json", out, "TEST.TEST_MODEL", model] + ds +
-        ["FREEZE.ONNX_FORM", form], expect_ok=False)
+    runtime = ["--runtime", "torchscript"] if form == "torchscript" else \
+        ["--runtime", "onnx", "--python", sys.executable]
+    extra = [] if form == "torchscript" else ["FREEZE.ONNX_FORM", form]
+    run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--json", out] + runtime +
+        ["TEST.TEST_MODEL", model] + ds + extra, expect_ok=False)
     with open(out) as f:
         return json.load(f)
 
@@ -79,7 +84,7 @@ def main(seeds, forms):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    forms = ["qdq", "exact"]
+    forms = ["qdq", "exact", "torchscript"]
     if args[:1] == ["--form"]:
         forms, args = [args[1]], args[2:]
     main(args or ["7", "8", "9", "10"], forms)

@@ -133,13 +133,25 @@ def main():
         assert exact["first_divergence"] is None and len(exact["tensors"]) == 62, text
         assert all(t["codes"] > 0 and t["differing"] == 0 for t in exact["tensors"]), text
         assert exact["pixel_agreement"] >= 0.9999, text
+        # model.ts in LibTorch: the engine's codes too (its forward_codes).
+        ts_json = os.path.join(work, "diff_ts.json")
+        _, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime",
+                       "torchscript", "--json", ts_json, "TEST.TEST_MODEL",
+                       os.path.join(quant_dir, "best_model")] + ds)
+        with open(ts_json) as f:
+            ts = json.load(f)
+        print(text.splitlines()[-2])
+        assert ts["first_divergence"] is None and len(ts["tensors"]) == 62, text
+        assert all(t["codes"] > 0 and t["differing"] == 0 for t in ts["tensors"]), text
+        assert ts["pixel_agreement"] >= 0.9999, text
         rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--runtime", "onnx", "--python",
                         "/nonexistent/python", "TEST.TEST_MODEL",
                         os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
         assert rc != 0 and "--runtime onnx: cannot run /nonexistent/python" in text, text
         rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--runtime", "tflite", "TEST.TEST_MODEL",
                         os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
-        assert rc != 0 and "--runtime: 'tflite' is not one of engine, onnx" in text, text
+        assert rc != 0 and \
+            "--runtime: 'tflite' is not one of engine, onnx, torchscript" in text, text
 
         # Its exports in ONNX Runtime and PyTorch (tests/export/test_exports.py).
         check_exports(work, data, os.path.join(quant_dir, "best_model"), quantized_convs=52)

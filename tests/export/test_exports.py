@@ -122,6 +122,14 @@ def check_exports(work, data, checkpoint, quantized_convs, activation_bits=8, as
         ort_names.append("img%d" % i)
         with torch.no_grad():
             logits = ts(torch.from_numpy(x))
+            if i == 0:
+                # forward_codes (the layer diff's) computes forward's logits
+                # in PyTorch too, with each quantized tensor's codes.
+                codes = ts.forward_codes(torch.from_numpy(x))
+                assert torch.equal(codes["logits"], logits)
+                convs = [n for n in codes if n != "logits" and not n.endswith(".add")]
+                assert len(convs) == quantized_convs, sorted(codes)
+                assert all(torch.equal(c, c.round()) for n, c in codes.items() if n != "logits")
         assert tuple(logits.shape) == (1, 19, 128, 256)
         torch_labels.append(logits.argmax(1)[0].numpy().astype(np.uint8))
     p = subprocess.run([sys.executable, os.path.join(ORT_DIR, "run_onnx.py"),
