@@ -121,29 +121,22 @@ def main():
         assert not any(t["unmatched"] for t in ort["tensors"]), text
         assert ort["tensors"][0]["differing"] == 0, text  # the image: a QuantizeLinear alone
         assert ort["pixel_agreement"] >= 0.99, text
-        # FREEZE.ONNX_FORM exact: ONNX Runtime computes the engine's codes.
-        exact_json = os.path.join(work, "diff_ort_exact.json")
-        _, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime", "onnx",
-                       "--python", PYTHON, "--json", exact_json, "TEST.TEST_MODEL",
-                       os.path.join(quant_dir, "best_model")] + ds +
-                      ["FREEZE.ONNX_FORM", "exact"])
-        with open(exact_json) as f:
-            exact = json.load(f)
-        print(text.splitlines()[-2])
-        assert exact["first_divergence"] is None and len(exact["tensors"]) == 62, text
-        assert all(t["codes"] > 0 and t["differing"] == 0 for t in exact["tensors"]), text
-        assert exact["pixel_agreement"] >= 0.9999, text
-        # model.ts in LibTorch: the engine's codes too (its forward_codes).
-        ts_json = os.path.join(work, "diff_ts.json")
-        _, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--runtime",
-                       "torchscript", "--json", ts_json, "TEST.TEST_MODEL",
-                       os.path.join(quant_dir, "best_model")] + ds)
-        with open(ts_json) as f:
-            ts = json.load(f)
-        print(text.splitlines()[-2])
-        assert ts["first_divergence"] is None and len(ts["tensors"]) == 62, text
-        assert all(t["codes"] > 0 and t["differing"] == 0 for t in ts["tensors"]), text
-        assert ts["pixel_agreement"] >= 0.9999, text
+        # FREEZE.ONNX_FORM exact in ONNX Runtime, and model.ts in LibTorch (its
+        # forward_codes): the engine's codes in every tensor.
+        for name, flags, extra in (
+                ("ort_exact", ["--runtime", "onnx", "--python", PYTHON],
+                 ["FREEZE.ONNX_FORM", "exact"]),
+                ("ts", ["--runtime", "torchscript"], [])):
+            out = os.path.join(work, "diff_%s.json" % name)
+            _, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--images", "16", "--json", out] +
+                          flags + ["TEST.TEST_MODEL", os.path.join(quant_dir, "best_model")] +
+                          ds + extra)
+            with open(out) as f:
+                equal = json.load(f)
+            print(text.splitlines()[-2])
+            assert equal["first_divergence"] is None and len(equal["tensors"]) == 62, text
+            assert all(t["codes"] > 0 and t["differing"] == 0 for t in equal["tensors"]), text
+            assert equal["pixel_agreement"] >= 0.9999, text
         rc, text = run(["diff", "--cfg", SYNTHETIC_CFG, "--runtime", "onnx", "--python",
                         "/nonexistent/python", "TEST.TEST_MODEL",
                         os.path.join(quant_dir, "best_model")] + ds, expect_ok=False)
