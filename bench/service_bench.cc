@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "client/client.h"
+#include "common/job_name.h"
 #include "engine/data/synthetic.h"
 #include "server/artifact_store.h"
 #include "server/event_bus.h"
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
   // 2. One job, W watchers, E events.
   auto job = segqat::client::Client(target).CreateJob(req);
   if (!job.ok()) return 1;
-  const std::string id = job->name().substr(5);
+  const std::string id = segqat::JobIdOf(job->name());
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < 8; ++i) {
     grpc::ChannelArguments args;

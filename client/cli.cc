@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "client/progress_printer.h"
 #include "common/channel.h"
+#include "common/job_name.h"
 
 namespace segqat::client {
 namespace {
@@ -48,9 +49,7 @@ int Fail(const absl::Status& st) {
   return 1;
 }
 
-std::string JobName(const std::string& arg) {
-  return arg.rfind("jobs/", 0) == 0 ? arg : "jobs/" + arg;
-}
+std::string JobNameOf(const std::string& arg) { return JobName(JobIdOf(arg)); }
 
 std::unique_ptr<Client> ConnectFromFlags(const ParsedFlags& f) {
   int seconds = 30;

@@ -31,8 +31,8 @@ int Fail(const absl::Status& st);
 // protobuf's JSON mapping on one line (--json).
 std::string Json(const google::protobuf::Message& m);
 
-// "jobs/ID" for "ID" or "jobs/ID".
-std::string JobName(const std::string& arg);
+// "jobs/ID" for "ID" or "jobs/ID" (common/job_name.h).
+std::string JobNameOf(const std::string& arg);
 
 // The client the common flags describe (exits with a message when the token
 // or TLS files cannot be read).

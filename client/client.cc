@@ -5,15 +5,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/sha256.h"
 
 namespace segqat::client {
 namespace fs = std::filesystem;
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-}
 
 Client::Client(const std::string& target, std::chrono::milliseconds deadline)
     : Client(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()), deadline) {}

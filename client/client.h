@@ -55,8 +55,6 @@ class Client {
   std::chrono::milliseconds deadline_;
 };
 
-absl::Status FromGrpc(const grpc::Status& s);
-
 }  // namespace segqat::client
 
 #endif  // SEGQAT_CLIENT_CLIENT_H_

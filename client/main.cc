@@ -172,7 +172,7 @@ int JobCommand(const std::string& cmd, const std::vector<std::string>& args) {
   const ParsedFlags* f = &parsed->flags;
   const std::vector<std::string>& pos = parsed->positional;
   if (pos.empty()) return Fail(absl::InvalidArgumentError(cmd + ": JOB is required"));
-  const std::string name = JobName(pos[0]);
+  const std::string name = JobNameOf(pos[0]);
   auto client = ConnectFromFlags(*f);
   const bool json = f->Has("--json");
   if (cmd == "get") {

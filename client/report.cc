@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/report_parts.h"
+#include "common/job_name.h"
 #include "common/subprocess.h"
 #include "engine/config/config.h"
 #include "engine/data/cityscapes.h"
@@ -36,10 +37,6 @@ using report::EvalPoint;
 using report::JobData;
 using report::ReadFile;
 using report::Row;
-
-std::string JobId(const std::string& name) {
-  return absl::StartsWith(name, "jobs/") ? name.substr(5) : name;
-}
 
 absl::Status WriteFile(const fs::path& path, const std::string& text) {
   std::error_code ec;
@@ -74,7 +71,7 @@ absl::StatusOr<std::optional<json>> ReadJsonArtifact(Client& client, const JobDa
 absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
                                 const fs::path& scratch) {
   JobData d;
-  const std::string name = absl::StrCat("jobs/", JobId(name_or_id));
+  const std::string name = JobName(JobIdOf(name_or_id));
   auto job = client.GetJob(name);
   if (!job.ok()) {
     if (absl::IsNotFound(job.status())) {
@@ -84,7 +81,7 @@ absl::StatusOr<JobData> ReadJob(Client& client, const std::string& name_or_id,
                         absl::StrCat("report: ", name, ": ", job.status().message()));
   }
   d.job = *job;
-  d.id = JobId(d.job.name());
+  d.id = JobIdOf(d.job.name());
   const v1::JobSpec& spec = d.job.spec();
   if (auto request = job::FromSpec(spec); request.ok()) {
     auto cfg = job::AssembleConfig(*request);

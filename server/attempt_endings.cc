@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/job_name.h"
 #include "job/artifact_layout.h"
 #include "server/auth.h"
 #include "server/job_state.h"
@@ -92,7 +93,7 @@ int Scheduler::DeleteExpiredJobs() {
     for (const v1::Job& job : *jobs) {
       const int64_t end_us = job.end_time().seconds() * 1000000 + job.end_time().nanos() / 1000;
       if (end_us > cutoff_us) continue;
-      const std::string id = job.name().substr(5);
+      const std::string id = JobIdOf(job.name());
       if (!store_->Delete(id).ok()) continue;
       artifacts_->RemoveUploads(id);
       if (auto st = artifacts_->Remove(id, ""); !st.ok())

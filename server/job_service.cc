@@ -7,8 +7,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/job_name.h"
 #include "common/quote.h"
-#include "server/grpc_status.h"
 #include "server/job_state.h"
 #include "server/job_validation.h"
 #include "server/rpc_metrics.h"
@@ -140,20 +141,6 @@ using ReadError = ErrorWriter<v1::ReadArtifactResponse>;
 
 }  // namespace
 
-absl::StatusOr<std::string> JobIdFromName(const std::string& name) {
-  // IDs are hex (JobStore::NewId); anything else cannot name a job.
-  const bool id_ok =
-      absl::StartsWith(name, "jobs/") && name.size() > 5 && name.size() <= 5 + 64 &&
-      std::all_of(name.begin() + 5, name.end(), [](char c) {
-        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
-      });
-  if (!id_ok) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name: ", QuoteForMessage(name), " is not a job name (expected jobs/ID)"));
-  }
-  return name.substr(5);
-}
-
 JobServiceImpl::JobServiceImpl(JobStore* store, ArtifactStore* artifacts, EventBus* bus,
                                Scheduler* scheduler, ServerMetrics* metrics, const Auth* auth)
     : store_(store),
@@ -188,7 +175,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* ct
   if (auto caller = auth_->Check(*ctx, Rpc::kGetJob); !caller.ok()) {
     return Done(ctx, caller.status(), record);
   }
-  auto id = JobIdFromName(req->name());
+  auto id = ParseJobName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
   if (job.ok()) *resp = *std::move(job);
@@ -229,7 +216,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
   const auto record = Recorder(metrics_, "CancelJob");
   auto caller = auth_->Check(*ctx, Rpc::kCancelJob);
   if (!caller.ok()) return Done(ctx, caller.status(), record);
-  auto id = JobIdFromName(req->name());
+  auto id = ParseJobName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   if (auto job = store_->Get(*id); !job.ok()) {
     return Done(ctx, job.status(), record);
@@ -251,7 +238,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::DeleteJob(grpc::CallbackServerContext*
   const auto record = Recorder(metrics_, "DeleteJob");
   auto caller = auth_->Check(*ctx, Rpc::kDeleteJob);
   if (!caller.ok()) return Done(ctx, caller.status(), record);
-  auto id = JobIdFromName(req->name());
+  auto id = ParseJobName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   auto job = store_->Get(*id);
   if (!job.ok()) return Done(ctx, job.status(), record);
@@ -299,7 +286,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListArtifacts(grpc::CallbackServerCont
   const auto record = Recorder(metrics_, "ListArtifacts");
   auto caller = auth_->Check(*ctx, Rpc::kListArtifacts);
   if (!caller.ok()) return Done(ctx, caller.status(), record);
-  auto id = JobIdFromName(req->name());
+  auto id = ParseJobName(req->name());
   if (!id.ok()) return Done(ctx, id.status(), record);
   if (auto st = MayRead(*caller, *id, "ListArtifacts"); !st.ok()) return Done(ctx, st, record);
   auto job = store_->Get(*id);
@@ -313,7 +300,7 @@ grpc::ServerWriteReactor<v1::ReadArtifactResponse>* JobServiceImpl::ReadArtifact
   const auto record = Recorder(metrics_, "ReadArtifact");
   auto caller = auth_->Check(*ctx, Rpc::kReadArtifact);
   if (!caller.ok()) return new ReadError(caller.status(), record);
-  auto id = JobIdFromName(req->name());
+  auto id = ParseJobName(req->name());
   if (!id.ok()) return new ReadError(id.status(), record);
   if (auto st = MayRead(*caller, *id, "ReadArtifact"); !st.ok()) return new ReadError(st, record);
   if (auto st = CheckRelativeName(req->artifact(), "artifact"); !st.ok())

@@ -91,9 +91,6 @@ class JobServiceImpl final : public v1::JobService::CallbackService {
   std::unique_ptr<FileIoPool> io_ = std::make_unique<FileIoPool>(4);
 };
 
-// "jobs/<id>" -> id; InvalidArgument for another shape.
-absl::StatusOr<std::string> JobIdFromName(const std::string& name);
-
 }  // namespace segqat::server
 
 #endif  // SEGQAT_SERVER_JOB_SERVICE_H_

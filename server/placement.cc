@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/job_name.h"
 #include "job/artifact_layout.h"
 #include "job/job_spec.h"
 #include "server/auth.h"
@@ -59,7 +60,7 @@ bool Scheduler::Assign(WorkerEntry* w, v1::SynchronizeResponse* response) {
 std::optional<bool> Scheduler::TryAssign(const v1::Job& job, WorkerEntry* w,
                                          v1::SynchronizeResponse* response) {
   const std::string worker_id = w->worker.name().substr(8);
-  const std::string id = job.name().substr(5);
+  const std::string id = JobIdOf(job.name());
   const int gpus = job::GpusNeeded(job.spec());
   if (gpus > w->gpus) return std::nullopt;
   if (job.spec().workers() > 1) {
@@ -92,7 +93,7 @@ std::optional<bool> Scheduler::TryAssign(const v1::Job& job, WorkerEntry* w,
 }
 
 bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeResponse* response) {
-  const std::string id = job.name().substr(5);
+  const std::string id = JobIdOf(job.name());
   const std::string worker_id = w->worker.name().substr(8);
   std::vector<std::string>& gang = gangs_[id];
   // Members that stopped reporting, or joined another gang, drop out.
@@ -145,7 +146,7 @@ bool Scheduler::AssignGang(const v1::Job& job, WorkerEntry* w, v1::SynchronizeRe
 
 void Scheduler::GrantLease(const v1::Job& job, int rank, const std::string& worker_id,
                            v1::Lease* out) {
-  const std::string job_id = job.name().substr(5);
+  const std::string job_id = JobIdOf(job.name());
   const int64_t attempt = job.attempt();
   const std::string token = RandomToken();
   const std::string digest = LeaseTokenDigest(token);

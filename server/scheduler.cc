@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/job_name.h"
 #include "job/artifact_layout.h"
 #include "server/auth.h"
 #include "server/job_state.h"
@@ -25,13 +26,7 @@ constexpr int kMaxDevicesPerWorker = 64;
 constexpr int kMaxWorkersPerIdentity = 256;
 
 absl::StatusOr<std::string> LeaseJobId(const v1::Lease& lease) {
-  const std::string& name = lease.job();
-  if (!absl::StartsWith(name, "jobs/") || name.size() <= 5 ||
-      name.find('/', 5) != std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("lease.job: '", name.substr(0, 80), "' is not a job name (jobs/ID)"));
-  }
-  return name.substr(5);
+  return ParseJobName(lease.job(), "lease.job");
 }
 
 absl::Status CheckWorkerId(const std::string& id) {
@@ -72,7 +67,7 @@ absl::Status Scheduler::Start() {
     auto jobs = store_->ListByState(s);
     if (!jobs.ok()) return jobs.status();
     for (const v1::Job& job : *jobs) {
-      const std::string id = job.name().substr(5);
+      const std::string id = JobIdOf(job.name());
       auto token = store_->LeaseToken(id);
       if (absl::StartsWith(job.worker(), "workers/") && job.spec().workers() <= 1 && token.ok() &&
           !token->empty()) {

@@ -1,6 +1,7 @@
 #include "server/server_metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/job_name.h"
 #include "metrics/process_metrics.h"
 #include "server/job_store.h"
 
@@ -120,7 +121,7 @@ void ServerMetrics::JobStarted(const v1::Job& job) {
   queue_wait_->WithLabels().Observe(
       std::max(0.0, Seconds(job.start_time()) - Seconds(job.create_time())));
   std::lock_guard<std::mutex> lock(mu_);
-  ended_.erase(job.name().substr(5));
+  ended_.erase(JobIdOf(job.name()));
 }
 
 void ServerMetrics::JobEnded(const v1::Job& job) {
@@ -129,7 +130,7 @@ void ServerMetrics::JobEnded(const v1::Job& job) {
         std::max(0.0, Seconds(job.end_time()) - Seconds(job.start_time())));
   }
   std::lock_guard<std::mutex> lock(mu_);
-  ended_[job.name().substr(5)] = std::chrono::steady_clock::now();
+  ended_[JobIdOf(job.name())] = std::chrono::steady_clock::now();
 }
 
 void ServerMetrics::Step(const std::string& job_id, double loss, double lr,

@@ -1,6 +1,7 @@
 #include "server/watch_reactor.h"
 
-#include "server/grpc_status.h"
+#include "common/grpc_status.h"
+#include "common/job_name.h"
 #include "server/job_service.h"
 #include "server/job_state.h"
 
@@ -14,7 +15,7 @@ WatchReactor::WatchReactor(JobStore* store, EventBus* bus, const v1::WatchJobReq
       bus_(bus),
       record_(std::move(record)),
       last_seq_(std::max<int64_t>(0, request.after_seq())) {
-  auto id = JobIdFromName(request.name());
+  auto id = ParseJobName(request.name());
   absl::Status st = id.status();
   if (id.ok()) st = store_->Get(*id).status();
   if (!st.ok()) {

@@ -9,9 +9,10 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/job_name.h"
 #include "common/sha256.h"
 #include "job/artifact_layout.h"
-#include "server/grpc_status.h"
 #include "server/rpc_metrics.h"
 
 namespace segqat::server {
@@ -128,7 +129,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadArtifactRequest> 
     if (auto st = scheduler_->CheckLease(header_.worker_id(), header_.lease()); !st.ok()) {
       return st;
     }
-    job_id_ = header_.lease().job().substr(5);
+    job_id_ = JobIdOf(header_.lease().job());
     auto path = artifacts_->UploadPath(job_id_, UploadKey(header_.lease(), header_.worker_id(),
                                                           header_.artifact(), header_.sha256()));
     if (!path.ok()) return path.status();
@@ -297,7 +298,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::QueryUpload(grpc::CallbackServerCon
   if (st.ok()) st = scheduler_->CheckLease(req->worker_id(), req->lease());
   if (st.ok()) {
     auto path = artifacts_->UploadPath(
-        req->lease().job().substr(5),
+        JobIdOf(req->lease().job()),
         UploadKey(req->lease(), req->worker_id(), req->artifact(), req->sha256()));
     if (path.ok()) {
       std::error_code ec;

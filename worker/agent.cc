@@ -23,6 +23,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/backoff.h"
+#include "common/grpc_status.h"
+#include "common/job_name.h"
 #include "engine/runtime/device_info.h"
 #include "engine/runtime/job_runner.h"
 #include "engine/train/collectives.h"
@@ -67,11 +70,6 @@ int PickFreePort() {
   }
   ::close(fd);
   return port;
-}
-
-absl::Status FromGrpc(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 }  // namespace
@@ -281,7 +279,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
   int rendezvous_port = PickFreePort();
   std::unique_ptr<Job> job;
   auto interval = std::chrono::milliseconds(1000);
-  auto retry = std::chrono::milliseconds(200);
+  Backoff retry(std::chrono::milliseconds(200), interval);
   bool warned = false;
   auto drop_job = [&] {
     if (!job) return;
@@ -340,7 +338,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
     const absl::Status st = FromGrpc(workers_->Synchronize(&ctx, req, &resp));
     if (st.ok()) {
       warned = false;
-      retry = std::chrono::milliseconds(200);
+      retry.Reset();
       if (resp.report_interval_ms() > 0) {
         interval = std::chrono::milliseconds(resp.report_interval_ms());
       }
@@ -353,7 +351,7 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
       if (resp.has_run() && !job) {
         job = std::make_unique<Job>();
         job->run = resp.run();
-        job->id = resp.run().lease().job().substr(5);
+        job->id = JobIdOf(resp.run().lease().job());
         if (quit->load()) {
           // Given a job while stopping: hand it straight back.
           job->Finish(v1::WorkerReport::Finished::INTERRUPTED);
@@ -418,10 +416,10 @@ absl::Status Agent::Run(const std::atomic<bool>* quit) {
                      std::string(st.message()));
       }
       warned = true;
-      std::this_thread::sleep_for(retry);
       // Never quieter than the report interval: a server that answers with an
       // error (a full disk) must still see this worker, or its lease expires.
-      retry = std::min(retry * 2, std::max(std::chrono::milliseconds(200), interval));
+      retry.set_max(interval);
+      std::this_thread::sleep_for(retry.Next());
       if (quit->load() && job && !job->Finished()) job->stop = true;
       continue;
     }

@@ -14,6 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/backoff.h"
+#include "common/grpc_status.h"
 #include "common/sha256.h"
 #include "job/artifact_layout.h"
 
@@ -22,12 +24,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
-
-absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
-}
 
 std::unique_ptr<grpc::ClientContext> Context(std::chrono::seconds deadline) {
   auto ctx = std::make_unique<grpc::ClientContext>();
@@ -79,6 +75,7 @@ absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker
   h.set_sha256(*digest);
   h.set_completes_snapshot(completes_snapshot);
   absl::Status last;
+  Backoff retry(std::chrono::milliseconds(200), std::chrono::milliseconds(3200));
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto stored = UploadFrom(stub, h, file, deadline);
     if (stored.ok()) return absl::OkStatus();
@@ -88,7 +85,7 @@ absl::Status UploadFile(v1::WorkerService::Stub* stub, const std::string& worker
         (absl::IsDataLoss(last) && !absl::StrContains(last.message(), "resume from"))) {
       return last;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 << attempt));
+    std::this_thread::sleep_for(retry.Next());
     v1::QueryUploadRequest q;
     *q.mutable_lease() = lease;
     q.set_worker_id(worker_id);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_split.h"
+#include "common/job_name.h"
 #include "google/protobuf/stubs/logging.h"
 #include "segqat/v1/jobs.pb.h"
 #include "server/artifact_store.h"
@@ -46,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     segqat::v1::ReadArtifactRequest request;
     if (!request.ParseFromArray(data + 1, static_cast<int>(size - 1))) return 0;
-    (void)segqat::server::JobIdFromName(request.name());
+    (void)segqat::ParseJobName(request.name());
     const std::string& name = request.artifact();
     if (!segqat::server::CheckRelativeName(name, "artifact").ok()) return 0;
     // What was let through cannot leave the job's folder, nor be cut short.
