@@ -1,3 +1,7 @@
+// The layer diff (engine/runtime/layer_diff.h): LayerDiffer and the three
+// things it compares the engine with (the simulated model, model.ts, ONNX
+// Runtime through a dump and the compiled-in script). Over 400 lines because
+// all three share the engine side, its probe and the per-tensor totals.
 #include "engine/runtime/layer_diff.h"
 
 #include <ATen/ATen.h>
