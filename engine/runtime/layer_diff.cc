@@ -33,6 +33,15 @@ namespace segqat::runtime {
 namespace fs = std::filesystem;
 namespace {
 
+// The first tensor, in graph order, with a differing code or in one side
+// only; "" when none.
+std::string FirstDivergence(const std::vector<TensorDiff>& tensors) {
+  for (const TensorDiff& t : tensors) {
+    if (t.differing > 0 || t.unmatched) return t.name;
+  }
+  return "";
+}
+
 absl::Status WriteRaw(const fs::path& path, const at::Tensor& t) {
   const at::Tensor c = t.contiguous();
   std::ofstream out(path, std::ios::binary);
@@ -192,12 +201,7 @@ LayerDiff LayerDiffer::Result() const {
   for (const auto& [name, t] : rest) {
     diff.tensors.push_back({name, t.op.empty() ? "reference only" : t.op, 0, 0, 0, true, ""});
   }
-  for (const TensorDiff& t : diff.tensors) {
-    if (t.differing > 0 || t.unmatched) {
-      diff.first_divergence = t.name;
-      break;
-    }
-  }
+  diff.first_divergence = FirstDivergence(diff.tensors);
   diff.logits_max_difference = logits_max_difference_;
   diff.pixel_agreement = pixels_ ? static_cast<double>(same_labels_) / pixels_ : 1.0;
   return diff;
@@ -359,12 +363,7 @@ absl::StatusOr<LayerDiff> DiffOnnxRuntime(const Config& cfg, int max_images,
                             t.value("differing", int64_t{0}), t.value("max_difference", int64_t{0}),
                             t.value("unmatched", false), t.value("runtime_op", "")});
   }
-  for (const TensorDiff& t : diff.tensors) {
-    if (t.differing > 0 || t.unmatched) {
-      diff.first_divergence = t.name;
-      break;
-    }
-  }
+  diff.first_divergence = FirstDivergence(diff.tensors);
   diff.logits_max_difference = j.value("logits_max_difference", 0.0);
   diff.pixel_agreement = j.value("pixel_agreement", 1.0);
   return diff;

@@ -113,20 +113,19 @@ def main(dump):
         logits_max = max(logits_max, float(np.abs(logits - engine_logits).max()))
 
     totals = [{"codes": 0, "differing": 0, "max_difference": 0} for _ in tensors]
-    sessions = {}  # one per exposed DequantizeLinear output
+    exposed, session = None, None  # one exposed output at a time: a session holds the weights
     for t, target, total in zip(tensors, targets, totals):
         if target is None:
             continue
-        if target[0] not in sessions:
+        if target[0] != exposed:
             probe = onnx.ModelProto()
             probe.CopyFrom(model)
             probe.graph.output.append(onnx.helper.make_tensor_value_info(
                 target[0], onnx.TensorProto.FLOAT if target[1] == "dequantized"
                 else onnx.TensorProto.UINT8, None))
-            sessions.clear()  # one at a time: they hold the model's weights
-            sessions[target[0]] = ort.InferenceSession(probe.SerializeToString(), options,
-                                                       providers=providers)
-        session = sessions[target[0]]
+            exposed = target[0]
+            session = ort.InferenceSession(probe.SerializeToString(), options,
+                                           providers=providers)
         for image, x in inputs.items():
             value = session.run([target[0]], {"image": x})[0]
             if target[1] == "dequantized":
